@@ -1,0 +1,27 @@
+# The two set-up commands of the README:
+#   make up     install into .venv, then start the whole system (Ctrl-C stops it)
+#   make test   install into .venv (and Alertmanager, from Debian), then run every test
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+
+.PHONY: up test install alertmanager
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+up: $(VENV)/.installed
+	$(BIN)/alertflow up --config examples/alertflow.yaml --sandbox
+
+alertmanager:
+	@command -v prometheus-alertmanager >/dev/null || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq prometheus-alertmanager; }
+
+test: $(VENV)/.installed alertmanager
+	$(BIN)/pytest

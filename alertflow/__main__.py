@@ -1,0 +1,5 @@
+"""``python -m alertflow`` is the CLI (how ``alertflow up`` starts its worker)."""
+
+from alertflow.cli import main
+
+main()

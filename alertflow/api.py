@@ -1,0 +1,194 @@
+"""The HTTP face of alertflow: webhooks in, incidents out, people's commands.
+
+``POST /webhooks/{source}`` answers 202 only after the alerts are committed to
+the inbox; it never waits on the rule engine or Prefect. Every refusal is a
+4xx whose JSON names the problem (``{"error": ..., "field": ...}``) and
+writes nothing. Tokens are compared in constant time and never echoed.
+"""
+
+from __future__ import annotations
+
+import hmac
+from contextlib import asynccontextmanager
+from datetime import datetime, timezone
+from typing import Annotated, Any, AsyncIterator
+
+import orjson
+from fastapi import FastAPI, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field, SecretStr
+
+from alertflow.errors import AlertflowError, InputError, MalformedBody, NotFound, PayloadTooLarge, StoreError, Unauthorized, UnsupportedMediaType
+from alertflow.metrics import Metrics
+from alertflow.models import FlowName, Incident, IncidentStatus, TimelineEntry
+from alertflow.service import Service
+from integrations import Source
+from integrations.alertmanager import AlertmanagerSource
+
+SOURCES: dict[str, Source] = {source.name: source for source in (AlertmanagerSource(),)}
+# curl -d sends form-urlencoded by default; its body is still the JSON we parse.
+JSON_TYPES = ("application/json", "text/json", "application/x-www-form-urlencoded")
+
+
+class Accepted(BaseModel):
+    accepted: int
+    alert_ids: list[int]
+
+
+class Actor(BaseModel):
+    actor: str = Field("api", min_length=1, max_length=256, description="who acts: a person or a system")
+
+
+class IncidentDetail(BaseModel):
+    incident: Incident
+    timeline: list[TimelineEntry]
+    flow_runs: list[dict[str, Any]]
+
+
+def json_response(content: Any, status_code: int = 200) -> Response:
+    return Response(orjson.dumps(content), status_code=status_code, media_type="application/json")
+
+
+def error_response(status: int, message: str, field: str | None = None) -> Response:
+    response = json_response({"error": message, "field": field}, status)
+    if status == 401:
+        response.headers["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+def require_token(request: Request, token: SecretStr | None) -> None:
+    if token is None:
+        return
+    sent = request.headers.get("authorization", "")
+    expected = f"Bearer {token.get_secret_value()}"
+    if not hmac.compare_digest(sent.encode(), expected.encode()):
+        raise Unauthorized("missing or wrong bearer token (Authorization: Bearer ...)", field="authorization")
+
+
+def check_content_type(value: str | None) -> None:
+    media = (value or "application/json").split(";")[0].strip().lower()
+    if media not in JSON_TYPES and not media.endswith("+json"):
+        raise UnsupportedMediaType(f"content type {media!r} is not supported; send application/json", field="content-type")
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"body of {declared} bytes is over the {limit}-byte limit", field="body")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"body is over the {limit}-byte limit", field="body")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_json(body: bytes) -> Any:
+    if not body.strip():
+        raise MalformedBody("empty body; expected a JSON object", field="body")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as err:
+        raise MalformedBody(f"malformed JSON: {err}", field="body") from None
+
+
+def create_app(service: Service) -> FastAPI:
+    settings = service.settings
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await service.start()
+        try:
+            yield
+        finally:
+            await service.stop()
+
+    app = FastAPI(title="alertflow", version="0.1.0", lifespan=lifespan)
+    app.state.service = service
+
+    @app.exception_handler(AlertflowError)
+    async def on_alertflow_error(request: Request, err: AlertflowError) -> Response:
+        if isinstance(err, InputError):
+            metrics.rejected(err.status_code)
+            return error_response(err.status_code, str(err), err.field)
+        if isinstance(err, NotFound):
+            return error_response(404, str(err))
+        if isinstance(err, StoreError):
+            return error_response(503, f"storage unavailable, nothing was accepted: {err}")
+        return error_response(500, f"{type(err).__name__}: {err}")
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation_error(request: Request, err: RequestValidationError) -> Response:
+        first = err.errors()[0]
+        field = ".".join(str(part) for part in first["loc"])
+        return error_response(422, f"{field}: {first['msg']}", field)
+
+    @app.post("/webhooks/{source}", status_code=202, response_model=Accepted, responses={400: {}, 401: {}, 404: {}, 413: {}, 415: {}, 422: {}})
+    async def receive_webhook(source: str, request: Request) -> Response:
+        """Accept alerts from a sender; 202 means they are committed to disk."""
+        require_token(request, settings.webhook_token)
+        parser = SOURCES.get(source)
+        if parser is None:
+            raise NotFound(f"unknown source {source!r}; known sources: {', '.join(sorted(SOURCES))}")
+        check_content_type(request.headers.get("content-type"))
+        payload = parse_json(await read_body(request, settings.max_body_bytes))
+        alerts = parser.parse(payload, datetime.now(timezone.utc))
+        ids = await service.inbox.append(alerts)
+        metrics.accepted(source, len(ids))
+        return json_response({"accepted": len(ids), "alert_ids": ids}, 202)
+
+    @app.get("/incidents", response_model=list[Incident])
+    async def list_incidents(request: Request, status: Annotated[list[IncidentStatus] | None, Query()] = None, limit: int = 100) -> Response:
+        require_token(request, settings.api_token)
+        incidents = await service.store.list_incidents(status or (), min(max(limit, 1), 1000))
+        return json_response([i.model_dump(mode="json") for i in incidents])
+
+    @app.get("/incidents/{incident_id}", response_model=IncidentDetail)
+    async def show_incident(incident_id: int, request: Request) -> Response:
+        require_token(request, settings.api_token)
+        incident = await service.store.get_incident(incident_id)
+        detail = IncidentDetail(
+            incident=incident,
+            timeline=await service.store.get_timeline(incident_id),
+            flow_runs=await service.store.outbox_for(incident_id),
+        )
+        return json_response(detail.model_dump(mode="json"))
+
+    @app.post("/incidents/{incident_id}/ack", response_model=Incident)
+    async def acknowledge(incident_id: int, body: Actor, request: Request) -> Incident:
+        require_token(request, settings.api_token)
+        return await service.pipeline.acknowledge(incident_id, body.actor)
+
+    @app.post("/incidents/{incident_id}/resolve", response_model=Incident)
+    async def resolve(incident_id: int, body: Actor, request: Request) -> Incident:
+        require_token(request, settings.api_token)
+        return await service.pipeline.resolve(incident_id, body.actor)
+
+    @app.post("/incidents/{incident_id}/run/{flow}", status_code=202)
+    async def run_flow(incident_id: int, flow: FlowName, body: Actor, request: Request) -> dict[str, int]:
+        """Queue a response flow by hand; it is dispatched to Prefect like any other."""
+        require_token(request, settings.api_token)
+        return {"outbox_id": await service.pipeline.request_run(incident_id, flow, body.actor)}
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz() -> Response:
+        """Readiness: the store answers. Prefect being down does not stop intake."""
+        try:
+            counts = await service.store.counts()
+        except StoreError as err:
+            return error_response(503, str(err))
+        return json_response({"status": "ready", "prefect_reachable": service.dispatcher.prefect_reachable, **counts})
+
+    @app.get("/metrics")
+    async def prometheus_metrics() -> Response:
+        counts = await service.store.counts()
+        return Response(metrics.render(counts), media_type="text/plain; version=0.0.4")
+
+    return app

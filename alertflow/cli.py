@@ -1,0 +1,221 @@
+"""``alertflow``: start the system, fire alerts, look at incidents, act on them.
+
+Commands that change incidents go through the API (one process owns the rule
+engine); ``run`` goes through the API too, so a hand-started flow run is
+queued, recorded and dispatched exactly like an automatic one. Heavy imports
+(Prefect, the API) happen inside commands, so ``--help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import httpx
+import typer
+
+from alertflow.config import Settings, load_settings
+from alertflow.errors import ConfigError
+from alertflow.models import FlowName, IncidentStatus
+
+app = typer.Typer(help="alertflow: incident response on Prefect. Alerts in, parallel response flows out.", no_args_is_help=True)
+incidents_app = typer.Typer(help="List incidents, or show one with its timeline.", invoke_without_command=True)
+rules_app = typer.Typer(help="Work with rules files.", no_args_is_help=True)
+app.add_typer(incidents_app, name="incidents")
+app.add_typer(rules_app, name="rules")
+
+ConfigOption = Annotated[
+    Optional[Path], typer.Option("--config", "-c", help="config file (default: $ALERTFLOW_CONFIG)", exists=True, dir_okay=False)
+]
+ActorOption = Annotated[str, typer.Option("--by", help="who acts (recorded in the timeline)")]
+
+
+def _settings(config: Path | None) -> Settings:
+    """Load settings and export what child processes and Prefect need, before Prefect is imported."""
+    try:
+        settings = load_settings(config)
+    except ConfigError as err:
+        typer.secho(str(err), fg="red", err=True)
+        raise typer.Exit(2) from None
+    if config:
+        os.environ["ALERTFLOW_CONFIG"] = str(config.resolve())
+    os.environ["PREFECT_API_URL"] = settings.prefect_api_url
+    return settings
+
+
+def _api(settings: Settings, method: str, path: str, **kwargs: Any) -> Any:
+    headers = {"Authorization": f"Bearer {settings.api_token.get_secret_value()}"} if settings.api_token else {}
+    url = f"{settings.resolved_api_url}{path}"
+    try:
+        response = httpx.request(method, url, headers=headers, timeout=30, **kwargs)
+    except httpx.TransportError as err:
+        typer.secho(f"cannot reach the alertflow API at {settings.resolved_api_url} ({err}); is `alertflow up` running?", fg="red", err=True)
+        raise typer.Exit(3) from None
+    if response.status_code >= 400:
+        try:
+            message = response.json().get("error") or response.text
+        except ValueError:
+            message = response.text
+        typer.secho(f"HTTP {response.status_code}: {message}", fg="red", err=True)
+        raise typer.Exit(1)
+    return response.json()
+
+
+@app.command()
+def up(
+    config: ConfigOption = None,
+    sandbox: Annotated[bool, typer.Option(help="also start local Slack/switch/health stand-ins")] = False,
+    sandbox_port: Annotated[int, typer.Option(help="port of the sandbox peers")] = 8099,
+) -> None:
+    """Start everything: Prefect server (if none answers), worker, webhook API, pipeline and dispatcher."""
+    settings = _settings(config)
+    from alertflow.logs import configure_logging
+    from alertflow.system import up as start
+
+    configure_logging()
+    try:
+        start(settings, config, sandbox_port if sandbox else None)
+    except ConfigError as err:
+        typer.secho(str(err), fg="red", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def api(config: ConfigOption = None) -> None:
+    """Run only the webhook API with its pipeline and dispatcher (Prefect and a worker run elsewhere)."""
+    settings = _settings(config)
+    import asyncio
+
+    from alertflow.logs import configure_logging
+    from alertflow.service import load_rules
+    from alertflow.system import serve_api
+
+    configure_logging()
+    url = settings.resolved_api_url
+    asyncio.run(serve_api(settings, load_rules(settings.rules_file), on_ready=lambda: print(f"alertflow API on {url}", flush=True)))
+
+
+@app.command()
+def worker(config: ConfigOption = None, isolated: Annotated[bool, typer.Option(help="one process per flow run (Prefect's runner)")] = False) -> None:
+    """Serve the four response deployments and run their flow runs."""
+    settings = _settings(config)
+    os.environ.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", str(max(1, round(settings.worker_poll_seconds))))
+    import asyncio
+    import signal
+
+    from alertflow.logs import configure_logging
+    from alertflow.worker import serve
+
+    configure_logging()
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+        await serve(settings, stop, isolated=isolated)
+
+    asyncio.run(main())
+
+
+@app.command()
+def fire(
+    file: Annotated[Path, typer.Argument(help="a webhook payload (JSON)", exists=True, dir_okay=False)],
+    source: Annotated[str, typer.Option(help="which sender's format the payload is in")] = "alertmanager",
+    config: ConfigOption = None,
+) -> None:
+    """Post a payload to the webhook, as its sender would."""
+    settings = _settings(config)
+    headers = {"Content-Type": "application/json"}
+    if settings.webhook_token:
+        headers["Authorization"] = f"Bearer {settings.webhook_token.get_secret_value()}"
+    try:
+        response = httpx.post(f"{settings.resolved_api_url}/webhooks/{source}", content=file.read_bytes(), headers=headers, timeout=30)
+    except httpx.TransportError as err:
+        typer.secho(f"cannot reach {settings.resolved_api_url}: {err}", fg="red", err=True)
+        raise typer.Exit(3) from None
+    typer.echo(f"HTTP {response.status_code} {response.text}")
+    raise typer.Exit(0 if response.status_code == 202 else 1)
+
+
+@app.command()
+def run(
+    flow: Annotated[FlowName, typer.Argument(help="which response flow")],
+    incident: Annotated[int, typer.Option("--incident", "-i", help="incident id")],
+    by: ActorOption = os.environ.get("USER", "cli"),
+    config: ConfigOption = None,
+) -> None:
+    """Trigger a response flow for an incident by hand, through its Prefect deployment."""
+    settings = _settings(config)
+    outbox_id = _api(settings, "POST", f"/incidents/{incident}/run/{flow.value}", json={"actor": by})["outbox_id"]
+    typer.echo(f"queued {flow.value} for incident {incident} (outbox {outbox_id})")
+    for _ in range(50):
+        rows = _api(settings, "GET", f"/incidents/{incident}")["flow_runs"]
+        row = next((r for r in rows if r["id"] == outbox_id), None)
+        if row and row["flow_run_id"]:
+            typer.echo(f"flow run: {settings.prefect_ui_url}/runs/flow-run/{row['flow_run_id']}")
+            return
+        time.sleep(0.2)
+    typer.secho("not yet dispatched: Prefect or the worker may be down; it will be sent when they are back", fg="yellow")
+
+
+@incidents_app.callback()
+def incidents(
+    ctx: typer.Context,
+    status: Annotated[Optional[list[IncidentStatus]], typer.Option(help="only these statuses (repeatable)")] = None,
+    limit: int = 50,
+    config: ConfigOption = None,
+) -> None:
+    """List recent incidents as a table."""
+    if ctx.invoked_subcommand:
+        return
+    from alertflow.render import incidents_table
+
+    settings = _settings(config)
+    params = {"limit": limit, "status": [s.value for s in status or []]}
+    incidents_table(_api(settings, "GET", "/incidents", params=params))
+
+
+@incidents_app.command("show")
+def show_incident(incident_id: int, config: ConfigOption = None) -> None:
+    """Show one incident and its timeline."""
+    from alertflow.render import incident_detail
+
+    incident_detail(_api(_settings(config), "GET", f"/incidents/{incident_id}"))
+
+
+@app.command()
+def ack(incident_id: int, by: ActorOption = os.environ.get("USER", "cli"), config: ConfigOption = None) -> None:
+    """Acknowledge an incident: someone is on it."""
+    result = _api(_settings(config), "POST", f"/incidents/{incident_id}/ack", json={"actor": by})
+    typer.echo(f"incident {incident_id}: {result['status']} by {result['acknowledged_by']}")
+
+
+@app.command()
+def resolve(incident_id: int, by: ActorOption = os.environ.get("USER", "cli"), config: ConfigOption = None) -> None:
+    """Resolve an incident by hand."""
+    result = _api(_settings(config), "POST", f"/incidents/{incident_id}/resolve", json={"actor": by})
+    typer.echo(f"incident {incident_id}: {result['status']} by {result['resolved_by']}")
+
+
+@rules_app.command("check")
+def rules_check(file: Annotated[Path, typer.Argument(help="rules file (YAML)")], config: ConfigOption = None) -> None:
+    """Validate a rules file; errors name file:line:column. Exit 1 when invalid."""
+    from alertflow.rulecheck import check_rules
+
+    problems, summary = check_rules(file, config)
+    for problem in problems:
+        typer.secho(problem, fg="red", err=True)
+    if problems:
+        raise typer.Exit(1)
+    typer.echo(summary)
+
+
+def main() -> None:
+    app(prog_name="alertflow")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,176 @@
+"""Settings: one YAML file plus environment variables, built once at an entry point.
+
+Precedence is environment over file, so a container can inject secrets
+(``ALERTFLOW_SLACK__TOKEN``) without touching the file. In the file, a value
+written as ``${NAME}`` is read from the environment, so secrets need not be
+committed. Relative paths in the file are relative to the file. Every secret is
+a ``SecretStr``: it prints as ``**********`` in logs, reprs and errors.
+
+The integrations' settings models live here too, so one ``alertflow config``
+validates everything before anything starts.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from alertflow.errors import ConfigError
+from alertflow.yamlmodel import describe_problem, parse_yaml
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SlackSettings(_Section):
+    token: SecretStr | None = Field(None, description="bot token (xoxb-...)")
+    channel: str = "#oncall"
+    base_url: str = Field("https://slack.com/api/", description="point at a Slack-compatible server")
+    timeout_seconds: float = 10.0
+
+
+class HttpSwitchSettings(_Section):
+    """A traffic switch with a small HTTP API: GET url -> {"active": name}; POST {"active": name}."""
+
+    url: str
+    token: SecretStr | None = None
+    timeout_seconds: float = 5.0
+
+
+class HttpStep(_Section):
+    kind: Literal["http"] = "http"
+    name: str
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
+    url: str
+    json_body: dict[str, Any] | None = None
+    expect_status: list[int] = [200, 201, 202, 204]
+    timeout_seconds: float = 10.0
+
+
+class ShellStep(_Section):
+    kind: Literal["shell"] = "shell"
+    name: str
+    argv: list[str] = Field(min_length=1, description="program and arguments; never run through a shell")
+    timeout_seconds: float = 60.0
+    ok_exit_codes: list[int] = [0]
+
+
+class HealthCheck(_Section):
+    url: str
+    expect_status: int = 200
+    timeout_seconds: float = Field(30.0, description="how long to wait for the service to become healthy")
+    interval_seconds: float = 1.0
+
+
+class Runbook(_Section):
+    steps: list[Annotated[HttpStep | ShellStep, Field(discriminator="kind")]] = Field(min_length=1)
+    verify: HealthCheck
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ALERTFLOW_", env_nested_delimiter="__", extra="forbid")
+
+    home: Path = Field(Path("~/.alertflow"), description="data directory: database, Prefect server home, logs")
+    database_url: str | None = Field(None, description="SQLAlchemy async URL; default SQLite in home")
+    rules_file: Path = Path("rules.yaml")
+    api_host: str = "127.0.0.1"
+    api_port: int = 8080
+    api_url: str | None = Field(None, description="where the CLI reaches the API; default from host/port")
+    webhook_token: SecretStr | None = Field(None, description="bearer token required on /webhooks/*")
+    api_token: SecretStr | None = Field(None, description="bearer token required on ack/resolve/run")
+    max_body_bytes: int = Field(1_048_576, ge=1024, description="largest webhook body accepted (413 above)")
+    prefect_api_url: str = Field(default_factory=lambda: os.environ.get("PREFECT_API_URL", "http://127.0.0.1:4200/api"))
+    deployment_name: str = "alertflow"
+    worker_limit: int = Field(20, ge=1, description="flow runs one worker executes at once")
+    worker_poll_seconds: float = Field(0.25, gt=0, description="how often the worker asks Prefect for new runs")
+    allow_shell: bool = Field(False, description="runbook shell steps are refused unless true")
+    slack: SlackSettings = SlackSettings()
+    switches: dict[str, HttpSwitchSettings] = {}
+    runbooks: dict[str, Runbook] = {}
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):  # type: ignore[no-untyped-def,override]
+        return (env_settings, init_settings)  # the file's values arrive as init kwargs
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.home.expanduser() / 'alertflow.db'}"
+
+    @property
+    def resolved_api_url(self) -> str:
+        return (self.api_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
+
+    @property
+    def prefect_ui_url(self) -> str:
+        return self.prefect_api_url.removesuffix("/").removesuffix("/api")
+
+
+_ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+_PATH_FIELDS = ("home", "rules_file")
+
+
+def load_settings(config_file: str | Path | None = None) -> Settings:
+    """Build settings from ``config_file`` (or ``$ALERTFLOW_CONFIG``) and the environment."""
+    path = config_file or os.environ.get("ALERTFLOW_CONFIG")
+    data: dict[str, Any] = {}
+    node = None
+    if path:
+        try:
+            text = Path(path).read_text()
+        except OSError as err:
+            raise ConfigError(f"{path}: cannot read config file: {err.strerror}") from None
+        loaded, node = parse_yaml(text, str(path))
+        if not isinstance(loaded, (dict, type(None))):
+            raise ConfigError(f"{path}: the config file must be a mapping")
+        data = _expand_env(loaded or {}, str(path))
+        base = Path(path).resolve().parent
+        for name in _PATH_FIELDS:
+            if isinstance(data.get(name), str) and not data[name].startswith("~"):
+                data[name] = str(base / data[name])
+    try:
+        return Settings(**data)
+    except ValidationError as err:
+        lines = []
+        for problem in err.errors(include_url=False):
+            variable = _env_variable(problem["loc"])
+            if variable:  # the environment overrides the file, so the file's line is not to blame
+                lines.append(f"environment variable {variable}: {problem['msg']}")
+            else:
+                lines.append(describe_problem(problem, node, str(path or "settings")))
+        raise ConfigError("\n".join(lines)) from None
+
+
+@cache
+def current() -> Settings:
+    """The process's settings, for code that runs where no entry point can pass them (flow runs)."""
+    return load_settings()
+
+
+def _env_variable(loc: tuple[Any, ...]) -> str | None:
+    """The ALERTFLOW_* variable that set the value at ``loc``, if one did."""
+    names = {name.upper() for name in os.environ}
+    parts = [str(part).upper() for part in loc]
+    for depth in range(len(parts), 0, -1):
+        candidate = "ALERTFLOW_" + "__".join(parts[:depth])
+        if candidate in names:
+            return candidate
+    return None
+
+
+def _expand_env(value: Any, filename: str) -> Any:
+    if isinstance(value, dict):
+        return {key: _expand_env(item, filename) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_expand_env(item, filename) for item in value]
+    if isinstance(value, str) and (found := _ENV_REF.match(value)):
+        if found[1] not in os.environ:
+            raise ConfigError(f"{filename}: environment variable {found[1]} is referenced but not set")
+        return os.environ[found[1]]
+    return value

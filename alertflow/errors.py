@@ -1,0 +1,84 @@
+"""One exception tree for alertflow, so callers catch by meaning, not by vendor.
+
+Every error we raise on purpose derives from ``AlertflowError``; vendor and
+library errors are translated at the edge (integrations, store) into one of
+these, so a flow's retry condition and the API's error mapping each look at a
+single hierarchy::
+
+    AlertflowError
+    ├── ConfigError                 settings or rules file is invalid (with line)
+    ├── InputError                  a request we refuse: maps to 4xx (422 by default), names the field
+    │   ├── MalformedBody           not parseable as JSON at all (400)
+    │   ├── PayloadTooLarge         body over the documented limit (413)
+    │   ├── UnsupportedMediaType    content type we do not parse (415)
+    │   ├── Unauthorized            missing or wrong bearer token (401)
+    │   └── Conflict                the incident's state forbids it, e.g. ack after resolve (409)
+    ├── NotFound                    unknown source, incident or flow (404)
+    ├── StoreError                  the database refused or is unreachable
+    └── IntegrationError            an outside system failed
+        ├── RetryableIntegrationError   worth retrying (5xx, 429, timeout, refused)
+        └── PermanentIntegrationError   retrying will not help (4xx, invalid_auth)
+
+Messages never contain secrets: integrations build them from status codes and
+vendor error names, never from request headers or settings.
+"""
+
+from __future__ import annotations
+
+
+class AlertflowError(Exception):
+    """Base of every error alertflow raises on purpose."""
+
+
+class ConfigError(AlertflowError):
+    """A settings or rules file is invalid; the message says where."""
+
+
+class InputError(AlertflowError):
+    """A request we refuse; ``field`` names what was wrong (4xx)."""
+
+    status_code = 422
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class MalformedBody(InputError):
+    status_code = 400
+
+
+class PayloadTooLarge(InputError):
+    status_code = 413
+
+
+class UnsupportedMediaType(InputError):
+    status_code = 415
+
+
+class Unauthorized(InputError):
+    status_code = 401
+
+
+class Conflict(InputError):
+    status_code = 409
+
+
+class NotFound(AlertflowError):
+    """An unknown source, incident or flow name."""
+
+
+class StoreError(AlertflowError):
+    """The database refused a write or cannot be reached."""
+
+
+class IntegrationError(AlertflowError):
+    """An outside system (Slack, a traffic switch, a runbook endpoint) failed."""
+
+
+class RetryableIntegrationError(IntegrationError):
+    """A failure worth retrying: 5xx, 429, timeouts, refused connections."""
+
+
+class PermanentIntegrationError(IntegrationError):
+    """A failure retrying will not fix: bad credentials, unknown channel, 4xx."""

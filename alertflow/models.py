@@ -1,0 +1,248 @@
+"""The typed vocabulary every part of alertflow speaks; no I/O here.
+
+Sources produce ``Alert``s, the rule engine turns them into ``Decision``s, the
+store keeps ``Incident``s and ``TimelineEntry``s, and response flows receive an
+``ActionSpec``. Keeping these in one dependency-free module lets rules,
+integrations, flows and the API agree without importing one another.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timezone
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+
+class Severity(str, enum.Enum):
+    """Ordered severities; unknown labels map to ``warning`` so nothing is silently low."""
+
+    info = "info"
+    warning = "warning"
+    error = "error"
+    critical = "critical"
+
+    @property
+    def rank(self) -> int:
+        return _SEVERITY_RANK[self]
+
+    @classmethod
+    def parse(cls, label: str | None) -> Severity:
+        return _SEVERITY_ALIASES.get((label or "").strip().lower(), cls.warning)
+
+
+_SEVERITY_RANK = {s: i for i, s in enumerate(Severity)}
+_SEVERITY_ALIASES = {
+    **{k: Severity.critical for k in ("critical", "crit", "fatal", "page", "p1", "emergency", "alert")},
+    **{k: Severity.error for k in ("error", "err", "major", "high", "p2")},
+    **{k: Severity.warning for k in ("warning", "warn", "minor", "medium", "p3")},
+    **{k: Severity.info for k in ("info", "informational", "low", "none", "ok", "p4", "p5")},
+}
+
+
+class AlertStatus(str, enum.Enum):
+    firing = "firing"
+    resolved = "resolved"
+
+
+class Alert(BaseModel):
+    """One normalized alert. ``raw`` is kept for people and replays; rules never read it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    source: str
+    fingerprint: str = Field(min_length=1)
+    name: str
+    service: str
+    severity: Severity
+    status: AlertStatus
+    labels: dict[str, str]
+    annotations: dict[str, str] = {}
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime | None = None
+    received_at: AwareDatetime
+    generator_url: str | None = None
+    raw: dict[str, Any] = Field(default_factory=dict, repr=False)
+
+    @property
+    def summary(self) -> str:
+        return self.annotations.get("summary") or self.annotations.get("description") or self.name
+
+
+class IncidentStatus(str, enum.Enum):
+    open = "open"
+    acknowledged = "acknowledged"
+    mitigated = "mitigated"
+    resolved = "resolved"
+
+
+class Incident(BaseModel):
+    id: int
+    key: str
+    title: str
+    service: str
+    severity: Severity
+    status: IncidentStatus
+    rule_id: str
+    opened_at: AwareDatetime
+    acknowledged_at: AwareDatetime | None = None
+    acknowledged_by: str | None = None
+    resolved_at: AwareDatetime | None = None
+    resolved_by: str | None = None
+    fingerprints: list[str] = []
+
+
+class TimelineKind(str, enum.Enum):
+    alert = "alert"
+    rule = "rule"
+    flow = "flow"
+    page = "page"
+    ack = "ack"
+    escalation = "escalation"
+    failover = "failover"
+    rollback = "rollback"
+    recovery = "recovery"
+    note = "note"
+    resolve = "resolve"
+
+
+class TimelineEntry(BaseModel):
+    incident_id: int
+    at: AwareDatetime
+    kind: TimelineKind
+    summary: str
+    data: dict[str, Any] = {}
+    actor: str = "system"
+
+
+class FlowName(str, enum.Enum):
+    """The four response flows; each is one Prefect deployment."""
+
+    timeline = "timeline"
+    failover = "failover"
+    paging = "paging"
+    recovery = "recovery"
+
+
+class RetryPolicy(BaseModel):
+    """Retries of one action's I/O steps, as written in the rules file.
+
+    ``retry_delay_seconds`` is one delay or one per attempt; ``exponential_backoff``
+    is a factor f giving delays f, 2f, 4f, ... (Prefect's ``exponential_backoff``).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    retries: int = Field(0, ge=0, le=20)
+    retry_delay_seconds: float | list[float] = Field(0.0, description="seconds, or one per retry")
+    exponential_backoff: float | None = Field(None, gt=0, description="backoff factor in seconds")
+
+    @model_validator(mode="after")
+    def _one_delay_style(self) -> RetryPolicy:
+        if self.exponential_backoff is not None and self.retry_delay_seconds not in (0, []):
+            raise ValueError("use either retry_delay_seconds or exponential_backoff, not both")
+        delays = self.retry_delay_seconds if isinstance(self.retry_delay_seconds, list) else [self.retry_delay_seconds]
+        if any(d < 0 for d in delays):
+            raise ValueError("retry delays must be >= 0")
+        return self
+
+    def delays(self) -> list[float]:
+        """The delay before each retry, as Prefect's ``retry_delay_seconds`` list."""
+        if self.exponential_backoff is not None:
+            return [self.exponential_backoff * 2**n for n in range(self.retries)]
+        if isinstance(self.retry_delay_seconds, list):
+            return list(self.retry_delay_seconds) or [0.0]
+        return [float(self.retry_delay_seconds)]
+
+
+class PagingParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    channel: str | None = Field(None, description="Slack channel; the configured default when empty")
+
+
+class FailoverParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    switch: str = Field(description="name of a traffic switch in the config file")
+    to: str = Field("standby", description="the target the switch should serve from")
+
+
+class RecoveryParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    runbook: str = Field(description="name of a runbook in the config file")
+
+
+class Action(BaseModel):
+    """One response a rule fans out: which flow, its parameters, its retries.
+
+    Each flow has its own subclass so a typo in a rule's ``params`` fails
+    ``alertflow rules check`` (with its line) rather than a 3 a.m. flow run,
+    and the Prefect UI shows each flow's exact parameter form.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    flow: FlowName
+    retry: RetryPolicy = RetryPolicy()
+
+
+class TimelineAction(Action):
+    flow: Literal[FlowName.timeline] = FlowName.timeline
+
+
+class PagingAction(Action):
+    flow: Literal[FlowName.paging] = FlowName.paging
+    params: PagingParams = PagingParams()
+
+
+class FailoverAction(Action):
+    flow: Literal[FlowName.failover] = FlowName.failover
+    params: FailoverParams
+
+
+class RecoveryAction(Action):
+    flow: Literal[FlowName.recovery] = FlowName.recovery
+    params: RecoveryParams
+
+
+ActionSpec = Annotated[
+    TimelineAction | PagingAction | FailoverAction | RecoveryAction, Field(discriminator="flow")
+]
+ACTION_BY_FLOW: dict[FlowName, type[Action]] = {
+    FlowName.timeline: TimelineAction,
+    FlowName.paging: PagingAction,
+    FlowName.failover: FailoverAction,
+    FlowName.recovery: RecoveryAction,
+}
+
+
+class DecisionKind(str, enum.Enum):
+    open = "open"  # a new incident, with its actions
+    attach = "attach"  # a new alert joins an open incident
+    duplicate = "duplicate"  # a resend of an alert already firing: nothing to do
+    escalate = "escalate"  # an alert raised the open incident's severity
+    alert_resolved = "alert_resolved"  # one alert of an incident resolved
+    resolve = "resolve"  # the incident's last alert resolved
+    unmatched = "unmatched"  # no rule matched: stored, nothing else
+
+
+class Decision(BaseModel):
+    """What the engine concluded for one alert, and why, so the timeline can explain itself."""
+
+    kind: DecisionKind
+    fingerprint: str
+    reason: str
+    key: str | None = None
+    rule_id: str | None = None
+    title: str | None = None
+    service: str | None = None
+    severity: Severity | None = None
+    actions: list[ActionSpec] = []
+
+
+def timestamp(value: datetime) -> str:
+    """ISO-8601 in UTC with milliseconds: the one format people read in timelines."""
+    return value.astimezone(timezone.utc).isoformat(timespec="milliseconds")

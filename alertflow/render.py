@@ -1,0 +1,39 @@
+"""Terminal views of incidents for the CLI: a table, and one incident with its timeline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+STATUS_STYLE = {"open": "bold red", "acknowledged": "yellow", "mitigated": "cyan", "resolved": "green"}
+console = Console()
+
+
+def _time(value: str | None) -> str:
+    return value.replace("T", " ")[:19] if value else "-"
+
+
+def incidents_table(incidents: list[dict[str, Any]]) -> None:
+    if not incidents:
+        console.print("no incidents")
+        return
+    table = Table("ID", "Status", "Severity", "Service", "Title", "Opened (UTC)", "Rule")
+    for i in incidents:
+        style = STATUS_STYLE.get(i["status"], "")
+        table.add_row(str(i["id"]), f"[{style}]{i['status']}[/]", i["severity"], i["service"], i["title"], _time(i["opened_at"]), i["rule_id"])
+    console.print(table)
+
+
+def incident_detail(detail: dict[str, Any]) -> None:
+    i = detail["incident"]
+    style = STATUS_STYLE.get(i["status"], "")
+    console.print(f"[bold]Incident #{i['id']}[/]: {i['title']}")
+    console.print(f"  status [{style}]{i['status']}[/] · severity {i['severity']} · service {i['service']} · rule {i['rule_id']}")
+    console.print(f"  opened {_time(i['opened_at'])}  acked {_time(i['acknowledged_at'])} {i['acknowledged_by'] or ''}  resolved {_time(i['resolved_at'])} {i['resolved_by'] or ''}")
+    console.print(f"  alerts {len(i['fingerprints'])}: {', '.join(i['fingerprints'][:5])}{' ...' if len(i['fingerprints']) > 5 else ''}")
+    table = Table("Time (UTC)", "Kind", "Event", "Actor", title="Timeline")
+    for entry in detail["timeline"]:
+        table.add_row(entry["at"].replace("T", " ")[:23], entry["kind"], entry["summary"], entry["actor"])
+    console.print(table)

@@ -1,0 +1,153 @@
+"""Local stand-ins for Slack, a traffic switch and health endpoints, over real HTTP.
+
+A fresh checkout has no Slack workspace and no load balancer, yet a new user
+should see the whole loop work (``alertflow up --sandbox``), and tests must talk
+to real servers rather than mocks. This one small server is both: slack-sdk
+reaches it through ``base_url``, the HTTP traffic switch and runbooks through
+URLs, and everything it receives is recorded. ``/_sandbox/...`` endpoints let a
+test inject failures (the next N calls answer 500, a switch that ignores
+shifts, a health endpoint that goes down).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+
+@dataclass
+class SandboxState:
+    slack_token: str | None = None
+    slack_calls: list[dict[str, Any]] = field(default_factory=list)
+    slack_failures: list[tuple[int, str]] = field(default_factory=list)
+    switches: dict[str, str] = field(default_factory=dict)
+    switch_calls: list[dict[str, Any]] = field(default_factory=list)
+    switch_failures: dict[str, list[int]] = field(default_factory=dict)
+    stuck_switches: set[str] = field(default_factory=set)
+    down: set[str] = field(default_factory=set)
+    restarts: list[str] = field(default_factory=list)
+
+    def messages(self, method: str = "chat.postMessage") -> list[dict[str, Any]]:
+        return [call["body"] for call in self.slack_calls if call["method"] == method and call["ok"]]
+
+
+def build_app(state: SandboxState) -> Starlette:
+    async def slack_api(request: Request) -> JSONResponse:
+        method = request.path_params["method"]
+        raw = await request.body()
+        body = orjson.loads(raw) if request.headers.get("content-type", "").startswith("application/json") else dict(parse_qsl(raw.decode()))
+        call = {"method": method, "body": body, "at": time.time(), "ok": False}
+        state.slack_calls.append(call)
+        if state.slack_failures:
+            status, error = state.slack_failures.pop(0)
+            headers = {"Retry-After": "1"} if status == 429 else {}
+            return JSONResponse({"ok": False, "error": error}, status_code=status, headers=headers)
+        if state.slack_token and request.headers.get("authorization") != f"Bearer {state.slack_token}":
+            return JSONResponse({"ok": False, "error": "invalid_auth"})
+        call["ok"] = True
+        ts = f"{time.time():.6f}"
+        if method == "auth.test":
+            return JSONResponse({"ok": True, "team": "sandbox", "user": "alertflow"})
+        if method in ("chat.postMessage", "chat.update"):
+            ts = body.get("ts", ts)
+            return JSONResponse({"ok": True, "channel": "C0SANDBOX", "ts": ts, "message": {"text": body.get("text"), "ts": ts}})
+        return JSONResponse({"ok": False, "error": "unknown_method"})
+
+    async def switch(request: Request) -> JSONResponse:
+        name = request.path_params["name"]
+        body = await request.json() if request.method == "POST" else None
+        state.switch_calls.append({"name": name, "method": request.method, "body": body, "at": time.time()})
+        failures = state.switch_failures.get(name)
+        if failures:
+            return JSONResponse({"error": "injected failure"}, status_code=failures.pop(0))
+        if request.method == "POST":
+            if not isinstance(body, dict) or not isinstance(body.get("active"), str):
+                return JSONResponse({"error": "body must be {\"active\": name}"}, status_code=400)
+            if name not in state.stuck_switches:
+                state.switches[name] = body["active"]
+        return JSONResponse({"active": state.switches.get(name, "primary")})
+
+    async def health(request: Request) -> JSONResponse:
+        name = request.path_params["name"]
+        if name in state.down:
+            return JSONResponse({"status": "down"}, status_code=503)
+        return JSONResponse({"status": "ok"})
+
+    async def restart(request: Request) -> JSONResponse:
+        """A service restart endpoint: brings the named health endpoint back up."""
+        name = request.path_params["name"]
+        state.restarts.append(name)
+        state.down.discard(name)
+        return JSONResponse({"restarted": name})
+
+    async def control(request: Request) -> JSONResponse:
+        """Failure injection for tests and demos."""
+        what, body = request.path_params["what"], await request.json()
+        if what == "slack-fail":
+            state.slack_failures.extend([(body.get("status", 500), body.get("error", "internal_error"))] * body.get("times", 1))
+        elif what == "switch-fail":
+            state.switch_failures.setdefault(body["name"], []).extend([body.get("status", 503)] * body.get("times", 1))
+        elif what == "switch-stuck":
+            (state.stuck_switches.add if body.get("stuck", True) else state.stuck_switches.discard)(body["name"])
+        elif what == "health":
+            (state.down.discard if body.get("up", True) else state.down.add)(body["name"])
+        else:
+            return JSONResponse({"error": f"unknown control {what}"}, status_code=404)
+        return JSONResponse({"ok": True})
+
+    async def calls(request: Request) -> JSONResponse:
+        return JSONResponse({"slack": state.slack_calls, "switch": state.switch_calls})
+
+    return Starlette(
+        routes=[
+            Route("/slack/api/{method}", slack_api, methods=["POST"]),
+            Route("/switch/{name}", switch, methods=["GET", "POST"]),
+            Route("/health/{name}", health, methods=["GET"]),
+            Route("/restart/{name}", restart, methods=["POST"]),
+            Route("/_sandbox/calls", calls, methods=["GET"]),
+            Route("/_sandbox/{what}", control, methods=["POST"]),
+        ]
+    )
+
+
+class SandboxServer:
+    """Runs the sandbox on loopback, in a thread (tests) or as a task (``alertflow up``)."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, slack_token: str | None = None) -> None:
+        self.state = SandboxState(slack_token=slack_token)
+        config = uvicorn.Config(build_app(self.state), host=host, port=port, log_level="warning", lifespan="off")
+        self.server = uvicorn.Server(config)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.servers[0].sockets[0].getsockname()[:2]
+        return f"http://{host}:{port}"
+
+    async def serve(self) -> None:
+        await self.server.serve()
+
+    def start_in_thread(self) -> SandboxServer:
+        self._thread = threading.Thread(target=asyncio.run, args=(self.serve(),), daemon=True, name="sandbox")
+        self._thread.start()
+        while not self.server.started:
+            if not self._thread.is_alive():
+                raise RuntimeError("sandbox server failed to start (is the port taken?)")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        if self._thread:
+            self._thread.join(timeout=5)

@@ -1,0 +1,100 @@
+"""The writes that must land together, inside one ``Store.write()`` transaction.
+
+The pipeline applies a batch of decisions (incidents, timeline entries, outbox
+rows and the inbox progress mark) through one ``Tx``; an acknowledgement writes
+its status change and timeline entry the same way. Either all of it is
+committed or none of it is, which is what makes a crash at any point safe.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from alertflow import tables as t
+from alertflow.errors import Conflict, NotFound
+from alertflow.models import Alert, Incident, IncidentStatus, TimelineEntry
+
+
+# Where each status may go next; resolved is final.
+_ALLOWED = {
+    IncidentStatus.open: {IncidentStatus.acknowledged, IncidentStatus.mitigated, IncidentStatus.resolved},
+    IncidentStatus.acknowledged: {IncidentStatus.mitigated, IncidentStatus.resolved},
+    IncidentStatus.mitigated: {IncidentStatus.acknowledged, IncidentStatus.resolved},
+    IncidentStatus.resolved: set(),
+}
+
+
+class Tx:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def insert_incident(self, *, key: str, title: str, service: str, severity: str, rule_id: str, at: datetime) -> int:
+        values = {"key": key, "title": title[:500], "service": service, "severity": severity, "rule_id": rule_id}
+        result = await self.conn.execute(
+            insert(t.incidents).values(**values, status="open", opened_at=at).returning(t.incidents.c.id)
+        )
+        return result.scalar_one()
+
+    async def open_incident_id(self, key: str) -> int | None:
+        query = select(t.incidents.c.id).where(t.incidents.c.key == key, t.incidents.c.status != "resolved")
+        return (await self.conn.execute(query)).scalar_one_or_none()
+
+    async def get_incident(self, incident_id: int) -> Incident:
+        row = (await self.conn.execute(select(t.incidents).where(t.incidents.c.id == incident_id))).first()
+        if row is None:
+            raise NotFound(f"incident {incident_id} does not exist")
+        return Incident.model_validate(row._mapping)
+
+    async def update_incident(self, incident_id: int, **values: Any) -> None:
+        await self.conn.execute(update(t.incidents).where(t.incidents.c.id == incident_id).values(**values))
+
+    async def transition(self, incident_id: int, to: IncidentStatus, actor: str, at: datetime) -> Incident | None:
+        """Move an incident to ``to``; None when it is already there (so commands are idempotent)."""
+        incident = await self.get_incident(incident_id)
+        if incident.status is to:
+            return None
+        if incident.status is IncidentStatus.resolved:
+            raise Conflict(f"incident {incident_id} is already resolved")
+        if to not in _ALLOWED[incident.status]:
+            return None
+        values: dict[str, Any] = {"status": to.value}
+        if to is IncidentStatus.acknowledged:
+            values.update(acknowledged_at=at, acknowledged_by=actor)
+        elif to is IncidentStatus.resolved:
+            values.update(resolved_at=at, resolved_by=actor)
+        await self.update_incident(incident_id, **values)
+        return incident.model_copy(update={**values, "status": to})
+
+    async def upsert_incident_alert(self, incident_id: int, alert: Alert, at: datetime) -> None:
+        dialect = postgresql if self.conn.dialect.name == "postgresql" else sqlite
+        statement = dialect.insert(t.incident_alerts).values(
+            incident_id=incident_id, fingerprint=alert.fingerprint, name=alert.name, status=alert.status.value, first_seen=at, last_seen=at
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=["incident_id", "fingerprint"],
+            set_={"status": statement.excluded.status, "last_seen": statement.excluded.last_seen},
+        )
+        await self.conn.execute(statement)
+
+    async def add_timeline(self, entries: Sequence[TimelineEntry]) -> None:
+        if entries:
+            await self.conn.execute(insert(t.timeline), [entry.model_dump(mode="python") for entry in entries])
+
+    async def add_outbox(self, incident_id: int, flow: str, parameters: dict[str, Any], at: datetime) -> int:
+        # The idempotency key is random, never the row id: Prefect keeps keys, and
+        # a fresh database must not collide with keys an old one already used.
+        values = {"idempotency_key": str(uuid.uuid4()), "incident_id": incident_id, "flow": flow, "parameters": parameters}
+        result = await self.conn.execute(insert(t.outbox).values(**values, created_at=at, next_attempt_at=at).returning(t.outbox.c.id))
+        return result.scalar_one()
+
+    async def mark_processed(self, inbox_ids: Sequence[int], at: datetime, error: str | None = None) -> None:
+        if inbox_ids:
+            query = update(t.inbox).where(t.inbox.c.id.in_(inbox_ids)).values(processed_at=at, error=error)
+            await self.conn.execute(query)

@@ -1,0 +1,148 @@
+"""``alertflow worker``: serve the four response deployments and run their flow runs.
+
+Prefect's own runner starts a fresh Python process per flow run; importing
+Prefect there costs about a second, which is most of a page's latency budget.
+Our flows are async and ours, so by default this worker runs them in-process:
+it polls Prefect for scheduled runs of its deployments, claims each (Pending,
+so two workers never run one flow run), and runs it with Prefect's engine as
+an asyncio task. Runs still get their own state, retries, logs and UI page.
+Cancelling a run in the UI cancels its task. ``--isolated`` uses Prefect's
+standard process-per-run runner instead, trading latency for isolation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from uuid import UUID
+
+from prefect import Flow
+from prefect.client.orchestration import PrefectClient, get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, FlowRunFilterState, FlowRunFilterStateName
+from prefect.client.schemas.objects import FlowRun
+from prefect.deployments.runner import RunnerDeployment
+from prefect.exceptions import Abort
+from prefect.flow_engine import run_flow
+from prefect.states import Cancelled, Pending
+from prefect.types.entrypoint import EntrypointType
+from prefect.utilities.engine import propose_state
+
+from alertflow.config import Settings
+from alertflow.models import FlowName
+from flows import RESPONSE_FLOWS
+
+log = logging.getLogger("alertflow.worker")
+SHUTDOWN_GRACE_SECONDS = 30.0
+
+
+async def build_deployments(settings: Settings) -> list[RunnerDeployment]:
+    deployments = []
+    for name, flow in RESPONSE_FLOWS.items():
+        deployment = await flow.ato_deployment(
+            name=settings.deployment_name,
+            description=f"alertflow {name.value} response (served by `alertflow worker`)",
+            tags=["alertflow"],
+            entrypoint_type=EntrypointType.MODULE_PATH,
+        )
+        deployments.append(deployment)
+    return deployments
+
+
+class InProcessWorker:
+    def __init__(self, client: PrefectClient, flows: dict[UUID, Flow[Any, Any]], *, limit: int, poll_seconds: float) -> None:
+        self.client = client
+        self.flows = flows
+        self.limit = limit
+        self.poll_seconds = poll_seconds
+        self.active: dict[UUID, asyncio.Task[Any]] = {}
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.poll_once()
+                await self.cancel_requested()
+            except Exception as err:
+                log.warning("worker poll failed (will retry): %s: %s", type(err).__name__, err)
+            try:
+                await asyncio.wait_for(stop.wait(), self.poll_seconds)
+            except asyncio.TimeoutError:
+                pass
+        await self.shutdown()
+
+    async def poll_once(self) -> int:
+        free = self.limit - len(self.active)
+        if free <= 0:
+            return 0
+        runs = await self.client.get_scheduled_flow_runs_for_deployments(
+            deployment_ids=list(self.flows), scheduled_before=datetime.now(timezone.utc) + timedelta(seconds=1), limit=free
+        )
+        started = 0
+        for flow_run in sorted(runs, key=lambda r: r.next_scheduled_start_time or datetime.now(timezone.utc)):
+            if flow_run.id not in self.active and await self._claim(flow_run):
+                self.active[flow_run.id] = asyncio.create_task(self._execute(flow_run), name=f"flow-run-{flow_run.name}")
+                started += 1
+        return started
+
+    async def _claim(self, flow_run: FlowRun) -> bool:
+        try:
+            state = await propose_state(self.client, Pending(), flow_run_id=flow_run.id)
+        except Abort:
+            return False  # another worker took it, or it was cancelled
+        return state.is_pending()
+
+    async def _execute(self, flow_run: FlowRun) -> None:
+        flow = self.flows[flow_run.deployment_id]  # type: ignore[index]
+        try:
+            await run_flow(flow, flow_run=flow_run, return_type="state")  # type: ignore[misc]
+        except asyncio.CancelledError:
+            await propose_state(self.client, Cancelled(message="cancelled while running"), flow_run_id=flow_run.id, force=True)
+        except Exception:
+            log.exception("flow run %s ended with an engine error", flow_run.name)
+        finally:
+            self.active.pop(flow_run.id, None)
+
+    async def cancel_requested(self) -> None:
+        """Cancel the tasks of runs someone asked to cancel (Prefect UI or API)."""
+        if not self.active:
+            return
+        cancelling = await self.client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                id=FlowRunFilterId(any_=list(self.active)),
+                state=FlowRunFilterState(name=FlowRunFilterStateName(any_=["Cancelling"])),
+            )
+        )
+        for flow_run in cancelling:
+            task = self.active.get(flow_run.id)
+            if task:
+                log.info("cancelling flow run %s on request", flow_run.name)
+                task.cancel()
+
+    async def shutdown(self) -> None:
+        if not self.active:
+            return
+        log.info("waiting up to %.0fs for %d flow runs to finish", SHUTDOWN_GRACE_SECONDS, len(self.active))
+        _, pending = await asyncio.wait(list(self.active.values()), timeout=SHUTDOWN_GRACE_SECONDS)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+
+async def serve(settings: Settings, stop: asyncio.Event, *, isolated: bool = False) -> None:
+    """Register the four deployments, then run their flow runs until ``stop`` is set."""
+    deployments = await build_deployments(settings)
+    if isolated:
+        from prefect import aserve
+
+        serving = asyncio.create_task(aserve(*deployments, limit=settings.worker_limit))
+        await stop.wait()
+        serving.cancel()
+        await asyncio.gather(serving, return_exceptions=True)
+        return
+    async with get_client() as client:
+        ids = [await deployment.aapply() for deployment in deployments]
+        flows = dict(zip(ids, RESPONSE_FLOWS.values(), strict=True))
+        names = ", ".join(f"{FlowName(n).value}/{settings.deployment_name}" for n in RESPONSE_FLOWS)
+        log.info("serving %s (in-process, up to %d runs at once)", names, settings.worker_limit)
+        await InProcessWorker(client, flows, limit=settings.worker_limit, poll_seconds=settings.worker_poll_seconds).run(stop)

@@ -1,0 +1,84 @@
+"""What every response flow needs from the process it runs in.
+
+A flow run is an entry point of its own (in the in-process worker or in a
+process Prefect spawned), so it reads settings from ``ALERTFLOW_CONFIG`` and
+opens the store once per event loop. Retry policies from the rules file are
+applied here to the tasks that do I/O, and only failures worth retrying are
+retried: a wrong token or an unknown channel fails at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from prefect.context import FlowRunContext
+from prefect.tasks import Task
+
+from alertflow import config
+from alertflow.errors import AlertflowError, RetryableIntegrationError, StoreError
+from alertflow.models import RetryPolicy, TimelineEntry, TimelineKind
+from alertflow.store import Store
+
+T = TypeVar("T", bound=Task[Any, Any])
+
+_stores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Store] = weakref.WeakKeyDictionary()
+
+
+def settings() -> config.Settings:
+    return config.current()
+
+
+def store() -> Store:
+    """One store per event loop: database connections cannot cross loops."""
+    loop = asyncio.get_running_loop()
+    if loop not in _stores:
+        _stores[loop] = Store(settings().resolved_database_url)
+    return _stores[loop]
+
+
+def _worth_retrying(task: Any, task_run: Any, state: Any) -> bool:
+    error = state.data
+    return isinstance(error, (RetryableIntegrationError, StoreError)) or not isinstance(error, AlertflowError)
+
+
+def io_task(fn: Any) -> Task[Any, Any]:
+    """A task that talks to the outside world: never cached, retried only when it may help."""
+    return task(fn, cache_policy=NO_CACHE, retry_condition_fn=_worth_retrying)
+
+
+def with_retry(io: T, policy: RetryPolicy) -> T:
+    """Apply one action's retry policy (from the rules file) where the I/O happens."""
+    return io.with_options(retries=policy.retries, retry_delay_seconds=policy.delays())  # type: ignore[return-value]
+
+
+def current_run() -> tuple[str | None, str | None]:
+    """(flow run id, link to it in the Prefect UI), or (None, None) outside a flow run."""
+    context = FlowRunContext.get()
+    if context is None or context.flow_run is None:
+        return None, None
+    return str(context.flow_run.id), run_link(context.flow_run.id)
+
+
+def run_link(flow_run_id: Any) -> str:
+    return f"{settings().prefect_ui_url}/runs/flow-run/{flow_run_id}"
+
+
+async def record(incident_id: int, kind: TimelineKind, summary: str, flow_run_id: Any = None, **data: Any) -> None:
+    """Write one timeline entry as the current flow run (or ``flow_run_id``, from a state hook)."""
+    run_id = str(flow_run_id) if flow_run_id else current_run()[0]
+    if run_id:
+        data.setdefault("flow_run_url", run_link(run_id))
+    entry = TimelineEntry(
+        incident_id=incident_id,
+        at=datetime.now(timezone.utc),
+        kind=kind,
+        summary=summary,
+        data=data,
+        actor=f"flow-run:{run_id}" if run_id else "system",
+    )
+    await store().add_timeline(entry)

@@ -1,0 +1,35 @@
+"""The one place HTTP failures are sorted into retryable and permanent.
+
+A traffic switch and a runbook step fail the same ways (refused, timed out,
+5xx, 429, 4xx); sorting them once keeps every flow's retry decision the same.
+Messages name the method, URL and status, never headers or bodies we sent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from alertflow.errors import PermanentIntegrationError, RetryableIntegrationError
+
+
+async def request(client: httpx.AsyncClient, method: str, url: str, expect: list[int] | None = None, **kwargs: Any) -> httpx.Response:
+    """Send one request; a status outside ``expect`` (default 2xx) raises a classified error."""
+    try:
+        response = await client.request(method, url, **kwargs)
+    except httpx.TimeoutException:
+        raise RetryableIntegrationError(f"{method} {url}: timed out") from None
+    except httpx.TransportError as err:
+        raise RetryableIntegrationError(f"{method} {url}: {type(err).__name__}: {err}") from None
+    ok = response.status_code in expect if expect else response.is_success
+    if ok:
+        return response
+    message = f"{method} {url}: HTTP {response.status_code} {_excerpt(response)}".rstrip()
+    if response.status_code == 429 or response.status_code >= 500:
+        raise RetryableIntegrationError(message)
+    raise PermanentIntegrationError(message)
+
+
+def _excerpt(response: httpx.Response) -> str:
+    return response.text[:200].replace("\n", " ")

@@ -1,0 +1,79 @@
+"""Alertmanager-style label matchers, so rules read like the routes people already write.
+
+``alertname="HighLatency"``, ``env!="staging"``, ``service=~"api|web"``,
+``instance!~"canary-.*"``: same operators and semantics as Alertmanager
+(regexes are fully anchored; a missing label equals the empty string).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass, field
+
+_MATCHER = re.compile(
+    r"""^\s*(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*(?P<op>=~|!~|!=|=)\s*
+        (?:"(?P<quoted>(?:[^"\\]|\\.)*)"|(?P<bare>[^"\s][^"]*?))?\s*$""",
+    re.VERBOSE,
+)
+
+
+class Op(str, enum.Enum):
+    eq = "="
+    ne = "!="
+    re = "=~"
+    nre = "!~"
+
+
+@dataclass(frozen=True)
+class Matcher:
+    name: str
+    op: Op
+    value: str
+    _regex: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+
+    @classmethod
+    def parse(cls, text: str) -> Matcher:
+        """Parse one matcher; raises ValueError naming what is wrong."""
+        found = _MATCHER.match(text)
+        if not found:
+            raise ValueError(f"not a label matcher: {text!r} (expected e.g. service=\"api\" or env!~\"stag.*\")")
+        op = Op(found["op"])
+        raw = found["quoted"] if found["quoted"] is not None else (found["bare"] or "")
+        value = _unescape(raw) if found["quoted"] is not None else raw
+        regex = None
+        if op in (Op.re, Op.nre):
+            try:
+                regex = re.compile(value)
+            except re.error as err:
+                raise ValueError(f"invalid regex in {text!r}: {err}") from None
+        return cls(found["name"], op, value, regex)
+
+    def matches(self, labels: dict[str, str]) -> bool:
+        actual = labels.get(self.name, "")
+        if self.op is Op.eq:
+            return actual == self.value
+        if self.op is Op.ne:
+            return actual != self.value
+        hit = self._regex.fullmatch(actual) is not None  # type: ignore[union-attr]
+        return hit if self.op is Op.re else not hit
+
+    def __str__(self) -> str:
+        escaped = self.value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        return f'{self.name}{self.op.value}"{escaped}"'
+
+
+def _unescape(raw: str) -> str:
+    """Alertmanager's rule: \\" \\\\ and \\n are escapes; any other backslash is literal (so \\d stays a regex class)."""
+    out, escaped = [], False
+    for char in raw:
+        if escaped:
+            out.append({"n": "\n", '"': '"', "\\": "\\"}.get(char, "\\" + char))
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        else:
+            out.append(char)
+    if escaped:
+        out.append("\\")
+    return "".join(out)

@@ -1,0 +1,160 @@
+"""Shared test fixtures: real servers on loopback, started once per session.
+
+The environment is set before anything imports Prefect, so every Prefect
+client in this process (and in subprocesses we start) talks to the test
+server, with its home in a temporary directory and nothing from ~/.prefect.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+SESSION_DIR = Path(tempfile.mkdtemp(prefix="alertflow-tests-"))
+PREFECT_PORT = free_port()
+PREFECT_API_URL = f"http://127.0.0.1:{PREFECT_PORT}/api"
+for name in [n for n in os.environ if n.startswith("ALERTFLOW_") and n != "ALERTFLOW_TEST_PG_URL"]:
+    del os.environ[name]
+os.environ.update(
+    PREFECT_HOME=str(SESSION_DIR / "prefect"),
+    PREFECT_API_URL=PREFECT_API_URL,
+    PREFECT_SERVER_ANALYTICS_ENABLED="false",
+    PREFECT_LOGGING_TO_API_BATCH_INTERVAL="0.3",
+    ALERTFLOW_HOME=str(SESSION_DIR / "home"),
+)
+
+PG_URL = os.environ.get("ALERTFLOW_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def wait_for(check, timeout: float, what: str, interval: float = 0.1):  # type: ignore[no-untyped-def]
+    """Poll ``check`` until it returns something truthy; fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def _prefect_healthy() -> bool:
+    try:
+        return httpx.get(f"{PREFECT_API_URL}/health", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def prefect_server() -> Iterator[str]:
+    """A real Prefect server on SQLite in a temp dir, once per test session."""
+    log = open(SESSION_DIR / "prefect-server.log", "wb")  # noqa: SIM115
+    env = {**os.environ, "PREFECT_SERVER_API_PORT": str(PREFECT_PORT), "PREFECT_SERVER_API_HOST": "127.0.0.1"}
+    process = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: process.poll() is not None or _prefect_healthy(), 120, "the Prefect server to start")
+        if process.poll() is not None:
+            pytest.fail(f"Prefect server exited: {(SESSION_DIR / 'prefect-server.log').read_text()[-2000:]}")
+        yield PREFECT_API_URL
+    finally:
+        process.terminate()
+        process.wait(30)
+        log.close()
+
+
+@pytest.fixture
+def sandbox() -> Iterator["SandboxServer"]:
+    """Slack-compatible API, traffic switch and health endpoints on loopback (fresh per test)."""
+    from alertflow.sandbox import SandboxServer
+
+    server = SandboxServer(slack_token="xoxb-test-token").start_in_thread()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> Iterator[str]:
+    """A database of our own on the machine's PostgreSQL, dropped at the end of the session."""
+    import asyncio
+
+    import asyncpg
+
+    admin_dsn = PG_URL.replace("postgresql+asyncpg://", "postgresql://")
+    name = f"alertflow_test_{os.getpid()}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(admin_dsn)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield PG_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each store test runs on SQLite and on PostgreSQL, starting from empty tables."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'alertflow.db'}"
+    import asyncio
+
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from alertflow.tables import metadata
+
+    url = request.getfixturevalue("pg_server_url")
+
+    async def reset() -> None:
+        engine = create_async_engine(url)
+        async with engine.begin() as conn:
+            await conn.run_sync(metadata.drop_all)
+        await engine.dispose()
+
+    asyncio.run(reset())
+    return url
+
+
+@pytest.fixture
+def make_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """Write a config file for this test and make it the process's config (flows read it too)."""
+    from tests.support import write_config
+
+    def make(sandbox: "SandboxServer", database_url: str | None = None, **overrides: object) -> Path:
+        path = write_config(tmp_path, sandbox.url, database_url or f"sqlite+aiosqlite:///{tmp_path / 'alertflow.db'}", **overrides)
+        monkeypatch.setenv("ALERTFLOW_CONFIG", str(path))
+        from alertflow import config
+
+        config.current.cache_clear()
+        return path
+
+    yield make
+    from alertflow import config
+
+    config.current.cache_clear()

@@ -1,0 +1,65 @@
+"""The whole system for end-to-end tests: API (with pipeline and dispatcher), a worker process, and peers."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+from alertflow.sandbox import SandboxServer
+from tests.conftest import wait_for
+from tests.support import ApiThread, start_worker, stop_process
+
+
+@dataclass
+class System:
+    api: ApiThread
+    sandbox: SandboxServer
+    config: Path
+    worker_log: Path
+
+    def flow_runs(self, incident_id: int) -> list[Any]:
+        """The Prefect flow runs our outbox dispatched for the incident (tags repeat across test databases)."""
+        ids = [row["flow_run_id"] for row in self.api.get(f"/incidents/{incident_id}").json()["flow_runs"] if row["flow_run_id"]]
+
+        async def read() -> list[Any]:
+            async with get_client() as client:
+                return await client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)))
+
+        return asyncio.run(read()) if ids else []
+
+    def completed_runs(self, incident_id: int, count: int, timeout: float = 60) -> list[Any]:
+        """Wait until ``count`` flow runs of the incident are final, and return them."""
+
+        def done() -> list[Any] | None:
+            runs = self.flow_runs(incident_id)
+            return runs if len(runs) >= count and all(r.state.is_final() for r in runs) else None
+
+        return wait_for(done, timeout, f"{count} finished flow runs of incident {incident_id} (worker log: {self.worker_log})", interval=0.3)
+
+    def timeline(self, incident_id: int) -> list[str]:
+        return [e["summary"] for e in self.api.get(f"/incidents/{incident_id}").json()["timeline"]]
+
+
+@pytest.fixture
+def start_system(prefect_server, sandbox, make_config, tmp_path):  # type: ignore[no-untyped-def]
+    started: list[Any] = []
+
+    def start(**config: Any) -> System:
+        path = make_config(sandbox, **config)
+        worker = start_worker(path, tmp_path / "worker.log")
+        started.append(worker)
+        wait_for(lambda: "serving" in (tmp_path / "worker.log").read_text() or worker.poll() is not None, 60, "the worker to serve")
+        assert worker.poll() is None, (tmp_path / "worker.log").read_text()
+        api = ApiThread(path).__enter__()
+        started.append(api)
+        return System(api, sandbox, path, tmp_path / "worker.log")
+
+    yield start
+    for thing in reversed(started):
+        thing.__exit__() if isinstance(thing, ApiThread) else stop_process(thing)

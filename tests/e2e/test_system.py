@@ -1,0 +1,81 @@
+"""The whole path of an alert, on real parts: webhook → store → engine → Prefect → four flows → Slack."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from tests.conftest import wait_for
+from tests.support import REPO
+
+FIRING = (REPO / "examples" / "alertmanager-firing.json").read_bytes()
+RESOLVED = (REPO / "examples" / "alertmanager-resolved.json").read_bytes()
+JSON = {"Content-Type": "application/json"}
+
+
+def cli(system, *args: str) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
+    env = {**os.environ, "ALERTFLOW_CONFIG": str(system.config), "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-m", "alertflow", *args], capture_output=True, text=True, env=env, timeout=60)
+
+
+def test_alert_fans_out_four_flows_dedups_and_resolves(start_system) -> None:  # type: ignore[no-untyped-def]
+    """One alert → one incident and four completed flow runs; a resend adds nothing; the resolved payload resolves it."""
+    system = start_system()
+    assert system.api.post("/webhooks/alertmanager", content=FIRING, headers=JSON).status_code == 202
+    runs = system.completed_runs(1, 4)
+    assert sorted(r.name for r in runs) == ["failover-incident-1", "paging-incident-1", "recovery-incident-1", "timeline-incident-1"]
+    assert all(r.state.is_completed() for r in runs), [(r.name, r.state.message) for r in runs]
+    [message] = system.sandbox.state.messages()
+    assert "checkout API is not answering health checks" in message["text"]
+    assert system.sandbox.state.switches["checkout"] == "standby"
+
+    assert system.api.post("/webhooks/alertmanager", content=FIRING, headers=JSON).status_code == 202
+    wait_for(lambda: system.api.get("/readyz").json()["inbox_pending"] == 0, 10, "the resend to be processed")
+    assert len(system.api.get("/incidents").json()) == 1 and len(system.flow_runs(1)) == 4
+
+    system.api.post("/webhooks/alertmanager", content=RESOLVED, headers=JSON)
+    wait_for(lambda: system.api.get("/incidents/1").json()["incident"]["status"] == "resolved", 10, "the incident to resolve")
+    system.completed_runs(1, 5)
+    timeline = system.timeline(1)
+    for event in ("paging flow started", "paged #oncall on Slack", "paging flow succeeded", "switch checkout verified serving standby",
+                  "failover flow succeeded", "recovery flow succeeded", "resolved: every alert of the incident resolved"):  # fmt: skip
+        assert event in timeline, (event, timeline)
+    assert len(system.sandbox.state.messages()) == 1, "no page after the resend"
+
+
+def test_rule_retry_policy_recovers_from_slack_failures(start_system, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Retries written in the rules file reach the flow: two Slack 500s, then the page lands on the third attempt."""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "rules:\n  - id: all\n    description: everything pages\n    actions:\n"
+        "      - flow: paging\n        retry: {retries: 2, retry_delay_seconds: [0.2, 0.2]}\n"
+    )
+    system = start_system(rules_file=str(rules))
+    system.sandbox.state.slack_failures.extend([(500, "internal_error"), (500, "internal_error")])
+    system.api.post("/webhooks/alertmanager", content=FIRING, headers=JSON)
+    [run] = system.completed_runs(1, 1)
+    assert run.state.is_completed()
+    assert [c["ok"] for c in system.sandbox.state.slack_calls] == [False, False, True]
+
+
+def test_cli_lists_shows_acks_runs_and_fires(start_system) -> None:  # type: ignore[no-untyped-def]
+    """The CLI fires a payload, lists and shows incidents, triggers a flow by hand and acknowledges."""
+    system = start_system()
+    fired = cli(system, "fire", str(REPO / "examples" / "alertmanager-firing.json"))
+    assert fired.returncode == 0 and "HTTP 202" in fired.stdout, fired.stderr
+    system.completed_runs(1, 4)
+    listing = cli(system, "incidents")
+    assert "checkout" in listing.stdout and ("open" in listing.stdout or "mitigated" in listing.stdout), listing.stdout + listing.stderr
+    run = cli(system, "run", "paging", "--incident", "1", "--by", "alice")
+    assert run.returncode == 0 and "/runs/flow-run/" in run.stdout, run.stdout + run.stderr
+    system.completed_runs(1, 5)
+    assert cli(system, "ack", "1", "--by", "alice").stdout.strip() == "incident 1: acknowledged by alice"
+    shown = cli(system, "incidents", "show", "1")
+    assert "paging flow requested by alice" in shown.stdout and "acknowledged by alice" in shown.stdout, shown.stdout
+    missing = cli(system, "ack", "42")
+    assert missing.returncode == 1 and "incident 42 does not exist" in missing.stderr
+    checked = cli(system, "rules", "check", str(REPO / "examples" / "rules.yaml"))
+    assert checked.returncode == 0 and "OK: 2 rules" in checked.stdout, checked.stderr
+    assert json.loads(system.api.get("/incidents/1").content)["incident"]["acknowledged_by"] == "alice"

@@ -1,0 +1,78 @@
+"""Outbox → Prefect: exactly once, in order, and patient while Prefect is down."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from uuid import UUID
+
+import pytest
+from prefect.client.orchestration import get_client
+
+from alertflow.config import load_settings
+from alertflow.worker import build_deployments
+from tests.conftest import PREFECT_PORT, wait_for
+from tests.support import REPO, ApiThread, TcpRelay
+
+pytestmark = pytest.mark.usefixtures("prefect_server")
+FIRING = (REPO / "examples" / "alertmanager-firing.json").read_bytes()
+JSON = {"Content-Type": "application/json"}
+
+
+def register_deployments(config_path) -> None:  # type: ignore[no-untyped-def]
+    """The deployments a worker would serve (no worker runs them here: runs stay Scheduled)."""
+    settings = load_settings(config_path)
+
+    async def apply() -> None:
+        for deployment in await build_deployments(settings):
+            await deployment.aapply()
+
+    asyncio.run(apply())
+
+
+def outbox(api: ApiThread) -> list[sqlite3.Row]:
+    with sqlite3.connect(api.settings.resolved_database_url.removeprefix("sqlite+aiosqlite:///")) as conn:
+        conn.row_factory = sqlite3.Row
+        return conn.execute("select * from outbox order by id").fetchall()
+
+
+def read_flow_run(flow_run_id: str):  # type: ignore[no-untyped-def]
+    async def read():  # type: ignore[no-untyped-def]
+        async with get_client() as client:
+            return await client.read_flow_run(UUID(flow_run_id))
+
+    return asyncio.run(read())
+
+
+def test_outbox_waits_while_prefect_is_down_and_drains_when_back(sandbox, make_config) -> None:  # type: ignore[no-untyped-def]
+    """With Prefect unreachable the webhook still answers 202 and rows wait; when Prefect is back they all dispatch."""
+    relay = TcpRelay(PREFECT_PORT)
+    config = make_config(sandbox, prefect_api_url=f"http://127.0.0.1:{relay.port}/api", deployment_name="dispatch-test")
+    register_deployments(config)
+    with ApiThread(config) as api:
+        assert api.post("/webhooks/alertmanager", content=FIRING, headers=JSON).status_code == 202
+        wait_for(lambda: len(outbox(api)) == 4 and outbox(api)[0]["attempts"] >= 2, 20, "repeated failed dispatch attempts")
+        rows = outbox(api)
+        assert all(row["dispatched_at"] is None for row in rows) and "ConnectError" in rows[0]["last_error"]
+        assert api.get("/readyz").json()["prefect_reachable"] is False
+        relay.up()
+        wait_for(lambda: all(row["flow_run_id"] for row in outbox(api)), 30, "the outbox to drain")
+    runs = [read_flow_run(row["flow_run_id"]) for row in outbox(api)]
+    assert [run.name.split("-incident-")[0] for run in runs] == ["paging", "timeline", "failover", "recovery"]
+    assert all(run.state.is_scheduled() and "incident-1" in run.tags for run in runs)
+    assert runs[2].parameters["action"]["params"] == {"switch": "checkout", "to": "standby"}
+    relay.down()
+
+
+def test_redispatch_after_a_crash_creates_no_second_run(sandbox, make_config) -> None:  # type: ignore[no-untyped-def]
+    """If the process dies after Prefect accepted a run but before the row was marked, the re-send returns the same run."""
+    config = make_config(sandbox, deployment_name="dispatch-test")
+    register_deployments(config)
+    with ApiThread(config) as api:
+        api.post("/webhooks/alertmanager", content=FIRING, headers=JSON)
+        first = wait_for(lambda: [r["flow_run_id"] for r in outbox(api)] if all(r["flow_run_id"] for r in outbox(api)) else None, 20, "dispatch")
+    with sqlite3.connect(api.settings.resolved_database_url.removeprefix("sqlite+aiosqlite:///")) as conn:
+        conn.execute("update outbox set dispatched_at = null, flow_run_id = null")  # the lost "mark dispatched"
+    with ApiThread(config) as api:
+        again = wait_for(lambda: [r["flow_run_id"] for r in outbox(api)] if all(r["flow_run_id"] for r in outbox(api)) else None, 20, "re-dispatch")
+    assert again == first

@@ -1,0 +1,125 @@
+"""Inbox → engine → store, on SQLite and PostgreSQL: incidents, dedup, resolve, restart, commands."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import pytest
+
+from alertflow.errors import Conflict
+from alertflow.models import FlowName, IncidentStatus
+from alertflow.pipeline import Pipeline
+from alertflow.store import Store
+from integrations.alertmanager import AlertmanagerSource
+from rules import parse_rules
+from tests.support import EXAMPLE_RULES, REPO
+
+pytestmark = pytest.mark.anyio
+FIRING = json.loads((REPO / "examples" / "alertmanager-firing.json").read_text())
+RESOLVED = json.loads((REPO / "examples" / "alertmanager-resolved.json").read_text())
+RULES = parse_rules(EXAMPLE_RULES.read_text())
+
+
+def parse(payload: dict) -> list:  # type: ignore[type-arg]
+    return AlertmanagerSource().parse(payload, datetime.now(timezone.utc))
+
+
+def with_alert(payload: dict, fingerprint: str, **labels: str) -> dict:  # type: ignore[type-arg]
+    copy = json.loads(json.dumps(payload))
+    copy["alerts"][0]["fingerprint"] = fingerprint
+    copy["alerts"][0]["labels"].update(labels)
+    return copy
+
+
+@pytest.fixture
+async def store(database_url: str):  # type: ignore[no-untyped-def]
+    store = Store(database_url)
+    await store.create_schema()
+    yield store
+    await store.dispose()
+
+
+async def ingest(store: Store, pipeline: Pipeline, payload: dict) -> None:  # type: ignore[type-arg]
+    await store.append_alerts(parse(payload))
+    await pipeline.drain()
+
+
+async def test_firing_alert_opens_incident_with_timeline_and_four_actions(store: Store) -> None:
+    """The example alert opens one incident, records alert and rule entries, and queues the rule's four flows in order."""
+    pipeline = Pipeline(store, RULES)
+    await ingest(store, pipeline, FIRING)
+    [incident] = await store.list_incidents()
+    assert (incident.status, incident.severity.value, incident.service, incident.rule_id) == ("open", "critical", "checkout", "service-down")
+    kinds = [e.kind.value for e in await store.get_timeline(incident.id)]
+    assert kinds == ["alert", "rule"]
+    rows = await store.due_outbox(datetime.now(timezone.utc), 10)
+    assert [r.flow for r in rows] == ["paging", "timeline", "failover", "recovery"]
+    assert rows[0].parameters["action"]["retry"] == {"retries": 3, "retry_delay_seconds": [1.0, 5.0, 15.0], "exponential_backoff": None}
+    assert rows[2].parameters == {"incident_id": incident.id, "action": {"flow": "failover", "params": {"switch": "checkout", "to": "standby"}, "retry": {"retries": 2, "retry_delay_seconds": 0.0, "exponential_backoff": 2.0}}}
+    assert (await store.counts())["inbox_pending"] == 0
+
+
+async def test_resend_is_deduplicated_and_new_alert_joins(store: Store) -> None:
+    """An Alertmanager resend changes nothing; a second alert of the same service joins the open incident."""
+    pipeline = Pipeline(store, RULES)
+    await ingest(store, pipeline, FIRING)
+    await ingest(store, pipeline, FIRING)
+    await ingest(store, pipeline, with_alert(FIRING, "second", instance="checkout-2:8080"))
+    [incident] = await store.list_incidents()
+    assert (await store.get_incident(incident.id)).fingerprints == ["8a3f1c2d9e4b7a60", "second"]
+    assert len(await store.due_outbox(datetime.now(timezone.utc), 10)) == 4
+    assert [e.kind.value for e in await store.get_timeline(incident.id)] == ["alert", "rule", "alert"]
+
+
+async def test_resolved_payload_resolves_and_republishes_timeline(store: Store) -> None:
+    """The resolved payload resolves the incident, records who resolved it, and queues a timeline run."""
+    pipeline = Pipeline(store, RULES)
+    await ingest(store, pipeline, FIRING)
+    await ingest(store, pipeline, RESOLVED)
+    [incident] = await store.list_incidents()
+    assert incident.status is IncidentStatus.resolved and incident.resolved_by == "alertmanager"
+    assert [e.kind.value for e in await store.get_timeline(incident.id)][-2:] == ["alert", "resolve"]
+    assert [r.flow for r in await store.due_outbox(datetime.now(timezone.utc), 10)][-1] == "timeline"
+    await ingest(store, pipeline, FIRING)
+    assert len(await store.list_incidents()) == 2, "a new firing after resolution opens a new incident"
+
+
+async def test_restart_rebuilds_engine_from_store(store: Store) -> None:
+    """A new pipeline (a restarted process) still deduplicates resends and resolves the open incident."""
+    await ingest(store, Pipeline(store, RULES), FIRING)
+    restarted = Pipeline(store, RULES)
+    await restarted.restore()
+    await ingest(store, restarted, FIRING)
+    assert len(await store.list_incidents()) == 1
+    await ingest(store, restarted, RESOLVED)
+    assert (await store.list_incidents())[0].status is IncidentStatus.resolved
+
+
+async def test_unmatched_alert_is_stored_but_opens_nothing(store: Store) -> None:
+    """An alert no rule accepts stays in the inbox, processed, with no incident."""
+    pipeline = Pipeline(store, RULES)
+    await ingest(store, pipeline, with_alert(FIRING, "staging", env="staging", severity="warning"))
+    assert await store.list_incidents() == []
+    assert (await store.counts()) == {"inbox_total": 1, "inbox_pending": 0, "outbox_pending": 0, "incidents_open": 0}
+
+
+async def test_people_commands_ack_resolve_and_run(store: Store) -> None:
+    """Ack and resolve are recorded with their actor and are idempotent; a hand-run queues the rule's action."""
+    pipeline = Pipeline(store, RULES)
+    await ingest(store, pipeline, FIRING)
+    [incident] = await store.list_incidents()
+    acked = await pipeline.acknowledge(incident.id, "alice")
+    assert acked.status is IncidentStatus.acknowledged and acked.acknowledged_by == "alice"
+    assert (await pipeline.acknowledge(incident.id, "bob")).acknowledged_by == "alice"
+    outbox_id = await pipeline.request_run(incident.id, FlowName.failover, "carol")
+    row = [r for r in await store.due_outbox(datetime.now(timezone.utc), 20) if r.id == outbox_id][0]
+    assert row.parameters["action"]["params"] == {"switch": "checkout", "to": "standby"}
+    resolved = await pipeline.resolve(incident.id, "alice")
+    assert resolved.status is IncidentStatus.resolved
+    with pytest.raises(Conflict):
+        await pipeline.acknowledge(incident.id, "bob")
+    summaries = [(e.kind.value, e.actor) for e in await store.get_timeline(incident.id)]
+    assert ("ack", "alice") in summaries and ("note", "carol") in summaries and ("resolve", "alice") in summaries
+    await ingest(store, pipeline, FIRING)
+    assert len(await store.list_incidents()) == 2, "after a manual resolve the still-firing alert opens a new incident"

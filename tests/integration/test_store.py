@@ -1,0 +1,137 @@
+"""The store on both databases it supports: SQLite (embedded default) and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from alertflow.errors import Conflict, NotFound
+from alertflow.models import Alert, AlertStatus, IncidentStatus, Severity, TimelineEntry, TimelineKind
+from alertflow.store import Store
+
+pytestmark = pytest.mark.anyio
+NOW = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)
+
+
+def alert(fingerprint: str = "fp1", status: AlertStatus = AlertStatus.firing) -> Alert:
+    return Alert(
+        source="alertmanager", fingerprint=fingerprint, name="ServiceDown", service="checkout", severity=Severity.critical,
+        status=status, labels={"alertname": "ServiceDown", "service": "checkout"}, starts_at=NOW, received_at=NOW,
+        raw={"labels": {"alertname": "ServiceDown"}, "extra": [1, 2]},
+    )  # fmt: skip
+
+
+@pytest.fixture
+async def store(database_url: str):  # type: ignore[no-untyped-def]
+    store = Store(database_url)
+    await store.create_schema()
+    yield store
+    await store.dispose()
+
+
+async def open_incident(store: Store, key: str = "service-down|service=checkout") -> int:
+    async with store.write() as tx:
+        return await tx.insert_incident(key=key, title="checkout down", service="checkout", severity="critical", rule_id="service-down", at=NOW)
+
+
+async def test_inbox_keeps_alerts_in_order_with_raw_payload(store: Store) -> None:
+    """Appended alerts come back pending, in order, with their raw payload intact, until marked processed."""
+    ids = await store.append_alerts([alert("a"), alert("b"), alert("c")])
+    assert ids == sorted(ids) and len(set(ids)) == 3
+    pending = await store.pending_alerts(10)
+    assert [p.alert.fingerprint for p in pending] == ["a", "b", "c"]
+    assert pending[0].alert.raw == {"labels": {"alertname": "ServiceDown"}, "extra": [1, 2]}
+    assert pending[0].alert.received_at == NOW
+    async with store.write() as tx:
+        await tx.mark_processed(ids[:2], NOW)
+    assert [p.id for p in await store.pending_alerts(10)] == [ids[2]]
+
+
+async def test_one_open_incident_per_key(store: Store) -> None:
+    """The database itself refuses a second open incident with the same key, but allows one after resolution."""
+    first = await open_incident(store)
+    with pytest.raises(Exception):
+        await open_incident(store)
+    async with store.write() as tx:
+        await tx.transition(first, IncidentStatus.resolved, "alice", NOW)
+    second = await open_incident(store)
+    assert second != first
+
+
+async def test_failed_transaction_writes_nothing(store: Store) -> None:
+    """A write transaction that raises leaves no trace: incident, timeline and outbox roll back together."""
+    with pytest.raises(RuntimeError):
+        async with store.write() as tx:
+            incident_id = await tx.insert_incident(key="k", title="t", service="s", severity="warning", rule_id="r", at=NOW)
+            await tx.add_timeline([TimelineEntry(incident_id=incident_id, at=NOW, kind=TimelineKind.note, summary="x")])
+            await tx.add_outbox(incident_id, "paging", {"incident_id": incident_id}, NOW)
+            raise RuntimeError("crash between writes")
+    assert await store.list_incidents() == []
+    assert (await store.counts())["outbox_pending"] == 0
+
+
+async def test_incident_alerts_and_timeline_round_trip(store: Store) -> None:
+    """An incident lists its alert fingerprints; its timeline comes back ordered by time with aware UTC datetimes."""
+    incident_id = await open_incident(store)
+    async with store.write() as tx:
+        await tx.upsert_incident_alert(incident_id, alert("a"), NOW)
+        await tx.upsert_incident_alert(incident_id, alert("b"), NOW + timedelta(seconds=1))
+        await tx.upsert_incident_alert(incident_id, alert("a", AlertStatus.resolved), NOW + timedelta(seconds=2))
+        await tx.add_timeline([
+            TimelineEntry(incident_id=incident_id, at=NOW + timedelta(seconds=5), kind=TimelineKind.page, summary="later", data={"ts": "1.2"}),
+            TimelineEntry(incident_id=incident_id, at=NOW, kind=TimelineKind.alert, summary="first", actor="alertmanager"),
+        ])  # fmt: skip
+    incident = await store.get_incident(incident_id)
+    assert incident.fingerprints == ["a", "b"]
+    timeline = await store.get_timeline(incident_id)
+    assert [e.summary for e in timeline] == ["first", "later"]
+    assert timeline[1].data == {"ts": "1.2"} and timeline[0].at.tzinfo is not None
+    [row] = await store.open_incidents()
+    assert row.alerts == {"a": "resolved", "b": "firing"}
+
+
+async def test_transitions_are_idempotent_and_resolved_is_final(store: Store) -> None:
+    """Ack twice changes once; ack after resolve is a conflict; unknown incidents are NotFound."""
+    incident_id = await open_incident(store)
+    async with store.write() as tx:
+        changed = await tx.transition(incident_id, IncidentStatus.acknowledged, "alice", NOW)
+        again = await tx.transition(incident_id, IncidentStatus.acknowledged, "bob", NOW)
+    assert changed is not None and changed.acknowledged_by == "alice" and again is None
+    assert await store.mark_mitigated(incident_id) is True
+    async with store.write() as tx:
+        await tx.transition(incident_id, IncidentStatus.resolved, "alice", NOW)
+    with pytest.raises(Conflict):
+        async with store.write() as tx:
+            await tx.transition(incident_id, IncidentStatus.acknowledged, "bob", NOW)
+    assert await store.mark_mitigated(incident_id) is False
+    with pytest.raises(NotFound):
+        await store.get_incident(999999)
+
+
+async def test_outbox_due_rows_backoff_and_dispatch(store: Store) -> None:
+    """Outbox rows come due in decision order; a failed dispatch waits for its retry time; dispatched rows leave."""
+    incident_id = await open_incident(store)
+    async with store.write() as tx:
+        first = await tx.add_outbox(incident_id, "paging", {"incident_id": incident_id}, NOW)
+        second = await tx.add_outbox(incident_id, "failover", {"incident_id": incident_id}, NOW)
+    rows = await store.due_outbox(NOW, 10)
+    assert [r.id for r in rows] == [first, second]
+    assert rows[0].idempotency_key != rows[1].idempotency_key
+    await store.mark_dispatch_failed(first, "ConnectError: refused", NOW + timedelta(seconds=30))
+    assert [r.id for r in await store.due_outbox(NOW + timedelta(seconds=1), 10)] == [second]
+    [retry] = [r for r in await store.due_outbox(NOW + timedelta(seconds=31), 10) if r.id == first]
+    assert retry.attempts == 1
+    entry = TimelineEntry(incident_id=incident_id, at=NOW, kind=TimelineKind.flow, summary="paging scheduled")
+    await store.mark_dispatched(first, "3f0c...", entry)
+    assert [r.id for r in await store.due_outbox(NOW + timedelta(hours=1), 10)] == [second]
+    assert [e.summary for e in await store.get_timeline(incident_id)] == ["paging scheduled"]
+
+
+async def test_counts_report_backlogs(store: Store) -> None:
+    """counts() reports inbox and outbox backlogs and open incidents, for /metrics and /readyz."""
+    await store.append_alerts([alert("a"), alert("b")])
+    incident_id = await open_incident(store)
+    async with store.write() as tx:
+        await tx.add_outbox(incident_id, "paging", {}, NOW)
+    assert await store.counts() == {"inbox_total": 2, "inbox_pending": 2, "outbox_pending": 1, "incidents_open": 1}
