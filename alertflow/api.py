@@ -9,16 +9,26 @@ writes nothing. Tokens are compared in constant time and never echoed.
 from __future__ import annotations
 
 import hmac
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
-from typing import Annotated, Any, AsyncIterator
+from typing import Annotated, Any
 
 import orjson
 from fastapi import FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, SecretStr
 
-from alertflow.errors import AlertflowError, InputError, MalformedBody, NotFound, PayloadTooLarge, StoreError, Unauthorized, UnsupportedMediaType
+from alertflow.errors import (
+    AlertflowError,
+    InputError,
+    MalformedBody,
+    NotFound,
+    PayloadTooLarge,
+    StoreError,
+    Unauthorized,
+    UnsupportedMediaType,
+)
 from alertflow.metrics import Metrics
 from alertflow.models import FlowName, Incident, IncidentStatus, TimelineEntry
 from alertflow.service import Service
@@ -125,7 +135,9 @@ def create_app(service: Service) -> FastAPI:
         field = ".".join(str(part) for part in first["loc"])
         return error_response(422, f"{field}: {first['msg']}", field)
 
-    @app.post("/webhooks/{source}", status_code=202, response_model=Accepted, responses={400: {}, 401: {}, 404: {}, 413: {}, 415: {}, 422: {}})
+    @app.post(
+        "/webhooks/{source}", status_code=202, response_model=Accepted, responses={400: {}, 401: {}, 404: {}, 413: {}, 415: {}, 422: {}}
+    )
     async def receive_webhook(source: str, request: Request) -> Response:
         """Accept alerts from a sender; 202 means they are committed to disk."""
         require_token(request, settings.webhook_token)
@@ -140,7 +152,9 @@ def create_app(service: Service) -> FastAPI:
         return json_response({"accepted": len(ids), "alert_ids": ids}, 202)
 
     @app.get("/incidents", response_model=list[Incident])
-    async def list_incidents(request: Request, status: Annotated[list[IncidentStatus] | None, Query()] = None, limit: int = 100) -> Response:
+    async def list_incidents(
+        request: Request, status: Annotated[list[IncidentStatus] | None, Query()] = None, limit: int = 100
+    ) -> Response:
         require_token(request, settings.api_token)
         incidents = await service.store.list_incidents(status or (), min(max(limit, 1), 1000))
         return json_response([i.model_dump(mode="json") for i in incidents])

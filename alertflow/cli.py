@@ -12,7 +12,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import httpx
 import typer
@@ -28,7 +28,7 @@ app.add_typer(incidents_app, name="incidents")
 app.add_typer(rules_app, name="rules")
 
 ConfigOption = Annotated[
-    Optional[Path], typer.Option("--config", "-c", help="config file (default: $ALERTFLOW_CONFIG)", exists=True, dir_okay=False)
+    Path | None, typer.Option("--config", "-c", help="config file (default: $ALERTFLOW_CONFIG)", exists=True, dir_okay=False)
 ]
 ActorOption = Annotated[str, typer.Option("--by", help="who acts (recorded in the timeline)")]
 
@@ -52,7 +52,9 @@ def _api(settings: Settings, method: str, path: str, **kwargs: Any) -> Any:
     try:
         response = httpx.request(method, url, headers=headers, timeout=30, **kwargs)
     except httpx.TransportError as err:
-        typer.secho(f"cannot reach the alertflow API at {settings.resolved_api_url} ({err}); is `alertflow up` running?", fg="red", err=True)
+        typer.secho(
+            f"cannot reach the alertflow API at {settings.resolved_api_url} ({err}); is `alertflow up` running?", fg="red", err=True
+        )
         raise typer.Exit(3) from None
     if response.status_code >= 400:
         try:
@@ -99,7 +101,9 @@ def api(config: ConfigOption = None) -> None:
 
 
 @app.command()
-def worker(config: ConfigOption = None, isolated: Annotated[bool, typer.Option(help="one process per flow run (Prefect's runner)")] = False) -> None:
+def worker(
+    config: ConfigOption = None, isolated: Annotated[bool, typer.Option(help="one process per flow run (Prefect's runner)")] = False
+) -> None:
     """Serve the four response deployments and run their flow runs."""
     settings = _settings(config)
     os.environ.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", str(max(1, round(settings.worker_poll_seconds))))
@@ -164,7 +168,7 @@ def run(
 @incidents_app.callback()
 def incidents(
     ctx: typer.Context,
-    status: Annotated[Optional[list[IncidentStatus]], typer.Option(help="only these statuses (repeatable)")] = None,
+    status: Annotated[list[IncidentStatus] | None, typer.Option(help="only these statuses (repeatable)")] = None,
     limit: int = 50,
     config: ConfigOption = None,
 ) -> None:

@@ -14,6 +14,7 @@ per-call deployment read: deployment ids are looked up once and cached.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
@@ -21,7 +22,6 @@ from typing import Any
 from uuid import UUID
 
 import httpx
-
 from prefect.client.orchestration import PrefectClient
 from prefect.exceptions import ObjectNotFound
 from prefect.states import Scheduled
@@ -34,7 +34,9 @@ MAX_BACKOFF_SECONDS = 30.0
 
 
 class Dispatcher:
-    def __init__(self, store: Store, client: Callable[[], PrefectClient], *, deployment_name: str, ui_url: str, batch_size: int = 50) -> None:
+    def __init__(
+        self, store: Store, client: Callable[[], PrefectClient], *, deployment_name: str, ui_url: str, batch_size: int = 50
+    ) -> None:
         self.store = store
         self.client = client
         self.deployment_name = deployment_name
@@ -54,10 +56,8 @@ class Dispatcher:
                     await self.drain(client)
                 except Exception:
                     log.exception("dispatcher pass failed")
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), idle_seconds)
-                except asyncio.TimeoutError:
-                    pass
                 self._wake.clear()
 
     async def drain(self, client: PrefectClient) -> int:
@@ -109,7 +109,14 @@ class Dispatcher:
             self._deployments.pop(row.flow, None)  # the deployment was deleted or recreated
         delay = min(MAX_BACKOFF_SECONDS, 0.5 * 2**row.attempts)
         message = f"{type(err).__name__}: {err}"
-        log.warning("could not dispatch %s flow for incident %s (attempt %d, next in %.1fs): %s", row.flow, row.incident_id, row.attempts + 1, delay, message)
+        log.warning(
+            "could not dispatch %s flow for incident %s (attempt %d, next in %.1fs): %s",
+            row.flow,
+            row.incident_id,
+            row.attempts + 1,
+            delay,
+            message,
+        )
         await self.store.mark_dispatch_failed(row.id, message, datetime.now(timezone.utc) + timedelta(seconds=delay))
 
 

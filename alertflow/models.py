@@ -208,9 +208,7 @@ class RecoveryAction(Action):
     params: RecoveryParams
 
 
-ActionSpec = Annotated[
-    TimelineAction | PagingAction | FailoverAction | RecoveryAction, Field(discriminator="flow")
-]
+ActionSpec = Annotated[TimelineAction | PagingAction | FailoverAction | RecoveryAction, Field(discriminator="flow")]
 ACTION_BY_FLOW: dict[FlowName, type[Action]] = {
     FlowName.timeline: TimelineAction,
     FlowName.paging: PagingAction,

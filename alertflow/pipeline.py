@@ -11,6 +11,7 @@ same lock, so they interleave cleanly with alerts.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -83,10 +84,8 @@ class Pipeline:
             except StoreError as err:
                 log.error("pipeline write failed, will retry: %s", err)
                 await asyncio.sleep(1)
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), idle_seconds)
-            except asyncio.TimeoutError:
-                pass
             self._wake.clear()
 
     async def drain(self) -> int:
@@ -203,7 +202,9 @@ class Pipeline:
                     try:
                         action = ACTION_BY_FLOW[flow]()
                     except ValueError:
-                        raise Conflict(f"rule {incident.rule_id} defines no {flow.value} action, and {flow.value} needs parameters") from None
+                        raise Conflict(
+                            f"rule {incident.rule_id} defines no {flow.value} action, and {flow.value} needs parameters"
+                        ) from None
                 outbox_id = await _queue(tx, incident_id, action, now)
                 await tx.add_timeline([_entry(incident_id, now, TimelineKind.note, f"{flow.value} flow requested by {actor}", actor=actor)])
         self.on_outbox()

@@ -22,7 +22,9 @@ def incidents_table(incidents: list[dict[str, Any]]) -> None:
     table = Table("ID", "Status", "Severity", "Service", "Title", "Opened (UTC)", "Rule")
     for i in incidents:
         style = STATUS_STYLE.get(i["status"], "")
-        table.add_row(str(i["id"]), f"[{style}]{i['status']}[/]", i["severity"], i["service"], i["title"], _time(i["opened_at"]), i["rule_id"])
+        table.add_row(
+            str(i["id"]), f"[{style}]{i['status']}[/]", i["severity"], i["service"], i["title"], _time(i["opened_at"]), i["rule_id"]
+        )
     console.print(table)
 
 
@@ -31,7 +33,9 @@ def incident_detail(detail: dict[str, Any]) -> None:
     style = STATUS_STYLE.get(i["status"], "")
     console.print(f"[bold]Incident #{i['id']}[/]: {i['title']}")
     console.print(f"  status [{style}]{i['status']}[/] · severity {i['severity']} · service {i['service']} · rule {i['rule_id']}")
-    console.print(f"  opened {_time(i['opened_at'])}  acked {_time(i['acknowledged_at'])} {i['acknowledged_by'] or ''}  resolved {_time(i['resolved_at'])} {i['resolved_by'] or ''}")
+    console.print(
+        f"  opened {_time(i['opened_at'])}  acked {_time(i['acknowledged_at'])} {i['acknowledged_by'] or ''}  resolved {_time(i['resolved_at'])} {i['resolved_by'] or ''}"
+    )
     console.print(f"  alerts {len(i['fingerprints'])}: {', '.join(i['fingerprints'][:5])}{' ...' if len(i['fingerprints']) > 5 else ''}")
     table = Table("Time (UTC)", "Kind", "Event", "Actor", title="Timeline")
     for entry in detail["timeline"]:

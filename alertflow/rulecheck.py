@@ -38,9 +38,11 @@ def check_rules(path: Path, config: Path | None) -> tuple[list[str], str]:
             for j, action in enumerate(rule.actions):
                 loc = ("rules", i, "actions", j, "params")
                 if isinstance(action, FailoverAction) and action.params.switch not in settings.switches:
-                    problems.append(f"{where(node, loc + ('switch',), str(path))}: no traffic switch {action.params.switch!r} in {config_file}")
+                    problems.append(
+                        f"{where(node, (*loc, 'switch'), str(path))}: no traffic switch {action.params.switch!r} in {config_file}"
+                    )
                 if isinstance(action, RecoveryAction) and action.params.runbook not in settings.runbooks:
-                    problems.append(f"{where(node, loc + ('runbook',), str(path))}: no runbook {action.params.runbook!r} in {config_file}")
+                    problems.append(f"{where(node, (*loc, 'runbook'), str(path))}: no runbook {action.params.runbook!r} in {config_file}")
     actions = sum(len(rule.actions) for rule in ruleset.rules)
     checked = f", references checked against {config_file}" if config_file else ""
     return problems, f"{path}: OK: {len(ruleset.rules)} rules, {actions} actions{checked}"

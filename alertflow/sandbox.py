@@ -46,7 +46,9 @@ def build_app(state: SandboxState) -> Starlette:
     async def slack_api(request: Request) -> JSONResponse:
         method = request.path_params["method"]
         raw = await request.body()
-        body = orjson.loads(raw) if request.headers.get("content-type", "").startswith("application/json") else dict(parse_qsl(raw.decode()))
+        body = (
+            orjson.loads(raw) if request.headers.get("content-type", "").startswith("application/json") else dict(parse_qsl(raw.decode()))
+        )
         call = {"method": method, "body": body, "at": time.time(), "ok": False}
         state.slack_calls.append(call)
         if state.slack_failures:
@@ -73,7 +75,7 @@ def build_app(state: SandboxState) -> Starlette:
             return JSONResponse({"error": "injected failure"}, status_code=failures.pop(0))
         if request.method == "POST":
             if not isinstance(body, dict) or not isinstance(body.get("active"), str):
-                return JSONResponse({"error": "body must be {\"active\": name}"}, status_code=400)
+                return JSONResponse({"error": 'body must be {"active": name}'}, status_code=400)
             if name not in state.stuck_switches:
                 state.switches[name] = body["active"]
         return JSONResponse({"active": state.switches.get(name, "primary")})

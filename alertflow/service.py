@@ -50,7 +50,10 @@ class Service:
         self.settings = settings
         self.store = Store(settings.resolved_database_url)
         self.dispatcher = Dispatcher(
-            self.store, prefect_client_for(settings.prefect_api_url), deployment_name=settings.deployment_name, ui_url=settings.prefect_ui_url
+            self.store,
+            prefect_client_for(settings.prefect_api_url),
+            deployment_name=settings.deployment_name,
+            ui_url=settings.prefect_ui_url,
         )
         self.pipeline = Pipeline(self.store, ruleset, on_outbox=self.dispatcher.nudge)
         self.inbox = InboxWriter(self.store, on_commit=self.pipeline.nudge)

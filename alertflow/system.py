@@ -120,7 +120,9 @@ class _ApiServer(uvicorn.Server):
         self.should_exit = True
 
 
-async def serve_api(settings: Settings, ruleset: RuleSet, sandbox_port: int | None = None, on_ready: Callable[[], None] = lambda: None) -> None:
+async def serve_api(
+    settings: Settings, ruleset: RuleSet, sandbox_port: int | None = None, on_ready: Callable[[], None] = lambda: None
+) -> None:
     """Run the API (with pipeline and dispatcher, and the sandbox peers if given a port) until Ctrl-C or SIGTERM."""
     peers = SandboxServer(port=sandbox_port).start_in_thread() if sandbox_port else None
     app = create_app(Service(settings, ruleset))

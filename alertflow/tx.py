@@ -21,7 +21,6 @@ from alertflow import tables as t
 from alertflow.errors import Conflict, NotFound
 from alertflow.models import Alert, Incident, IncidentStatus, TimelineEntry
 
-
 # Where each status may go next; resolved is final.
 _ALLOWED = {
     IncidentStatus.open: {IncidentStatus.acknowledged, IncidentStatus.mitigated, IncidentStatus.resolved},
@@ -37,9 +36,7 @@ class Tx:
 
     async def insert_incident(self, *, key: str, title: str, service: str, severity: str, rule_id: str, at: datetime) -> int:
         values = {"key": key, "title": title[:500], "service": service, "severity": severity, "rule_id": rule_id}
-        result = await self.conn.execute(
-            insert(t.incidents).values(**values, status="open", opened_at=at).returning(t.incidents.c.id)
-        )
+        result = await self.conn.execute(insert(t.incidents).values(**values, status="open", opened_at=at).returning(t.incidents.c.id))
         return result.scalar_one()
 
     async def open_incident_id(self, key: str) -> int | None:

@@ -13,6 +13,7 @@ standard process-per-run runner instead, trading latency for isolation.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -65,10 +66,8 @@ class InProcessWorker:
                 await self.cancel_requested()
             except Exception as err:
                 log.warning("worker poll failed (will retry): %s: %s", type(err).__name__, err)
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.poll_seconds)
-            except asyncio.TimeoutError:
-                pass
         await self.shutdown()
 
     async def poll_once(self) -> int:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 from alertflow.errors import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
-_ENUM_REPR = re.compile(r"<\w+\.\w+: ('[^']*')>")  # <FlowName.paging: 'paging'> reads as 'paging' 
+_ENUM_REPR = re.compile(r"<\w+\.\w+: ('[^']*')>")  # <FlowName.paging: 'paging'> reads as 'paging'
 
 
 def parse_yaml(text: str, filename: str) -> tuple[Any, yaml.Node | None]:

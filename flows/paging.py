@@ -38,5 +38,11 @@ async def page_oncall(incident_id: int, action: PagingAction = PagingAction()) -
         link=link,
     )
     ref = await with_retry(send_page, action.retry)(message, action.params.channel)
-    await record(incident_id, TimelineKind.page, f"paged {action.params.channel or settings().slack.channel} on Slack", channel=ref.channel, ts=ref.ts)
+    await record(
+        incident_id,
+        TimelineKind.page,
+        f"paged {action.params.channel or settings().slack.channel} on Slack",
+        channel=ref.channel,
+        ts=ref.ts,
+    )
     return ref.model_dump()

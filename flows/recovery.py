@@ -12,7 +12,7 @@ from prefect import flow
 
 from alertflow.config import HealthCheck, HttpStep, ShellStep
 from alertflow.errors import ConfigError
-from alertflow.models import IncidentStatus, RecoveryAction, TimelineKind
+from alertflow.models import RecoveryAction, TimelineKind
 from flows.runtime import io_task, record, settings, store, with_retry
 from flows.timeline import LIFECYCLE_HOOKS
 from integrations.runbook import Outcome, run_http_step, run_shell_step, wait_until_healthy
@@ -43,5 +43,7 @@ async def run_recovery(incident_id: int, action: RecoveryAction) -> str:
         await record(incident_id, TimelineKind.recovery, f"runbook {action.params.runbook}: {step.name} done", detail=outcome.detail)
     outcome = await with_retry(verify_health, action.retry)(runbook.verify)
     await store().mark_mitigated(incident_id)
-    await record(incident_id, TimelineKind.recovery, f"runbook {action.params.runbook}: service healthy, incident mitigated", detail=outcome.detail)
+    await record(
+        incident_id, TimelineKind.recovery, f"runbook {action.params.runbook}: service healthy, incident mitigated", detail=outcome.detail
+    )
     return outcome.detail

@@ -2,12 +2,15 @@
 
 A traffic switch and a runbook step fail the same ways (refused, timed out,
 5xx, 429, 4xx); sorting them once keeps every flow's retry decision the same.
-Messages name the method, URL and status, never headers or bodies we sent.
+Messages name the method, URL and status, never headers or bodies we sent,
+and URLs lose any credentials or query string (where tokens tend to hide)
+before they reach a message, a timeline or the Prefect UI.
 """
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -16,16 +19,17 @@ from alertflow.errors import PermanentIntegrationError, RetryableIntegrationErro
 
 async def request(client: httpx.AsyncClient, method: str, url: str, expect: list[int] | None = None, **kwargs: Any) -> httpx.Response:
     """Send one request; a status outside ``expect`` (default 2xx) raises a classified error."""
+    where = f"{method} {safe_url(url)}"
     try:
         response = await client.request(method, url, **kwargs)
     except httpx.TimeoutException:
-        raise RetryableIntegrationError(f"{method} {url}: timed out") from None
+        raise RetryableIntegrationError(f"{where}: timed out") from None
     except httpx.TransportError as err:
-        raise RetryableIntegrationError(f"{method} {url}: {type(err).__name__}: {err}") from None
+        raise RetryableIntegrationError(f"{where}: {type(err).__name__}: {err}") from None
     ok = response.status_code in expect if expect else response.is_success
     if ok:
         return response
-    message = f"{method} {url}: HTTP {response.status_code} {_excerpt(response)}".rstrip()
+    message = f"{where}: HTTP {response.status_code} {_excerpt(response)}".rstrip()
     if response.status_code == 429 or response.status_code >= 500:
         raise RetryableIntegrationError(message)
     raise PermanentIntegrationError(message)
@@ -33,3 +37,12 @@ async def request(client: httpx.AsyncClient, method: str, url: str, expect: list
 
 def _excerpt(response: httpx.Response) -> str:
     return response.text[:200].replace("\n", " ")
+
+
+def safe_url(url: str) -> str:
+    """The URL without user:password@ and without its query string."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))

@@ -11,7 +11,7 @@ import httpx
 
 from alertflow.config import HttpSwitchSettings
 from alertflow.errors import PermanentIntegrationError
-from integrations.http import request
+from integrations.http import request, safe_url
 
 
 class HttpTrafficSwitch:
@@ -26,7 +26,7 @@ class HttpTrafficSwitch:
         try:
             active = response.json()["active"]
         except (ValueError, KeyError, TypeError):
-            raise PermanentIntegrationError(f"GET {self.settings.url}: answer has no 'active' field") from None
+            raise PermanentIntegrationError(f"GET {safe_url(self.settings.url)}: answer has no 'active' field") from None
         return str(active)
 
     async def shift(self, to: str) -> str:

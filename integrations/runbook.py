@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from alertflow.config import HealthCheck, HttpStep, ShellStep
 from alertflow.errors import PermanentIntegrationError, RetryableIntegrationError
-from integrations.http import request
+from integrations.http import request, safe_url
 
 OUTPUT_LIMIT = 2000
 
@@ -27,7 +27,7 @@ class Outcome(BaseModel):
 
 async def run_http_step(step: HttpStep, client: httpx.AsyncClient) -> Outcome:
     response = await request(client, step.method, step.url, expect=step.expect_status, json=step.json_body, timeout=step.timeout_seconds)
-    return Outcome(step=step.name, detail=f"{step.method} {step.url} -> HTTP {response.status_code}")
+    return Outcome(step=step.name, detail=f"{step.method} {safe_url(step.url)} -> HTTP {response.status_code}")
 
 
 async def run_shell_step(step: ShellStep, allow_shell: bool) -> Outcome:
@@ -41,7 +41,7 @@ async def run_shell_step(step: ShellStep, allow_shell: bool) -> Outcome:
         raise PermanentIntegrationError(f"step {step.name}: cannot start {step.argv[0]}: {err.strerror}") from None
     try:
         output, _ = await asyncio.wait_for(process.communicate(), step.timeout_seconds)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         process.kill()
         await process.wait()
         raise RetryableIntegrationError(f"step {step.name}: timed out after {step.timeout_seconds:g}s") from None
@@ -58,9 +58,9 @@ async def wait_until_healthy(check: HealthCheck, client: httpx.AsyncClient) -> O
     while True:
         try:
             await request(client, "GET", check.url, expect=[check.expect_status], timeout=check.interval_seconds + 1)
-            return Outcome(step="verify", detail=f"{check.url} healthy (HTTP {check.expect_status})")
+            return Outcome(step="verify", detail=f"{safe_url(check.url)} healthy (HTTP {check.expect_status})")
         except (RetryableIntegrationError, PermanentIntegrationError) as err:
             last = str(err)
         if time.monotonic() >= deadline:
-            raise RetryableIntegrationError(f"verify: {check.url} not healthy after {check.timeout_seconds:g}s: {last}")
+            raise RetryableIntegrationError(f"verify: {safe_url(check.url)} not healthy after {check.timeout_seconds:g}s: {last}")
         await asyncio.sleep(check.interval_seconds)

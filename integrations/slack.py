@@ -23,7 +23,12 @@ from alertflow.models import Severity
 
 # Slack errors that a retry can fix; every other ``ok: false`` is permanent.
 RETRYABLE_ERRORS = {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
-SEVERITY_EMOJI = {Severity.critical: ":red_circle:", Severity.error: ":large_orange_circle:", Severity.warning: ":large_yellow_circle:", Severity.info: ":large_blue_circle:"}
+SEVERITY_EMOJI = {
+    Severity.critical: ":red_circle:",
+    Severity.error: ":large_orange_circle:",
+    Severity.warning: ":large_yellow_circle:",
+    Severity.info: ":large_blue_circle:",
+}
 
 
 class PageMessage(BaseModel):
@@ -58,9 +63,7 @@ class SlackNotifier:
     def __init__(self, settings: SlackSettings, client: WebClient | None = None) -> None:
         self.settings = settings
         token = settings.token.get_secret_value() if settings.token else None
-        self.client = client or WebClient(
-            token=token, base_url=settings.base_url, timeout=int(settings.timeout_seconds), retry_handlers=[]
-        )
+        self.client = client or WebClient(token=token, base_url=settings.base_url, timeout=int(settings.timeout_seconds), retry_handlers=[])
 
     async def send(self, message: PageMessage, channel: str | None = None) -> MessageRef:
         target = channel or self.settings.channel

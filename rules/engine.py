@@ -108,7 +108,9 @@ class Engine:
             reason = f"severity raised from {incident.severity.value} to {alert.severity.value} by {alert.name}"
             incident.severity = alert.severity
             decisions.append(
-                Decision(kind=DecisionKind.escalate, fingerprint=alert.fingerprint, key=incident.key, severity=alert.severity, reason=reason)
+                Decision(
+                    kind=DecisionKind.escalate, fingerprint=alert.fingerprint, key=incident.key, severity=alert.severity, reason=reason
+                )
             )
         return decisions
 
@@ -121,10 +123,17 @@ class Engine:
             return [Decision(kind=DecisionKind.duplicate, fingerprint=alert.fingerprint, key=incident.key, reason="already resolved")]
         incident.firing.discard(alert.fingerprint)
         incident.resolved.add(alert.fingerprint)
-        decisions = [Decision(kind=DecisionKind.alert_resolved, fingerprint=alert.fingerprint, key=incident.key, reason=f"{alert.name} resolved")]
+        decisions = [
+            Decision(kind=DecisionKind.alert_resolved, fingerprint=alert.fingerprint, key=incident.key, reason=f"{alert.name} resolved")
+        ]
         if not incident.firing:
             self.forget(incident.key)
             decisions.append(
-                Decision(kind=DecisionKind.resolve, fingerprint=alert.fingerprint, key=incident.key, reason="every alert of the incident resolved")
+                Decision(
+                    kind=DecisionKind.resolve,
+                    fingerprint=alert.fingerprint,
+                    key=incident.key,
+                    reason="every alert of the incident resolved",
+                )
             )
         return decisions

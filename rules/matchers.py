@@ -37,7 +37,7 @@ class Matcher:
         """Parse one matcher; raises ValueError naming what is wrong."""
         found = _MATCHER.match(text)
         if not found:
-            raise ValueError(f"not a label matcher: {text!r} (expected e.g. service=\"api\" or env!~\"stag.*\")")
+            raise ValueError(f'not a label matcher: {text!r} (expected e.g. service="api" or env!~"stag.*")')
         op = Op(found["op"])
         raw = found["quoted"] if found["quoted"] is not None else (found["bare"] or "")
         value = _unescape(raw) if found["quoted"] is not None else raw

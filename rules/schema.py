@@ -57,7 +57,9 @@ class Rule(BaseModel):
         seen: set[str] = set()
         for index, action in enumerate(self.actions):
             if action.flow in seen:
-                raise LocatedValueError(("actions", index, "flow"), f"flow {action.flow.value} appears twice; each flow may appear once in a rule's actions")
+                raise LocatedValueError(
+                    ("actions", index, "flow"), f"flow {action.flow.value} appears twice; each flow may appear once in a rule's actions"
+                )
             seen.add(action.flow)
         return self
 
@@ -94,4 +96,3 @@ class RuleSet(BaseModel):
 
 def parse_rules(text: str, filename: str = "<rules>") -> RuleSet:
     return validate_yaml(RuleSet, text, filename)
-

@@ -15,9 +15,13 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
+
+if TYPE_CHECKING:
+    from alertflow.sandbox import SandboxServer
 
 
 def free_port() -> int:
@@ -85,7 +89,7 @@ def prefect_server() -> Iterator[str]:
 
 
 @pytest.fixture
-def sandbox() -> Iterator["SandboxServer"]:
+def sandbox() -> Iterator[SandboxServer]:
     """Slack-compatible API, traffic switch and health endpoints on loopback (fresh per test)."""
     from alertflow.sandbox import SandboxServer
 
@@ -146,7 +150,7 @@ def make_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignor
     """Write a config file for this test and make it the process's config (flows read it too)."""
     from tests.support import write_config
 
-    def make(sandbox: "SandboxServer", database_url: str | None = None, **overrides: object) -> Path:
+    def make(sandbox: SandboxServer, database_url: str | None = None, **overrides: object) -> Path:
         path = write_config(tmp_path, sandbox.url, database_url or f"sqlite+aiosqlite:///{tmp_path / 'alertflow.db'}", **overrides)
         monkeypatch.setenv("ALERTFLOW_CONFIG", str(path))
         from alertflow import config

@@ -40,7 +40,9 @@ class System:
             runs = self.flow_runs(incident_id)
             return runs if len(runs) >= count and all(r.state.is_final() for r in runs) else None
 
-        return wait_for(done, timeout, f"{count} finished flow runs of incident {incident_id} (worker log: {self.worker_log})", interval=0.3)
+        return wait_for(
+            done, timeout, f"{count} finished flow runs of incident {incident_id} (worker log: {self.worker_log})", interval=0.3
+        )
 
     def timeline(self, incident_id: int) -> list[str]:
         return [e["summary"] for e in self.api.get(f"/incidents/{incident_id}").json()["timeline"]]

@@ -25,19 +25,40 @@ def alertmanager(tmp_path):  # type: ignore[no-untyped-def]
 
     def start(webhook_url: str) -> str:
         config = {
-            "route": {"receiver": "alertflow", "group_by": ["alertname", "service"], "group_wait": "1s", "group_interval": "1s", "repeat_interval": "1h"},
-            "receivers": [{"name": "alertflow", "webhook_configs": [
-                {"url": webhook_url, "send_resolved": True, "http_config": {"authorization": {"type": "Bearer", "credentials": TOKEN}}}
-            ]}],
-        }  # fmt: skip
+            "route": {
+                "receiver": "alertflow",
+                "group_by": ["alertname", "service"],
+                "group_wait": "1s",
+                "group_interval": "1s",
+                "repeat_interval": "1h",
+            },
+            "receivers": [
+                {
+                    "name": "alertflow",
+                    "webhook_configs": [
+                        {
+                            "url": webhook_url,
+                            "send_resolved": True,
+                            "http_config": {"authorization": {"type": "Bearer", "credentials": TOKEN}},
+                        }
+                    ],
+                }
+            ],
+        }
         (tmp_path / "alertmanager.yml").write_text(yaml.safe_dump(config))
         port = free_port()
         log = open(tmp_path / "alertmanager.log", "wb")  # noqa: SIM115
         process = subprocess.Popen(
-            [BINARY, f"--config.file={tmp_path / 'alertmanager.yml'}", f"--storage.path={tmp_path / 'am-data'}",
-             f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
-            stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            [
+                BINARY,
+                f"--config.file={tmp_path / 'alertmanager.yml'}",
+                f"--storage.path={tmp_path / 'am-data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--cluster.listen-address=",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         processes.append(process)
         url = f"http://127.0.0.1:{port}"
 
@@ -63,7 +84,11 @@ def test_alertmanager_delivers_and_four_flows_complete(start_system, alertmanage
     now = datetime.now(timezone.utc)
     labels = {"alertname": "ServiceDown", "service": "checkout", "env": "production", "severity": "critical"}
     alerts = [
-        {"labels": {**labels, "instance": f"checkout-{n}:8080"}, "annotations": {"summary": "checkout API is down"}, "startsAt": now.isoformat()}
+        {
+            "labels": {**labels, "instance": f"checkout-{n}:8080"},
+            "annotations": {"summary": "checkout API is down"},
+            "startsAt": now.isoformat(),
+        }
         for n in (1, 2)
     ]
     assert httpx.post(f"{am}/api/v2/alerts", json=alerts, timeout=10).status_code == 200
@@ -79,6 +104,10 @@ def test_alertmanager_delivers_and_four_flows_complete(start_system, alertmanage
     ended = (now + timedelta(seconds=1)).isoformat()
     resolved = [{**alert, "endsAt": ended} for alert in alerts]
     assert httpx.post(f"{am}/api/v2/alerts", json=resolved, timeout=10).status_code == 200
-    wait_for(lambda: system.api.get(f"/incidents/{incidents[0]['id']}").json()["incident"]["status"] == "resolved", 30, "the resolved notification")
+    wait_for(
+        lambda: system.api.get(f"/incidents/{incidents[0]['id']}").json()["incident"]["status"] == "resolved",
+        30,
+        "the resolved notification",
+    )
     assert len(system.api.get("/incidents").json()) == 1
     assert len(system.sandbox.state.messages()) == 1

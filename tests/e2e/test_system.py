@@ -39,8 +39,15 @@ def test_alert_fans_out_four_flows_dedups_and_resolves(start_system) -> None:  #
     wait_for(lambda: system.api.get("/incidents/1").json()["incident"]["status"] == "resolved", 10, "the incident to resolve")
     system.completed_runs(1, 5)
     timeline = system.timeline(1)
-    for event in ("paging flow started", "paged #oncall on Slack", "paging flow succeeded", "switch checkout verified serving standby",
-                  "failover flow succeeded", "recovery flow succeeded", "resolved: every alert of the incident resolved"):  # fmt: skip
+    for event in (
+        "paging flow started",
+        "paged #oncall on Slack",
+        "paging flow succeeded",
+        "switch checkout verified serving standby",
+        "failover flow succeeded",
+        "recovery flow succeeded",
+        "resolved: every alert of the incident resolved",
+    ):
         assert event in timeline, (event, timeline)
     assert len(system.sandbox.state.messages()) == 1, "no page after the resend"
 

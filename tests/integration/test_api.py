@@ -49,13 +49,27 @@ def test_curl_default_content_type_is_accepted(api: ApiThread) -> None:
         (FIRING, {"Content-Type": "multipart/form-data; boundary=x"}, 415, "content-type", "multipart/form-data"),
         (b'{"version": "4", "status": "firing", "alerts": []}', JSON, 422, "alerts", "at least 1"),
         (b'{"version": "3", "status": "firing", "alerts": []}', JSON, 422, "version", "'4'"),
-        (json.dumps({"version": "4", "status": "firing", "alerts": [{"status": "firing", "labels": {"service": "x"}, "startsAt": "2026-11-27T10:00:00Z"}]}).encode(), JSON, 422, "alerts.0.labels", "alertname"),
+        (
+            json.dumps(
+                {
+                    "version": "4",
+                    "status": "firing",
+                    "alerts": [{"status": "firing", "labels": {"service": "x"}, "startsAt": "2026-11-27T10:00:00Z"}],
+                }
+            ).encode(),
+            JSON,
+            422,
+            "alerts.0.labels",
+            "alertname",
+        ),
         (b"[1, 2, 3]", JSON, 422, "body", "valid dictionary"),
         (b'{"version": "4", "pad": "' + b"x" * 5000 + b'"}', JSON, 413, "body", "4096-byte limit"),
     ],
     ids=["malformed-json", "empty", "text-plain", "multipart", "no-alerts", "wrong-version", "no-alertname", "not-an-object", "oversized"],
 )
-def test_bad_input_is_refused_with_a_named_field_and_stores_nothing(api: ApiThread, body: bytes, headers: dict, status: int, field: str, phrase: str) -> None:  # type: ignore[type-arg]
+def test_bad_input_is_refused_with_a_named_field_and_stores_nothing(
+    api: ApiThread, body: bytes, headers: dict, status: int, field: str, phrase: str
+) -> None:  # type: ignore[type-arg]
     """Each kind of bad request gets its own 4xx, a message naming the problem, and writes nothing."""
     response = api.post("/webhooks/alertmanager", content=body, headers=headers)
     assert response.status_code == status, response.text

@@ -70,9 +70,13 @@ def test_redispatch_after_a_crash_creates_no_second_run(sandbox, make_config) ->
     register_deployments(config)
     with ApiThread(config) as api:
         api.post("/webhooks/alertmanager", content=FIRING, headers=JSON)
-        first = wait_for(lambda: [r["flow_run_id"] for r in outbox(api)] if all(r["flow_run_id"] for r in outbox(api)) else None, 20, "dispatch")
+        first = wait_for(
+            lambda: [r["flow_run_id"] for r in outbox(api)] if all(r["flow_run_id"] for r in outbox(api)) else None, 20, "dispatch"
+        )
     with sqlite3.connect(api.settings.resolved_database_url.removeprefix("sqlite+aiosqlite:///")) as conn:
         conn.execute("update outbox set dispatched_at = null, flow_run_id = null")  # the lost "mark dispatched"
     with ApiThread(config) as api:
-        again = wait_for(lambda: [r["flow_run_id"] for r in outbox(api)] if all(r["flow_run_id"] for r in outbox(api)) else None, 20, "re-dispatch")
+        again = wait_for(
+            lambda: [r["flow_run_id"] for r in outbox(api)] if all(r["flow_run_id"] for r in outbox(api)) else None, 20, "re-dispatch"
+        )
     assert again == first

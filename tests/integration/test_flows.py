@@ -25,7 +25,14 @@ async def incident(sandbox, make_config):  # type: ignore[no-untyped-def]
     store = Store(settings.resolved_database_url)
     await store.create_schema()
     async with store.write() as tx:
-        incident_id = await tx.insert_incident(key="service-down|service=checkout", title="checkout API down", service="checkout", severity="critical", rule_id="service-down", at=NOW)
+        incident_id = await tx.insert_incident(
+            key="service-down|service=checkout",
+            title="checkout API down",
+            service="checkout",
+            severity="critical",
+            rule_id="service-down",
+            at=NOW,
+        )
     yield store, incident_id
     await store.dispose()
 
@@ -47,7 +54,7 @@ async def test_paging_posts_slack_message_and_records_it(sandbox, incident) -> N
 
 async def test_paging_retries_slack_5xx_per_policy(sandbox, incident) -> None:  # type: ignore[no-untyped-def]
     """Two Slack 500s then success: the rule's retry policy (2 retries) delivers exactly one page in three attempts."""
-    store, incident_id = incident
+    _store, incident_id = incident
     sandbox.state.slack_failures.extend([(500, "internal_error"), (503, "service_unavailable")])
     await page_oncall(incident_id, PagingAction(retry=RetryPolicy(retries=2, **NO_WAIT)))
     assert [c["ok"] for c in sandbox.state.slack_calls] == [False, False, True]
@@ -105,7 +112,7 @@ async def test_failover_rolls_back_when_verification_fails(sandbox, incident) ->
 
 async def test_failover_retries_a_flaky_switch(sandbox, incident) -> None:  # type: ignore[no-untyped-def]
     """The first two reads of the switch answer 503; with two retries the failover still completes."""
-    store, incident_id = incident
+    _store, incident_id = incident
     sandbox.state.switch_failures["checkout"] = [503, 503]
     await fail_over(incident_id, FailoverAction(params={"switch": "checkout"}, retry=RetryPolicy(retries=2, **NO_WAIT)))
     assert sandbox.state.switches["checkout"] == "standby"
@@ -125,11 +132,19 @@ async def test_recovery_fails_when_health_never_returns(sandbox, incident, make_
     """A runbook whose verification keeps failing exhausts its retries and fails the flow; the incident stays open."""
     store, incident_id = incident
     sandbox.state.down.add("checkout")
-    make_config(sandbox, database_url=store.url, runbooks={"noop": {
-        "steps": [{"kind": "http", "name": "poke", "method": "GET", "url": f"{sandbox.url}/switch/other"}],
-        "verify": {"url": f"{sandbox.url}/health/checkout", "timeout_seconds": 0.3, "interval_seconds": 0.1},
-    }})  # fmt: skip
-    state = await run_recovery(incident_id, RecoveryAction(params={"runbook": "noop"}, retry=RetryPolicy(retries=1, **NO_WAIT)), return_state=True)
+    make_config(
+        sandbox,
+        database_url=store.url,
+        runbooks={
+            "noop": {
+                "steps": [{"kind": "http", "name": "poke", "method": "GET", "url": f"{sandbox.url}/switch/other"}],
+                "verify": {"url": f"{sandbox.url}/health/checkout", "timeout_seconds": 0.3, "interval_seconds": 0.1},
+            }
+        },
+    )
+    state = await run_recovery(
+        incident_id, RecoveryAction(params={"runbook": "noop"}, retry=RetryPolicy(retries=1, **NO_WAIT)), return_state=True
+    )
     assert state.is_failed() and "not healthy" in state.message
     assert (await store.get_incident(incident_id)).status is IncidentStatus.open
 
@@ -138,9 +153,14 @@ async def test_shell_steps_need_allow_shell(sandbox, incident, make_config, tmp_
     """A shell step is refused unless allow_shell is set; when allowed it runs its argv without a shell."""
     store, incident_id = incident
     marker = tmp_path / "ran"
-    runbook = {"steps": [{"kind": "shell", "name": "touch", "argv": ["touch", str(marker)]}], "verify": {"url": f"{sandbox.url}/health/checkout"}}
+    runbook = {
+        "steps": [{"kind": "shell", "name": "touch", "argv": ["touch", str(marker)]}],
+        "verify": {"url": f"{sandbox.url}/health/checkout"},
+    }
     make_config(sandbox, database_url=store.url, runbooks={"sh": runbook})
-    state = await run_recovery(incident_id, RecoveryAction(params={"runbook": "sh"}, retry=RetryPolicy(retries=2, **NO_WAIT)), return_state=True)
+    state = await run_recovery(
+        incident_id, RecoveryAction(params={"runbook": "sh"}, retry=RetryPolicy(retries=2, **NO_WAIT)), return_state=True
+    )
     assert state.is_failed() and "shell steps are disabled" in state.message and not marker.exists()
     make_config(sandbox, database_url=store.url, runbooks={"sh": runbook}, allow_shell=True)
     await run_recovery(incident_id, RecoveryAction(params={"runbook": "sh"}))
@@ -149,7 +169,7 @@ async def test_shell_steps_need_allow_shell(sandbox, incident, make_config, tmp_
 
 async def test_timeline_flow_publishes_markdown_artifact(sandbox, incident) -> None:  # type: ignore[no-untyped-def]
     """The timeline flow renders the incident's entries into a markdown artifact keyed by the incident."""
-    store, incident_id = incident
+    _store, incident_id = incident
     await page_oncall(incident_id)
     await record_timeline(incident_id, TimelineAction())
     async with get_client() as client:
@@ -157,3 +177,17 @@ async def test_timeline_flow_publishes_markdown_artifact(sandbox, incident) -> N
     [artifact] = [a for a in artifacts if a.key == artifact_key(incident_id)]
     assert f"# Incident #{incident_id}: checkout API down" in artifact.data
     assert "paged #oncall on Slack" in artifact.data and "paging flow succeeded" in artifact.data
+
+
+async def test_secrets_stay_out_of_timeline_and_flow_state(sandbox, incident, make_config) -> None:  # type: ignore[no-untyped-def]
+    """A switch token, credentials and a query token in its URL never reach the timeline or the failed state's message."""
+    store, incident_id = incident
+    leaky_url = sandbox.url.replace("http://", "http://ops:pw-in-url@") + "/switch/checkout?token=query-secret"
+    make_config(sandbox, database_url=store.url, switches={"checkout": {"url": leaky_url, "token": "header-secret"}})
+    sandbox.state.switch_failures["checkout"] = [401]
+    state = await fail_over(incident_id, FailoverAction(params={"switch": "checkout"}, retry=RetryPolicy(retries=3, **NO_WAIT)), return_state=True)
+    assert state.is_failed() and "HTTP 401" in state.message
+    assert len(sandbox.state.switch_calls) == 1, "a 401 is permanent: not retried"
+    seen = state.message + " ".join(e.summary + str(e.data) for e in await store.get_timeline(incident_id))
+    for secret in ("header-secret", "pw-in-url", "query-secret", "xoxb-test-token"):
+        assert secret not in seen

@@ -50,13 +50,25 @@ async def test_firing_alert_opens_incident_with_timeline_and_four_actions(store:
     pipeline = Pipeline(store, RULES)
     await ingest(store, pipeline, FIRING)
     [incident] = await store.list_incidents()
-    assert (incident.status, incident.severity.value, incident.service, incident.rule_id) == ("open", "critical", "checkout", "service-down")
+    assert (incident.status, incident.severity.value, incident.service, incident.rule_id) == (
+        "open",
+        "critical",
+        "checkout",
+        "service-down",
+    )
     kinds = [e.kind.value for e in await store.get_timeline(incident.id)]
     assert kinds == ["alert", "rule"]
     rows = await store.due_outbox(datetime.now(timezone.utc), 10)
     assert [r.flow for r in rows] == ["paging", "timeline", "failover", "recovery"]
     assert rows[0].parameters["action"]["retry"] == {"retries": 3, "retry_delay_seconds": [1.0, 5.0, 15.0], "exponential_backoff": None}
-    assert rows[2].parameters == {"incident_id": incident.id, "action": {"flow": "failover", "params": {"switch": "checkout", "to": "standby"}, "retry": {"retries": 2, "retry_delay_seconds": 0.0, "exponential_backoff": 2.0}}}
+    assert rows[2].parameters == {
+        "incident_id": incident.id,
+        "action": {
+            "flow": "failover",
+            "params": {"switch": "checkout", "to": "standby"},
+            "retry": {"retries": 2, "retry_delay_seconds": 0.0, "exponential_backoff": 2.0},
+        },
+    }
     assert (await store.counts())["inbox_pending"] == 0
 
 
@@ -113,7 +125,7 @@ async def test_people_commands_ack_resolve_and_run(store: Store) -> None:
     assert acked.status is IncidentStatus.acknowledged and acked.acknowledged_by == "alice"
     assert (await pipeline.acknowledge(incident.id, "bob")).acknowledged_by == "alice"
     outbox_id = await pipeline.request_run(incident.id, FlowName.failover, "carol")
-    row = [r for r in await store.due_outbox(datetime.now(timezone.utc), 20) if r.id == outbox_id][0]
+    row = next(r for r in await store.due_outbox(datetime.now(timezone.utc), 20) if r.id == outbox_id)
     assert row.parameters["action"]["params"] == {"switch": "checkout", "to": "standby"}
     resolved = await pipeline.resolve(incident.id, "alice")
     assert resolved.status is IncidentStatus.resolved

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from alertflow.errors import Conflict, NotFound
+from alertflow.errors import Conflict, NotFound, StoreError
 from alertflow.models import Alert, AlertStatus, IncidentStatus, Severity, TimelineEntry, TimelineKind
 from alertflow.store import Store
 
@@ -16,10 +16,17 @@ NOW = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)
 
 def alert(fingerprint: str = "fp1", status: AlertStatus = AlertStatus.firing) -> Alert:
     return Alert(
-        source="alertmanager", fingerprint=fingerprint, name="ServiceDown", service="checkout", severity=Severity.critical,
-        status=status, labels={"alertname": "ServiceDown", "service": "checkout"}, starts_at=NOW, received_at=NOW,
+        source="alertmanager",
+        fingerprint=fingerprint,
+        name="ServiceDown",
+        service="checkout",
+        severity=Severity.critical,
+        status=status,
+        labels={"alertname": "ServiceDown", "service": "checkout"},
+        starts_at=NOW,
+        received_at=NOW,
         raw={"labels": {"alertname": "ServiceDown"}, "extra": [1, 2]},
-    )  # fmt: skip
+    )
 
 
 @pytest.fixture
@@ -32,7 +39,9 @@ async def store(database_url: str):  # type: ignore[no-untyped-def]
 
 async def open_incident(store: Store, key: str = "service-down|service=checkout") -> int:
     async with store.write() as tx:
-        return await tx.insert_incident(key=key, title="checkout down", service="checkout", severity="critical", rule_id="service-down", at=NOW)
+        return await tx.insert_incident(
+            key=key, title="checkout down", service="checkout", severity="critical", rule_id="service-down", at=NOW
+        )
 
 
 async def test_inbox_keeps_alerts_in_order_with_raw_payload(store: Store) -> None:
@@ -51,7 +60,7 @@ async def test_inbox_keeps_alerts_in_order_with_raw_payload(store: Store) -> Non
 async def test_one_open_incident_per_key(store: Store) -> None:
     """The database itself refuses a second open incident with the same key, but allows one after resolution."""
     first = await open_incident(store)
-    with pytest.raises(Exception):
+    with pytest.raises(StoreError, match="database write failed"):
         await open_incident(store)
     async with store.write() as tx:
         await tx.transition(first, IncidentStatus.resolved, "alice", NOW)
@@ -78,10 +87,14 @@ async def test_incident_alerts_and_timeline_round_trip(store: Store) -> None:
         await tx.upsert_incident_alert(incident_id, alert("a"), NOW)
         await tx.upsert_incident_alert(incident_id, alert("b"), NOW + timedelta(seconds=1))
         await tx.upsert_incident_alert(incident_id, alert("a", AlertStatus.resolved), NOW + timedelta(seconds=2))
-        await tx.add_timeline([
-            TimelineEntry(incident_id=incident_id, at=NOW + timedelta(seconds=5), kind=TimelineKind.page, summary="later", data={"ts": "1.2"}),
-            TimelineEntry(incident_id=incident_id, at=NOW, kind=TimelineKind.alert, summary="first", actor="alertmanager"),
-        ])  # fmt: skip
+        await tx.add_timeline(
+            [
+                TimelineEntry(
+                    incident_id=incident_id, at=NOW + timedelta(seconds=5), kind=TimelineKind.page, summary="later", data={"ts": "1.2"}
+                ),
+                TimelineEntry(incident_id=incident_id, at=NOW, kind=TimelineKind.alert, summary="first", actor="alertmanager"),
+            ]
+        )
     incident = await store.get_incident(incident_id)
     assert incident.fingerprints == ["a", "b"]
     timeline = await store.get_timeline(incident_id)

@@ -69,9 +69,7 @@ def flow_definitions(tree: ast.Module) -> Iterator[tuple[int, str]]:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             for decorator in node.decorator_list:
                 target = decorator.func if isinstance(decorator, ast.Call) else decorator
-                if (isinstance(target, ast.Name) and target.id == "flow") or (
-                    isinstance(target, ast.Attribute) and target.attr == "flow"
-                ):
+                if (isinstance(target, ast.Name) and target.id == "flow") or (isinstance(target, ast.Attribute) and target.attr == "flow"):
                     yield node.lineno, node.name
 
 
@@ -145,8 +143,6 @@ def test_every_module_has_a_docstring(package: str) -> None:
 def test_no_module_exceeds_the_size_limit(package: str) -> None:
     """Modules stay small and flat: none is over 300 lines."""
     too_long = [
-        f"{path.relative_to(REPO)}: {count} lines"
-        for path in modules(package)
-        if (count := len(path.read_text().splitlines())) > MAX_LINES
+        f"{path.relative_to(REPO)}: {count} lines" for path in modules(package) if (count := len(path.read_text().splitlines())) > MAX_LINES
     ]
     assert too_long == []

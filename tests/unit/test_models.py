@@ -169,9 +169,15 @@ def test_alert_rejects(overrides: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     ("value", "text"),
     [
-        pytest.param(datetime(2026, 11, 27, 9, 58, 31, 512345, tzinfo=timezone.utc), "2026-11-27T09:58:31.512+00:00", id="utc-truncated-to-ms"),
-        pytest.param(datetime(2026, 11, 27, 11, 0, tzinfo=timezone(timedelta(hours=2))), "2026-11-27T09:00:00.000+00:00", id="converted-to-utc"),
-        pytest.param(datetime(2026, 1, 1, 0, 30, tzinfo=timezone(timedelta(hours=-5))), "2026-01-01T05:30:00.000+00:00", id="negative-offset"),
+        pytest.param(
+            datetime(2026, 11, 27, 9, 58, 31, 512345, tzinfo=timezone.utc), "2026-11-27T09:58:31.512+00:00", id="utc-truncated-to-ms"
+        ),
+        pytest.param(
+            datetime(2026, 11, 27, 11, 0, tzinfo=timezone(timedelta(hours=2))), "2026-11-27T09:00:00.000+00:00", id="converted-to-utc"
+        ),
+        pytest.param(
+            datetime(2026, 1, 1, 0, 30, tzinfo=timezone(timedelta(hours=-5))), "2026-01-01T05:30:00.000+00:00", id="negative-offset"
+        ),
     ],
 )
 def test_timestamp_is_utc_with_milliseconds(value: datetime, text: str) -> None:

@@ -93,73 +93,134 @@ def with_head(text: str) -> str:
 
 
 ERRORS = [
-    pytest.param("""\
+    pytest.param(
+        """\
         matchers:
           - 'service="api"'
           - 'service=="x'
-        """, "rules.yaml:6:9: rules.0.matchers.1", """not a label matcher: 'service=="x'""", id="bad-matcher"),
-    pytest.param("""\
+        """,
+        "rules.yaml:6:9: rules.0.matchers.1",
+        """not a label matcher: 'service=="x'""",
+        id="bad-matcher",
+    ),
+    pytest.param(
+        """\
         matchers: ['host=~"web("']
-        """, "rules.yaml:4:16: rules.0.matchers.0", "invalid regex", id="bad-regex"),
-    pytest.param("""\
+        """,
+        "rules.yaml:4:16: rules.0.matchers.0",
+        "invalid regex",
+        id="bad-regex",
+    ),
+    pytest.param(
+        """\
         actions:
           - flow: pager
-        """, "rules.yaml:5:9: rules.0.actions.0",
+        """,
+        "rules.yaml:5:9: rules.0.actions.0",
         "'pager' found using 'flow' does not match any of the expected tags: 'timeline', 'paging', 'failover', 'recovery'",
-        id="unknown-flow"),
-    pytest.param("""\
+        id="unknown-flow",
+    ),
+    pytest.param(
+        """\
         actions:
           - flow: failover
             params:
               to: standby
               swich: lb
-        """, "rules.yaml:8:18: rules.0.actions.0.params.swich", "Extra inputs are not permitted", id="unknown-param-key"),
-    pytest.param("""\
+        """,
+        "rules.yaml:8:18: rules.0.actions.0.params.swich",
+        "Extra inputs are not permitted",
+        id="unknown-param-key",
+    ),
+    pytest.param(
+        """\
         actions:
           - flow: failover
             params:
               to: standby
-        """, "rules.yaml:7:11: rules.0.actions.0.params.switch", "Field required", id="missing-required-param"),
-    pytest.param("""\
+        """,
+        "rules.yaml:7:11: rules.0.actions.0.params.switch",
+        "Field required",
+        id="missing-required-param",
+    ),
+    pytest.param(
+        """\
         actions:
           - flow: recovery
-        """, "rules.yaml:5:9: rules.0.actions.0.params", "Field required", id="missing-params"),
-    pytest.param("""\
+        """,
+        "rules.yaml:5:9: rules.0.actions.0.params",
+        "Field required",
+        id="missing-params",
+    ),
+    pytest.param(
+        """\
         - id: b
           description: e
           actions:
             - flow: paging
             - flow: timeline
             - flow: paging
-        """, "rules.yaml:9:15: rules.1.actions.2.flow", "flow paging appears twice", id="same-flow-twice"),
-    pytest.param("""\
+        """,
+        "rules.yaml:9:15: rules.1.actions.2.flow",
+        "flow paging appears twice",
+        id="same-flow-twice",
+    ),
+    pytest.param(
+        """\
         actions:
           - flow: paging
             retry: {retries: 2, retry_delay_seconds: [1, -1]}
-        """, "rules.yaml:6:16: rules.0.actions.0.retry", "retry delays must be >= 0", id="negative-delay"),
-    pytest.param("""\
+        """,
+        "rules.yaml:6:16: rules.0.actions.0.retry",
+        "retry delays must be >= 0",
+        id="negative-delay",
+    ),
+    pytest.param(
+        """\
         actions:
           - flow: timeline
             retry:
               retries: 2
               retry_delay_seconds: 3
               exponential_backoff: 2
-        """, "rules.yaml:7:11: rules.0.actions.0.retry", "use either retry_delay_seconds or exponential_backoff, not both",
-        id="two-delay-styles"),
-    pytest.param("""\
+        """,
+        "rules.yaml:7:11: rules.0.actions.0.retry",
+        "use either retry_delay_seconds or exponential_backoff, not both",
+        id="two-delay-styles",
+    ),
+    pytest.param(
+        """\
         - id: Bad_ID
           description: d
-        """, "rules.yaml:4:9: rules.1.id", "String should match pattern", id="bad-rule-id"),
-    pytest.param("""\
+        """,
+        "rules.yaml:4:9: rules.1.id",
+        "String should match pattern",
+        id="bad-rule-id",
+    ),
+    pytest.param(
+        """\
         groupby: [service]
-        """, "rules.yaml:4:14: rules.0.groupby", "Extra inputs are not permitted", id="unknown-rule-key"),
-    pytest.param("""\
+        """,
+        "rules.yaml:4:14: rules.0.groupby",
+        "Extra inputs are not permitted",
+        id="unknown-rule-key",
+    ),
+    pytest.param(
+        """\
         severity: urgent
-        """, "rules.yaml:4:15: rules.0.severity", "Input should be 'info', 'warning', 'error' or 'critical'",
-        id="unknown-severity"),
-    pytest.param("""\
+        """,
+        "rules.yaml:4:15: rules.0.severity",
+        "Input should be 'info', 'warning', 'error' or 'critical'",
+        id="unknown-severity",
+    ),
+    pytest.param(
+        """\
         - id: b
-        """, "rules.yaml:4:5: rules.1.description", "Field required", id="missing-description"),
+        """,
+        "rules.yaml:4:5: rules.1.description",
+        "Field required",
+        id="missing-description",
+    ),
 ]
 
 
@@ -220,7 +281,9 @@ def test_yaml_syntax_error_gives_line_and_column(text: str, where: str) -> None:
     ("group_by", "labels", "key"),
     [
         pytest.param(["service"], {"service": "api", "env": "prod"}, "r|service=api", id="one-label"),
-        pytest.param(["alertname", "service"], {"service": "api", "alertname": "Down"}, "r|alertname=Down|service=api", id="order-as-written"),
+        pytest.param(
+            ["alertname", "service"], {"service": "api", "alertname": "Down"}, "r|alertname=Down|service=api", id="order-as-written"
+        ),
         pytest.param(["service"], {"env": "prod"}, "r|service=", id="missing-label-is-empty"),
         pytest.param([], {"service": "api", "env": "prod"}, "r", id="empty-group-by"),
         pytest.param(["..."], {"service": "api", "env": "prod"}, "r|env=prod|service=api", id="every-label-sorted"),
