@@ -97,6 +97,8 @@ async def read_body(request: Request, limit: int) -> bytes:
 def parse_json(body: bytes) -> Any:
     if not body.strip():
         raise MalformedBody("empty body; expected a JSON object", field="body")
+    if b"\\u0000" in body:  # valid JSON, but PostgreSQL cannot store NUL in text
+        raise InputError("body contains a NUL character (\\u0000), which cannot be stored", field="body")
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as err:

@@ -78,11 +78,7 @@ def up(
     from alertflow.system import up as start
 
     configure_logging()
-    try:
-        start(settings, config, sandbox_port if sandbox else None)
-    except ConfigError as err:
-        typer.secho(str(err), fg="red", err=True)
-        raise typer.Exit(2) from None
+    start(settings, config, sandbox_port if sandbox else None)
 
 
 @app.command()
@@ -218,7 +214,11 @@ def rules_check(file: Annotated[Path, typer.Argument(help="rules file (YAML)")],
 
 
 def main() -> None:
-    app(prog_name="alertflow")
+    try:
+        app(prog_name="alertflow")
+    except ConfigError as err:  # a rules or config file problem found after start-up began
+        typer.secho(str(err), fg="red", err=True)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

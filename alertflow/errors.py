@@ -14,7 +14,8 @@ single hierarchy::
     │   ├── Unauthorized            missing or wrong bearer token (401)
     │   └── Conflict                the incident's state forbids it, e.g. ack after resolve (409)
     ├── NotFound                    unknown source, incident or flow (404)
-    ├── StoreError                  the database refused or is unreachable
+    ├── StoreError                  the database refused a write (e.g. a constraint)
+    │   └── StoreUnavailable        the database cannot be reached or is locked: try again later
     └── IntegrationError            an outside system failed
         ├── RetryableIntegrationError   worth retrying (5xx, 429, timeout, refused)
         └── PermanentIntegrationError   retrying will not help (4xx, invalid_auth)
@@ -70,6 +71,10 @@ class NotFound(AlertflowError):
 
 class StoreError(AlertflowError):
     """The database refused a write or cannot be reached."""
+
+
+class StoreUnavailable(StoreError):
+    """The database cannot be reached, or stayed locked past the busy timeout."""
 
 
 class IntegrationError(AlertflowError):

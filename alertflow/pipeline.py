@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from alertflow.errors import Conflict, StoreError
+from alertflow.errors import Conflict, StoreUnavailable
 from alertflow.models import (
     ACTION_BY_FLOW,
     Action,
@@ -81,8 +81,11 @@ class Pipeline:
         while not stop.is_set():
             try:
                 await self.drain()
-            except StoreError as err:
-                log.error("pipeline write failed, will retry: %s", err)
+            except StoreUnavailable as err:
+                log.error("store unavailable, will retry: %s", err)
+                await asyncio.sleep(1)
+            except Exception:  # the consumer must outlive any bug: log it and keep going
+                log.exception("pipeline pass failed, will retry")
                 await asyncio.sleep(1)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), idle_seconds)
@@ -97,26 +100,40 @@ class Pipeline:
         return done
 
     async def _apply(self, batch: list[StoredAlert]) -> None:
+        """Persist a batch's decisions in one transaction. A batch that fails for any reason but an
+        unavailable store is retried alert by alert, so one poison alert is set aside (stored, with
+        its error) instead of blocking everything behind it."""
+        try:
+            queued = await self._decide_and_write(batch)
+        except StoreUnavailable:
+            raise
+        except Exception as err:
+            if len(batch) > 1:
+                log.warning("batch of %d alerts failed (%s); retrying one by one", len(batch), err)
+                for stored in batch:
+                    await self._apply([stored])
+                return
+            log.error("inbox alert %s set aside: %s: %s", batch[0].id, type(err).__name__, err)
+            async with self.store.write() as tx:
+                await tx.mark_processed([batch[0].id], utcnow(), error=f"{type(err).__name__}: {err}"[:2000])
+            return
+        if queued:
+            self.on_outbox()
+
+    async def _decide_and_write(self, batch: list[StoredAlert]) -> int:
         async with self._lock:
             now = utcnow()
             queued = 0
             try:
                 async with self.store.write() as tx:
                     for stored in batch:
-                        try:
-                            decisions = self.engine.process(stored.alert, now)
-                        except Exception as err:  # a poison alert must not stop the pipeline
-                            log.exception("engine failed on inbox alert %s", stored.id)
-                            await tx.mark_processed([stored.id], now, error=f"{type(err).__name__}: {err}")
-                            continue
-                        for decision in decisions:
+                        for decision in self.engine.process(stored.alert, now):
                             queued += await self._write(tx, stored.alert, decision, now)
                     await tx.mark_processed([s.id for s in batch], now)
             except Exception:
-                await self.restore()
+                await self.restore()  # memory must not run ahead of disk
                 raise
-        if queued:
-            self.on_outbox()
+        return queued
 
     async def _write(self, tx: Tx, alert: Alert, decision: Decision, now: datetime) -> int:
         """Persist one decision; returns the number of flow runs queued."""

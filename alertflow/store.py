@@ -21,11 +21,11 @@ from typing import Any
 
 import orjson
 from sqlalchemy import event, func, insert, select, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from alertflow import tables as t
-from alertflow.errors import Conflict, NotFound, StoreError
+from alertflow.errors import Conflict, NotFound, StoreError, StoreUnavailable
 from alertflow.models import Alert, Incident, IncidentStatus, Severity, TimelineEntry
 from alertflow.tx import Tx
 
@@ -92,7 +92,9 @@ class Store:
                 async with conn.begin():
                     yield Tx(conn)
         except DBAPIError as err:
-            raise StoreError(f"database write failed: {err.orig.__class__.__name__}: {err.orig}") from err
+            raise _store_error("write", err) from err
+        except OSError as err:  # asyncpg: refused or reset before SQLAlchemy could wrap it
+            raise StoreUnavailable(f"database write failed: {err}") from err
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -100,7 +102,9 @@ class Store:
             async with self.engine.connect() as conn:
                 yield conn
         except DBAPIError as err:
-            raise StoreError(f"database read failed: {err.orig.__class__.__name__}") from err
+            raise _store_error("read", err) from err
+        except OSError as err:
+            raise StoreUnavailable(f"database read failed: {err}") from err
 
     # -- inbox ---------------------------------------------------------------
 
@@ -209,11 +213,18 @@ class Store:
         queries = {
             "inbox_total": select(func.count()).select_from(t.inbox),
             "inbox_pending": select(func.count()).select_from(t.inbox).where(t.inbox.c.processed_at.is_(None)),
+            "inbox_failed": select(func.count()).select_from(t.inbox).where(t.inbox.c.error.is_not(None)),
             "outbox_pending": select(func.count()).select_from(t.outbox).where(t.outbox.c.dispatched_at.is_(None)),
             "incidents_open": select(func.count()).select_from(t.incidents).where(t.incidents.c.status != "resolved"),
         }
         async with self.read() as conn:
             return {name: (await conn.execute(query)).scalar_one() for name, query in queries.items()}
+
+
+def _store_error(what: str, err: DBAPIError) -> StoreError:
+    """Unreachable or locked (worth waiting for) versus refused (a constraint: retrying will not help)."""
+    kind = StoreUnavailable if isinstance(err, (OperationalError, InterfaceError)) or err.connection_invalidated else StoreError
+    return kind(f"database {what} failed: {type(err.orig).__name__}: {err.orig}")
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -128,6 +128,20 @@ class InProcessWorker:
         await asyncio.gather(*pending, return_exceptions=True)
 
 
+async def register(deployments: list[RunnerDeployment], stop: asyncio.Event) -> list[UUID] | None:
+    """Apply the deployments, waiting for Prefect if it is not up yet; None if stopped first."""
+    delay = 1.0
+    while not stop.is_set():
+        try:
+            return [await deployment.aapply() for deployment in deployments]
+        except Exception as err:
+            log.warning("cannot register deployments yet (%s: %s); retrying in %.0fs", type(err).__name__, err, delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            delay = min(delay * 2, 30.0)
+    return None
+
+
 async def serve(settings: Settings, stop: asyncio.Event, *, isolated: bool = False) -> None:
     """Register the four deployments, then run their flow runs until ``stop`` is set."""
     deployments = await build_deployments(settings)
@@ -139,9 +153,11 @@ async def serve(settings: Settings, stop: asyncio.Event, *, isolated: bool = Fal
         serving.cancel()
         await asyncio.gather(serving, return_exceptions=True)
         return
+    ids = await register(deployments, stop)
+    if ids is None:
+        return
+    flows = dict(zip(ids, RESPONSE_FLOWS.values(), strict=True))
+    names = ", ".join(f"{FlowName(n).value}/{settings.deployment_name}" for n in RESPONSE_FLOWS)
+    log.info("serving %s (in-process, up to %d runs at once)", names, settings.worker_limit)
     async with get_client() as client:
-        ids = [await deployment.aapply() for deployment in deployments]
-        flows = dict(zip(ids, RESPONSE_FLOWS.values(), strict=True))
-        names = ", ".join(f"{FlowName(n).value}/{settings.deployment_name}" for n in RESPONSE_FLOWS)
-        log.info("serving %s (in-process, up to %d runs at once)", names, settings.worker_limit)
         await InProcessWorker(client, flows, limit=settings.worker_limit, poll_seconds=settings.worker_poll_seconds).run(stop)

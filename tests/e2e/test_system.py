@@ -86,3 +86,28 @@ def test_cli_lists_shows_acks_runs_and_fires(start_system) -> None:  # type: ign
     checked = cli(system, "rules", "check", str(REPO / "examples" / "rules.yaml"))
     assert checked.returncode == 0 and "OK: 2 rules" in checked.stdout, checked.stderr
     assert json.loads(system.api.get("/incidents/1").content)["incident"]["acknowledged_by"] == "alice"
+
+
+def test_cancelling_a_run_in_prefect_stops_it(start_system) -> None:  # type: ignore[no-untyped-def]
+    """Cancelling a running flow run (as from the Prefect UI) stops it in the in-process worker; the others are untouched."""
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.states import Cancelling
+
+    system = start_system()
+    system.sandbox.state.switch_failures["checkout"] = [503] * 50  # failover retries (2 s, then 4 s): long enough to cancel
+    system.api.post("/webhooks/alertmanager", content=FIRING, headers=JSON)
+
+    def running_failover():  # type: ignore[no-untyped-def]
+        return next((r for r in system.flow_runs(1) if r.name.startswith("failover") and r.state.is_running()), None)
+
+    run = wait_for(running_failover, 30, "the failover run to be running")
+
+    async def cancel() -> None:
+        async with get_client() as client:
+            await client.set_flow_run_state(run.id, Cancelling())
+
+    asyncio.run(cancel())
+    wait_for(lambda: next(r for r in system.flow_runs(1) if r.id == run.id).state.is_cancelled(), 20, "the run to be cancelled")
+    assert any(r.name.startswith("paging") and r.state.is_completed() for r in system.completed_runs(1, 4, timeout=60))

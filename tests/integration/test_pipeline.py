@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 from datetime import datetime, timezone
 
 import pytest
@@ -30,14 +31,6 @@ def with_alert(payload: dict, fingerprint: str, **labels: str) -> dict:  # type:
     copy["alerts"][0]["fingerprint"] = fingerprint
     copy["alerts"][0]["labels"].update(labels)
     return copy
-
-
-@pytest.fixture
-async def store(database_url: str):  # type: ignore[no-untyped-def]
-    store = Store(database_url)
-    await store.create_schema()
-    yield store
-    await store.dispose()
 
 
 async def ingest(store: Store, pipeline: Pipeline, payload: dict) -> None:  # type: ignore[type-arg]
@@ -113,7 +106,7 @@ async def test_unmatched_alert_is_stored_but_opens_nothing(store: Store) -> None
     pipeline = Pipeline(store, RULES)
     await ingest(store, pipeline, with_alert(FIRING, "staging", env="staging", severity="warning"))
     assert await store.list_incidents() == []
-    assert (await store.counts()) == {"inbox_total": 1, "inbox_pending": 0, "outbox_pending": 0, "incidents_open": 0}
+    assert (await store.counts()) == {"inbox_total": 1, "inbox_pending": 0, "inbox_failed": 0, "outbox_pending": 0, "incidents_open": 0}
 
 
 async def test_people_commands_ack_resolve_and_run(store: Store) -> None:
@@ -135,3 +128,33 @@ async def test_people_commands_ack_resolve_and_run(store: Store) -> None:
     assert ("ack", "alice") in summaries and ("note", "carol") in summaries and ("resolve", "alice") in summaries
     await ingest(store, pipeline, FIRING)
     assert len(await store.list_incidents()) == 2, "after a manual resolve the still-firing alert opens a new incident"
+
+
+async def test_engine_heals_from_the_store_after_a_failed_write(store: Store) -> None:
+    """If another writer opened the incident first, the failed batch rebuilds the engine from the store and the alert joins that incident."""
+    async with store.write() as tx:  # a second writer the engine does not know about
+        await tx.insert_incident(
+            key="service-down|service=checkout", title="t", service="checkout", severity="critical", rule_id="service-down", at=datetime.now(timezone.utc)
+        )
+    pipeline = Pipeline(store, RULES)
+    await store.append_alerts(parse(FIRING) + parse(with_alert(FIRING, "other", service="payments")))
+    await pipeline.drain()
+    assert (await store.counts())["inbox_failed"] == 0
+    checkout = next(i for i in await store.list_incidents() if i.service == "checkout")
+    assert (await store.get_incident(checkout.id)).fingerprints == ["8a3f1c2d9e4b7a60"]
+    assert sorted(i.service for i in await store.list_incidents()) == ["checkout", "payments"]
+
+
+async def test_a_poison_alert_is_set_aside_and_the_rest_proceed(store: Store) -> None:
+    """An alert the database refuses (a 10 kB group label exceeds PostgreSQL's index row limit) is stored with its error; the others land."""
+    if store.is_sqlite:
+        pytest.skip("SQLite stores a key of any size: nothing is poison there")
+    pipeline = Pipeline(store, RULES)
+    huge = with_alert(FIRING, "huge", service=secrets.token_hex(5_000))  # incompressible, so the index must hold 10 kB
+    await store.append_alerts(parse(huge) + parse(with_alert(FIRING, "other", service="payments")))
+    await pipeline.drain()
+    counts = await store.counts()
+    assert counts["inbox_pending"] == 0 and counts["inbox_failed"] == 1
+    assert [i.service for i in await store.list_incidents()] == ["payments"]
+    await ingest(store, pipeline, with_alert(FIRING, "third", service="search"))
+    assert len(await store.list_incidents()) == 2, "the pipeline keeps going after setting an alert aside"

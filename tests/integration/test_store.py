@@ -29,14 +29,6 @@ def alert(fingerprint: str = "fp1", status: AlertStatus = AlertStatus.firing) ->
     )
 
 
-@pytest.fixture
-async def store(database_url: str):  # type: ignore[no-untyped-def]
-    store = Store(database_url)
-    await store.create_schema()
-    yield store
-    await store.dispose()
-
-
 async def open_incident(store: Store, key: str = "service-down|service=checkout") -> int:
     async with store.write() as tx:
         return await tx.insert_incident(
@@ -147,4 +139,4 @@ async def test_counts_report_backlogs(store: Store) -> None:
     incident_id = await open_incident(store)
     async with store.write() as tx:
         await tx.add_outbox(incident_id, "paging", {}, NOW)
-    assert await store.counts() == {"inbox_total": 2, "inbox_pending": 2, "outbox_pending": 1, "incidents_open": 1}
+    assert await store.counts() == {"inbox_total": 2, "inbox_pending": 2, "inbox_failed": 0, "outbox_pending": 1, "incidents_open": 1}
