@@ -159,7 +159,7 @@ class Pipeline:
             await tx.update_incident(known.id, severity=decision.severity.value)
             entries.append(_entry(known.id, now, TimelineKind.escalation, decision.reason))
         elif kind is DecisionKind.resolve:
-            await tx.update_incident(known.id, status=IncidentStatus.resolved.value, resolved_at=now, resolved_by=alert.source)
+            await tx.transition(known.id, IncidentStatus.resolved, alert.source, now)
             entries.append(_entry(known.id, now, TimelineKind.resolve, f"resolved: {decision.reason}", actor=alert.source))
             del self._incidents[key]
         await tx.add_timeline(entries)
