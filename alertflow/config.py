@@ -18,6 +18,7 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import certifi
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -145,6 +146,26 @@ def load_settings(config_file: str | Path | None = None) -> Settings:
             else:
                 lines.append(describe_problem(problem, node, str(path or "settings")))
         raise ConfigError("\n".join(lines)) from None
+
+
+def prefect_environment(settings: Settings) -> dict[str, str]:
+    """Environment for Prefect in this process and its children; apply before Prefect is imported.
+
+    Besides the API URL: Prefect builds a TLS context for every client it creates,
+    parsing the whole CA bundle (~40 ms), and each flow run creates two. Measured in
+    the worker: 210 ms of CPU per flow run, 95 ms with a one-certificate file. Over
+    plain http:// no TLS happens, so which certificates that unused context trusts
+    changes nothing. An explicit PREFECT_API_SSL_CERT_FILE is left alone.
+    """
+    env = {"PREFECT_API_URL": settings.prefect_api_url}
+    if settings.prefect_api_url.startswith("http://") and not os.environ.get("PREFECT_API_SSL_CERT_FILE"):
+        bundle = Path(certifi.where()).read_text()
+        end = bundle.index("-----END CERTIFICATE-----") + len("-----END CERTIFICATE-----")
+        path = settings.home.expanduser() / "unused-tls-ca.pem"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(bundle[bundle.index("-----BEGIN CERTIFICATE-----") : end] + "\n")
+        env["PREFECT_API_SSL_CERT_FILE"] = str(path)
+    return env
 
 
 @cache

@@ -23,7 +23,9 @@ from uuid import UUID
 
 import httpx
 from prefect.client.orchestration import PrefectClient
-from prefect.exceptions import ObjectNotFound
+from prefect.client.schemas.objects import FlowRun
+from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
+from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 from prefect.states import Scheduled
 
 from alertflow.models import TimelineEntry, TimelineKind
@@ -31,6 +33,7 @@ from alertflow.store import OutboxRow, Store
 
 log = logging.getLogger("alertflow.dispatch")
 MAX_BACKOFF_SECONDS = 30.0
+QUICK_RETRY_SECONDS = (0.05, 0.1, 0.2, 0.4, 0.8)
 
 
 class Dispatcher:
@@ -50,6 +53,12 @@ class Dispatcher:
         self._wake.set()
 
     async def run(self, stop: asyncio.Event, idle_seconds: float = 1.0) -> None:
+        # The Prefect client would sleep 2, 4, 8, 16 s on its own retries and hold up every
+        # other incident's runs; we retry ourselves, quickly (see _create).
+        with temporary_settings(updates={PREFECT_CLIENT_MAX_RETRIES: 0}):
+            await self._run(stop, idle_seconds)
+
+    async def _run(self, stop: asyncio.Event, idle_seconds: float) -> None:
         async with self.client() as client:
             while not stop.is_set():
                 try:
@@ -77,14 +86,7 @@ class Dispatcher:
 
     async def _dispatch(self, client: PrefectClient, row: OutboxRow) -> None:
         deployment_id = await self._deployment_id(client, row.flow)
-        flow_run = await client.create_flow_run_from_deployment(
-            deployment_id,
-            parameters=row.parameters,
-            state=Scheduled(),
-            name=f"{row.flow}-incident-{row.incident_id}",
-            idempotency_key=row.idempotency_key,
-            tags=["alertflow", f"incident-{row.incident_id}"],
-        )
+        flow_run = await self._create(client, deployment_id, row)
         link = f"{self.ui_url}/runs/flow-run/{flow_run.id}"
         entry = TimelineEntry(
             incident_id=row.incident_id,
@@ -94,6 +96,31 @@ class Dispatcher:
             data={"flow_run_id": str(flow_run.id), "flow_run_url": link, "outbox_id": row.id},
         )
         await self.store.mark_dispatched(row.id, str(flow_run.id), entry)
+
+    async def _create(self, client: PrefectClient, deployment_id: UUID, row: OutboxRow) -> FlowRun:
+        """Create the run; a busy server (Prefect on SQLite answers 503 on lock contention) gets quick retries.
+
+        The idempotency key makes a retry after an unseen success return that run, not a new one.
+        """
+
+        async def create() -> FlowRun:
+            return await client.create_flow_run_from_deployment(
+                deployment_id,
+                parameters=row.parameters,
+                state=Scheduled(),
+                name=f"{row.flow}-incident-{row.incident_id}",
+                idempotency_key=row.idempotency_key,
+                tags=["alertflow", f"incident-{row.incident_id}"],
+            )
+
+        for delay in QUICK_RETRY_SECONDS:
+            try:
+                return await create()
+            except PrefectHTTPStatusError as err:
+                if err.response.status_code not in (429, 503):
+                    raise
+            await asyncio.sleep(delay)
+        return await create()
 
     async def _deployment_id(self, client: PrefectClient, flow: str) -> UUID:
         if flow not in self._deployments:

@@ -124,6 +124,11 @@ class FlowName(str, enum.Enum):
     paging = "paging"
     recovery = "recovery"
 
+    @property
+    def priority(self) -> int:
+        """Lower goes first when runs queue up: a person waits on the page, nobody on the rest."""
+        return 0 if self is FlowName.paging else 1
+
 
 class RetryPolicy(BaseModel):
     """Retries of one action's I/O steps, as written in the rules file.

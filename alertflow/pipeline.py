@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -46,6 +46,15 @@ def utcnow() -> datetime:
 class _Known:
     id: int
     rule_id: str
+
+
+@dataclass
+class _Rows:
+    """What a batch writes in bulk at its end, and how many flow runs it queued."""
+
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    timeline: list[TimelineEntry] = field(default_factory=list)
+    queued: int = 0
 
 
 class Pipeline:
@@ -123,23 +132,26 @@ class Pipeline:
     async def _decide_and_write(self, batch: list[StoredAlert]) -> int:
         async with self._lock:
             now = utcnow()
-            queued = 0
+            rows = _Rows()
             try:
                 async with self.store.write() as tx:
                     for stored in batch:
                         for decision in self.engine.process(stored.alert, now):
-                            queued += await self._write(tx, stored.alert, decision, now)
+                            await self._write(tx, stored.alert, decision, now, rows)
+                    # The storm path (many alerts joining few incidents) is these two statements.
+                    await tx.upsert_incident_alerts(rows.alerts)
+                    await tx.add_timeline(rows.timeline)
                     await tx.mark_processed([s.id for s in batch], now)
             except Exception:
                 await self.restore()  # memory must not run ahead of disk
                 raise
-        return queued
+        return rows.queued
 
-    async def _write(self, tx: Tx, alert: Alert, decision: Decision, now: datetime) -> int:
-        """Persist one decision; returns the number of flow runs queued."""
+    async def _write(self, tx: Tx, alert: Alert, decision: Decision, now: datetime, rows: _Rows) -> None:
+        """Persist one decision: rare changes at once, alert and timeline rows into ``rows``."""
         kind, key = decision.kind, decision.key
         if kind in (DecisionKind.duplicate, DecisionKind.unmatched) or key is None:
-            return 0
+            return
         if kind is DecisionKind.open:
             rule_id = decision.rule_id or ""
             severity = (decision.severity or alert.severity).value
@@ -147,29 +159,33 @@ class Pipeline:
             incident_id = await tx.insert_incident(key=key, title=title, service=service, severity=severity, rule_id=rule_id, at=now)
             self._incidents[key] = _Known(incident_id, rule_id)
         known = self._incidents[key]
-        entries = []
         if kind in (DecisionKind.open, DecisionKind.attach, DecisionKind.alert_resolved):
-            await tx.upsert_incident_alert(known.id, alert, now)
+            rows.alerts.append(
+                {
+                    "incident_id": known.id,
+                    "fingerprint": alert.fingerprint,
+                    "name": alert.name,
+                    "status": alert.status.value,
+                    "first_seen": now,
+                    "last_seen": now,
+                }
+            )
             summary = f"alert {alert.name} {alert.status.value}: {alert.summary}"
             data = {"fingerprint": alert.fingerprint, "labels": alert.labels, "source": alert.source}
-            entries.append(_entry(known.id, alert.received_at, TimelineKind.alert, summary, **data))
+            rows.timeline.append(_entry(known.id, alert.received_at, TimelineKind.alert, summary, **data))
         if kind is DecisionKind.open:
-            entries.append(_entry(known.id, now, TimelineKind.rule, decision.reason, rule_id=decision.rule_id))
-        elif kind is DecisionKind.escalate and decision.severity:
-            await tx.update_incident(known.id, severity=decision.severity.value)
-            entries.append(_entry(known.id, now, TimelineKind.escalation, decision.reason))
-        elif kind is DecisionKind.resolve:
-            await tx.transition(known.id, IncidentStatus.resolved, alert.source, now)
-            entries.append(_entry(known.id, now, TimelineKind.resolve, f"resolved: {decision.reason}", actor=alert.source))
-            del self._incidents[key]
-        await tx.add_timeline(entries)
-        if kind is DecisionKind.open:
+            rows.timeline.append(_entry(known.id, now, TimelineKind.rule, decision.reason, rule_id=decision.rule_id))
             for action in decision.actions:
                 await _queue(tx, known.id, action, now)
-            return len(decision.actions)
-        if kind is DecisionKind.resolve:
-            return await self._queue_timeline(tx, known.id, known.rule_id, now)
-        return 0
+            rows.queued += len(decision.actions)
+        elif kind is DecisionKind.escalate and decision.severity:
+            await tx.update_incident(known.id, severity=decision.severity.value)
+            rows.timeline.append(_entry(known.id, now, TimelineKind.escalation, decision.reason))
+        elif kind is DecisionKind.resolve:
+            await tx.transition(known.id, IncidentStatus.resolved, alert.source, now)
+            rows.timeline.append(_entry(known.id, now, TimelineKind.resolve, f"resolved: {decision.reason}", actor=alert.source))
+            rows.queued += await self._queue_timeline(tx, known.id, known.rule_id, now)
+            del self._incidents[key]
 
     async def _queue_timeline(self, tx: Tx, incident_id: int, rule_id: str, now: datetime) -> int:
         """Re-publish the timeline artifact after a change, if the incident's rule has a timeline action."""
@@ -230,7 +246,7 @@ class Pipeline:
 
 async def _queue(tx: Tx, incident_id: int, action: Action, now: datetime) -> int:
     parameters = {"incident_id": incident_id, "action": action.model_dump(mode="json")}
-    return await tx.add_outbox(incident_id, action.flow.value, parameters, now)
+    return await tx.add_outbox(incident_id, action.flow, parameters, now)
 
 
 def _entry(incident_id: int, at: datetime, kind: TimelineKind, summary: str, actor: str = "system", **data: Any) -> TimelineEntry:

@@ -184,7 +184,7 @@ class Store:
         query = (
             select(t.outbox)
             .where(t.outbox.c.dispatched_at.is_(None), t.outbox.c.next_attempt_at <= now)
-            .order_by(t.outbox.c.id)
+            .order_by(t.outbox.c.priority, t.outbox.c.id)  # pages first, then decision order
             .limit(limit)
         )
         async with self.read() as conn:

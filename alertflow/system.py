@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import uvicorn
+import uvloop
 
 from alertflow.api import create_app
 from alertflow.config import Settings
@@ -93,7 +94,7 @@ def up(settings: Settings, config_file: Path | None, sandbox_port: int | None) -
         worker_command = [sys.executable, "-m", "alertflow", "worker"] + (["--config", str(config_file)] if config_file else [])
         worker = subprocess.Popen(worker_command, start_new_session=True)
         children.insert(0, ("worker", worker, 40.0))
-        asyncio.run(serve_api(settings, ruleset, sandbox_port, on_ready=lambda: print(banner(settings, sandbox_port), flush=True)))
+        uvloop.run(serve_api(settings, ruleset, sandbox_port, on_ready=lambda: print(banner(settings, sandbox_port), flush=True)))
     finally:
         for name, process, grace in children:
             print(f"stopping {name} ...", flush=True)

@@ -29,6 +29,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    insert_sentinel,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -72,6 +73,7 @@ inbox = Table(
     Column("raw", Json, nullable=False),
     Column("processed_at", UTCDateTime),
     Column("error", Text),
+    insert_sentinel("insert_order"),  # lets one INSERT ... RETURNING give ids in order (else one statement per row)
     Index(
         "ix_inbox_pending",
         "id",
@@ -135,6 +137,7 @@ outbox = Table(
     Column("idempotency_key", String(36), nullable=False, unique=True),
     Column("incident_id", Id, ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False, index=True),
     Column("flow", String(32), nullable=False),
+    Column("priority", Integer, nullable=False, server_default="1"),  # lower dispatches first (paging)
     Column("parameters", Json, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("dispatched_at", UTCDateTime),
@@ -144,7 +147,8 @@ outbox = Table(
     Column("last_error", Text),
     Index(
         "ix_outbox_pending",
-        "next_attempt_at",
+        "priority",
+        "id",
         sqlite_where=text("dispatched_at IS NULL"),
         postgresql_where=text("dispatched_at IS NULL"),
     ),

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from alertflow import tables as t
 from alertflow.errors import Conflict, NotFound
-from alertflow.models import Alert, Incident, IncidentStatus, TimelineEntry
+from alertflow.models import FlowName, Incident, IncidentStatus, TimelineEntry
 
 # Where each status may go next; resolved is final.
 _ALLOWED = {
@@ -69,25 +69,32 @@ class Tx:
         await self.update_incident(incident_id, **values)
         return incident.model_copy(update={**values, "status": to})
 
-    async def upsert_incident_alert(self, incident_id: int, alert: Alert, at: datetime) -> None:
+    async def upsert_incident_alerts(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Record alerts in incidents, one statement for a whole batch; rows are incident_alerts rows."""
+        if not rows:
+            return
         dialect = postgresql if self.conn.dialect.name == "postgresql" else sqlite
-        statement = dialect.insert(t.incident_alerts).values(
-            incident_id=incident_id, fingerprint=alert.fingerprint, name=alert.name, status=alert.status.value, first_seen=at, last_seen=at
-        )
+        statement = dialect.insert(t.incident_alerts)
         statement = statement.on_conflict_do_update(
             index_elements=["incident_id", "fingerprint"],
             set_={"status": statement.excluded.status, "last_seen": statement.excluded.last_seen},
         )
-        await self.conn.execute(statement)
+        await self.conn.execute(statement, list(rows))
 
     async def add_timeline(self, entries: Sequence[TimelineEntry]) -> None:
         if entries:
             await self.conn.execute(insert(t.timeline), [entry.model_dump(mode="python") for entry in entries])
 
-    async def add_outbox(self, incident_id: int, flow: str, parameters: dict[str, Any], at: datetime) -> int:
+    async def add_outbox(self, incident_id: int, flow: FlowName, parameters: dict[str, Any], at: datetime) -> int:
         # The idempotency key is random, never the row id: Prefect keeps keys, and
         # a fresh database must not collide with keys an old one already used.
-        values = {"idempotency_key": str(uuid.uuid4()), "incident_id": incident_id, "flow": flow, "parameters": parameters}
+        values = {
+            "idempotency_key": str(uuid.uuid4()),
+            "incident_id": incident_id,
+            "flow": flow.value,
+            "priority": flow.priority,
+            "parameters": parameters,
+        }
         result = await self.conn.execute(insert(t.outbox).values(**values, created_at=at, next_attempt_at=at).returning(t.outbox.c.id))
         return result.scalar_one()
 

@@ -78,11 +78,16 @@ class InProcessWorker:
             deployment_ids=list(self.flows), scheduled_before=datetime.now(timezone.utc) + timedelta(seconds=1), limit=free
         )
         started = 0
-        for flow_run in sorted(runs, key=lambda r: r.next_scheduled_start_time or datetime.now(timezone.utc)):
+        for flow_run in sorted(runs, key=self._order):
             if flow_run.id not in self.active and await self._claim(flow_run):
                 self.active[flow_run.id] = asyncio.create_task(self._execute(flow_run), name=f"flow-run-{flow_run.name}")
                 started += 1
         return started
+
+    def _order(self, flow_run: FlowRun) -> tuple[int, datetime]:
+        """Pages first, then by scheduled time: a backlog of other responses must not delay a page."""
+        flow = self.flows[flow_run.deployment_id]  # type: ignore[index]
+        return FlowName(flow.name).priority, flow_run.next_scheduled_start_time or datetime.now(timezone.utc)
 
     async def _claim(self, flow_run: FlowRun) -> bool:
         try:

@@ -200,14 +200,20 @@ async def run(targets: list[Target], args: argparse.Namespace) -> None:
 
 
 def report(results: dict[tuple[int, str], dict], targets: list[Target], args: argparse.Namespace) -> None:
-    print(f"\n{args.alerts:,} alerts per mode and target, concurrency {args.concurrency}, keep-alive "
-          f"({args.client} client), after {args.warmup_alerts:,} warm-up alerts")
-    print(f"{'target':<13} {'alerts/req':>10} {'alerts/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6} {'client CPU':>10} "
-          f"{'pipeline caught up':>19}")
+    print(
+        f"\n{args.alerts:,} alerts per mode and target, concurrency {args.concurrency}, keep-alive "
+        f"({args.client} client), after {args.warmup_alerts:,} warm-up alerts"
+    )
+    print(
+        f"{'target':<13} {'alerts/req':>10} {'alerts/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6} {'client CPU':>10} "
+        f"{'pipeline caught up':>19}"
+    )
     for (batch, name), r in results.items():
         drained = f"{r['drained']:,.0f} alerts/s" if "drained" in r else "-"
-        print(f"{name:<13} {batch:>10} {r['rate']:>10,.0f} {r['p50']:>8.1f} {r['p99']:>8.1f} {r['errors']:>6} "
-              f"{r['client_cpu']:>9.0%} {drained:>19}")
+        print(
+            f"{name:<13} {batch:>10} {r['rate']:>10,.0f} {r['p50']:>8.1f} {r['p99']:>8.1f} {r['errors']:>6} "
+            f"{r['client_cpu']:>9.0%} {drained:>19}"
+        )
     if len(targets) == 2:
         for batch in args.batches:
             ratio = results[batch, "alertflow"]["rate"] / results[batch, "alertmanager"]["rate"]
@@ -238,8 +244,12 @@ def wait_ready(url: str, process: subprocess.Popen, what: str, log: Path, timeou
 def start_alertflow(tmp: Path) -> tuple[subprocess.Popen, str]:
     """``alertflow api`` on a free port with a fresh SQLite home; no Prefect (not needed for the 202)."""
     port = free_port()
-    config = {"home": str(tmp / "home"), "rules_file": str(REPO / "examples" / "rules.yaml"), "api_port": port,
-              "prefect_api_url": f"http://127.0.0.1:{free_port()}/api"}  # nothing answers there: outbox rows just wait
+    config = {
+        "home": str(tmp / "home"),
+        "rules_file": str(REPO / "examples" / "rules.yaml"),
+        "api_port": port,
+        "prefect_api_url": f"http://127.0.0.1:{free_port()}/api",
+    }  # nothing answers there: outbox rows just wait
     (tmp / "alertflow.yaml").write_text(json.dumps(config))  # JSON is YAML
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ALERTFLOW_", "PREFECT_"))}
     env["PREFECT_HOME"] = str(tmp / "prefect")
@@ -256,8 +266,13 @@ def start_alertmanager(binary: str, tmp: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
     (tmp / "alertmanager.yml").write_text(AM_CONFIG)
     log = tmp / "alertmanager.log"
-    command = [binary, f"--config.file={tmp / 'alertmanager.yml'}", f"--storage.path={tmp / 'alertmanager'}",
-               f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="]
+    command = [
+        binary,
+        f"--config.file={tmp / 'alertmanager.yml'}",
+        f"--storage.path={tmp / 'alertmanager'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--cluster.listen-address=",
+    ]
     process = subprocess.Popen(command, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     wait_ready(f"{url}/-/ready", process, "alertmanager", log)
@@ -279,12 +294,19 @@ def main() -> None:
     parser.add_argument("--url", default="http://127.0.0.1:8080", help="a running alertflow API (ignored with --start)")
     parser.add_argument("--against-alertmanager", metavar="URL", help="also load this Alertmanager's /api/v2/alerts and print the ratio")
     parser.add_argument("--start", action="store_true", help="start a throwaway alertflow API (and Alertmanager, see below) for the run")
-    parser.add_argument("--alertmanager-binary", default=DEFAULT_AM if Path(DEFAULT_AM).exists() else "",
-                        help="with --start, the Alertmanager to start and compare against ('' for none; default %(default)s)")
+    parser.add_argument(
+        "--alertmanager-binary",
+        default=DEFAULT_AM if Path(DEFAULT_AM).exists() else "",
+        help="with --start, the Alertmanager to start and compare against ('' for none; default %(default)s)",
+    )
     parser.add_argument("--alerts", type=int, default=20_000, help="alerts per mode and target (default %(default)s)")
     parser.add_argument("--warmup-alerts", type=int, default=2_000, help="unmeasured alerts first, per mode and target")
-    parser.add_argument("--batches", type=lambda s: [int(b) for b in s.split(",")], default=[1, 100],
-                        help="alerts per request, one mode each (default 1,100)")
+    parser.add_argument(
+        "--batches",
+        type=lambda s: [int(b) for b in s.split(",")],
+        default=[1, 100],
+        help="alerts per request, one mode each (default 1,100)",
+    )
     parser.add_argument("--concurrency", type=int, default=32, help="requests in flight (default %(default)s)")
     parser.add_argument("--client", choices=("raw", "httpx"), default="raw", help="load generator's HTTP client (default %(default)s)")
     parser.add_argument("--token", default=os.environ.get("ALERTFLOW_WEBHOOK_TOKEN"), help="alertflow webhook bearer token, if set")

@@ -20,7 +20,9 @@ By default it starts the whole system (``alertflow up`` with a temp home, free
 ports and its own Prefect server) with the sandbox running in this process,
 waits until the worker serves and a warm-up incident has been paged (not
 counted), sends alerts ``--interval`` seconds apart (0 = a burst), waits for
-every flow run to finish, prints the figures and stops the system with SIGINT.
+every flow run to finish, prints the figures and stops the system with SIGINT
+(``--keep`` keeps its temp home and logs; ``--env NAME=VALUE`` passes settings
+to it, e.g. PREFECT_API_DATABASE_CONNECTION_URL to put Prefect on PostgreSQL).
 
     .venv/bin/python bench/latency.py                   # 30 incidents, 1 s apart
     .venv/bin/python bench/latency.py --interval 0      # a burst of 30
@@ -75,7 +77,7 @@ def pct(values: list[float], q: float) -> float:
 class System:
     """``alertflow up`` with a temp home, free ports and its own Prefect server; stopped with SIGINT."""
 
-    def __init__(self, sandbox_url: str) -> None:
+    def __init__(self, sandbox_url: str, extra_env: list[str]) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="alertflow-bench-latency-"))
         self.api_url = f"http://127.0.0.1:{free_port()}"
         self.prefect_api_url = f"http://127.0.0.1:{free_port()}/api"
@@ -92,8 +94,11 @@ class System:
         self.log = self.tmp / "alertflow-up.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("ALERTFLOW_", "PREFECT_"))}
         env.update(PREFECT_HOME=str(self.tmp / "prefect-client"), PREFECT_SERVER_ANALYTICS_ENABLED="false")
+        env.update(item.split("=", 1) for item in extra_env)
         command = [sys.executable, "-m", "alertflow", "up", "--config", str(self.config)]
-        self.process = subprocess.Popen(command, stdout=self.log.open("wb"), stderr=subprocess.STDOUT, env=env, cwd=REPO, start_new_session=True)
+        self.process = subprocess.Popen(
+            command, stdout=self.log.open("wb"), stderr=subprocess.STDOUT, env=env, cwd=REPO, start_new_session=True
+        )
         self.descendants: set[int] = set()
 
     def wait_api(self, timeout: float = 180) -> None:
@@ -123,7 +128,7 @@ class System:
             frontier = {pid for pid, parent in parents.items() if parent in frontier} - self.descendants
             self.descendants |= frontier
 
-    def stop(self) -> None:
+    def stop(self, keep: bool) -> None:
         self.note_descendants()
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)
@@ -138,7 +143,9 @@ class System:
             if Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text():
                 print(f"process {pid} of alertflow up outlived it; killing it", file=sys.stderr)
                 os.kill(pid, signal.SIGKILL)
-        print(f"alertflow up stopped (exit code {self.process.returncode}); logs in {self.tmp}", file=sys.stderr)
+        print(f"alertflow up stopped (exit code {self.process.returncode})" + (f"; logs in {self.tmp}" if keep else ""), file=sys.stderr)
+        if not keep:
+            subprocess.run(["rm", "-rf", str(self.tmp)], check=False)
 
 
 async def wait_for(check, timeout: float, what: str, interval: float = 0.2):  # type: ignore[no-untyped-def]
@@ -190,7 +197,7 @@ class Bench:
 
         async def all_final() -> bool:
             for service in services:
-                details[service] = await wait_for(lambda: self.incident(service), 30, f"the incident of {service}")
+                details[service] = await wait_for(lambda service=service: self.incident(service), 30, f"the incident of {service}")
                 if await self.runs_final(details[service]) is None:
                     return False
             return True
@@ -220,7 +227,7 @@ async def measure(args: argparse.Namespace, api: str, sandbox_url: str) -> None:
     async with httpx.AsyncClient(timeout=30) as http, get_client() as prefect:
         bench = Bench(api, sandbox_url, http, prefect)
         for flow in FLOWS:  # the worker registers the deployments just before it serves them
-            await wait_for(lambda: _deployment(prefect, f"{flow}/alertflow"), 180, f"deployment {flow}/alertflow", 0.5)
+            await wait_for(lambda flow=flow: _deployment(prefect, f"{flow}/alertflow"), 180, f"deployment {flow}/alertflow", 0.5)
         warmup = f"bench{run_id}-warmup"
         await bench.fire(warmup)
         await bench.settle([warmup], 120)
@@ -272,6 +279,10 @@ def main() -> None:
     parser.add_argument("--url", help="use this running alertflow API instead of starting the system")
     parser.add_argument("--prefect-api-url", default=os.environ.get("PREFECT_API_URL", "http://127.0.0.1:4200/api"), help="with --url")
     parser.add_argument("--sandbox-url", default="http://127.0.0.1:8099", help="with --url: the sandbox its Slack points at")
+    parser.add_argument("--keep", action="store_true", help="keep the temp directory (logs, databases) of the system started")
+    parser.add_argument(
+        "--env", action="append", default=[], metavar="NAME=VALUE", help="extra environment for `alertflow up` (repeatable)"
+    )
     args = parser.parse_args()
 
     if args.url:
@@ -281,7 +292,7 @@ def main() -> None:
     from alertflow.sandbox import SandboxServer
 
     sandbox = SandboxServer(slack_token="xoxb-bench").start_in_thread()
-    system = System(sandbox.url)
+    system = System(sandbox.url, args.env)
     os.environ.update(PREFECT_API_URL=system.prefect_api_url, PREFECT_HOME=str(system.tmp / "prefect-bench"))
     try:
         print(f"starting alertflow up (log: {system.log}) ...", file=sys.stderr, flush=True)
@@ -289,7 +300,7 @@ def main() -> None:
         system.note_descendants()
         asyncio.run(measure(args, system.api_url, sandbox.url))
     finally:
-        system.stop()
+        system.stop(args.keep)
         sandbox.stop()
 
 

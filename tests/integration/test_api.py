@@ -66,7 +66,18 @@ def test_curl_default_content_type_is_accepted(api: ApiThread) -> None:
         (FIRING.replace(b'"production"', b'"prod\\u0000"'), JSON, 422, "body", "NUL character"),
         (b'{"version": "4", "pad": "' + b"x" * 5000 + b'"}', JSON, 413, "body", "4096-byte limit"),
     ],
-    ids=["malformed-json", "empty", "text-plain", "multipart", "no-alerts", "wrong-version", "no-alertname", "not-an-object", "nul-character", "oversized"],
+    ids=[
+        "malformed-json",
+        "empty",
+        "text-plain",
+        "multipart",
+        "no-alerts",
+        "wrong-version",
+        "no-alertname",
+        "not-an-object",
+        "nul-character",
+        "oversized",
+    ],
 )
 def test_bad_input_is_refused_with_a_named_field_and_stores_nothing(
     api: ApiThread, body: bytes, headers: dict, status: int, field: str, phrase: str

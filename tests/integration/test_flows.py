@@ -185,7 +185,9 @@ async def test_secrets_stay_out_of_timeline_and_flow_state(sandbox, incident, ma
     leaky_url = sandbox.url.replace("http://", "http://ops:pw-in-url@") + "/switch/checkout?token=query-secret"
     make_config(sandbox, database_url=store.url, switches={"checkout": {"url": leaky_url, "token": "header-secret"}})
     sandbox.state.switch_failures["checkout"] = [401]
-    state = await fail_over(incident_id, FailoverAction(params={"switch": "checkout"}, retry=RetryPolicy(retries=3, **NO_WAIT)), return_state=True)
+    state = await fail_over(
+        incident_id, FailoverAction(params={"switch": "checkout"}, retry=RetryPolicy(retries=3, **NO_WAIT)), return_state=True
+    )
     assert state.is_failed() and "HTTP 401" in state.message
     assert len(sandbox.state.switch_calls) == 1, "a 401 is permanent: not retried"
     seen = state.message + " ".join(e.summary + str(e.data) for e in await store.get_timeline(incident_id))

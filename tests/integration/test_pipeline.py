@@ -134,7 +134,12 @@ async def test_engine_heals_from_the_store_after_a_failed_write(store: Store) ->
     """If another writer opened the incident first, the failed batch rebuilds the engine from the store and the alert joins that incident."""
     async with store.write() as tx:  # a second writer the engine does not know about
         await tx.insert_incident(
-            key="service-down|service=checkout", title="t", service="checkout", severity="critical", rule_id="service-down", at=datetime.now(timezone.utc)
+            key="service-down|service=checkout",
+            title="t",
+            service="checkout",
+            severity="critical",
+            rule_id="service-down",
+            at=datetime.now(timezone.utc),
         )
     pipeline = Pipeline(store, RULES)
     await store.append_alerts(parse(FIRING) + parse(with_alert(FIRING, "other", service="payments")))

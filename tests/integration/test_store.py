@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from alertflow.errors import Conflict, NotFound, StoreError
-from alertflow.models import Alert, AlertStatus, IncidentStatus, Severity, TimelineEntry, TimelineKind
+from alertflow.models import Alert, AlertStatus, FlowName, IncidentStatus, Severity, TimelineEntry, TimelineKind
 from alertflow.store import Store
 
 pytestmark = pytest.mark.anyio
@@ -27,6 +27,17 @@ def alert(fingerprint: str = "fp1", status: AlertStatus = AlertStatus.firing) ->
         received_at=NOW,
         raw={"labels": {"alertname": "ServiceDown"}, "extra": [1, 2]},
     )
+
+
+def alert_row(incident_id: int, fingerprint: str, status: str, at: datetime) -> dict[str, object]:
+    return {
+        "incident_id": incident_id,
+        "fingerprint": fingerprint,
+        "name": "ServiceDown",
+        "status": status,
+        "first_seen": at,
+        "last_seen": at,
+    }
 
 
 async def open_incident(store: Store, key: str = "service-down|service=checkout") -> int:
@@ -66,7 +77,7 @@ async def test_failed_transaction_writes_nothing(store: Store) -> None:
         async with store.write() as tx:
             incident_id = await tx.insert_incident(key="k", title="t", service="s", severity="warning", rule_id="r", at=NOW)
             await tx.add_timeline([TimelineEntry(incident_id=incident_id, at=NOW, kind=TimelineKind.note, summary="x")])
-            await tx.add_outbox(incident_id, "paging", {"incident_id": incident_id}, NOW)
+            await tx.add_outbox(incident_id, FlowName.paging, {"incident_id": incident_id}, NOW)
             raise RuntimeError("crash between writes")
     assert await store.list_incidents() == []
     assert (await store.counts())["outbox_pending"] == 0
@@ -76,9 +87,10 @@ async def test_incident_alerts_and_timeline_round_trip(store: Store) -> None:
     """An incident lists its alert fingerprints; its timeline comes back ordered by time with aware UTC datetimes."""
     incident_id = await open_incident(store)
     async with store.write() as tx:
-        await tx.upsert_incident_alert(incident_id, alert("a"), NOW)
-        await tx.upsert_incident_alert(incident_id, alert("b"), NOW + timedelta(seconds=1))
-        await tx.upsert_incident_alert(incident_id, alert("a", AlertStatus.resolved), NOW + timedelta(seconds=2))
+        await tx.upsert_incident_alerts(
+            [alert_row(incident_id, "a", "firing", NOW), alert_row(incident_id, "b", "firing", NOW + timedelta(seconds=1))]
+        )
+        await tx.upsert_incident_alerts([alert_row(incident_id, "a", "resolved", NOW + timedelta(seconds=2))])
         await tx.add_timeline(
             [
                 TimelineEntry(
@@ -115,21 +127,22 @@ async def test_transitions_are_idempotent_and_resolved_is_final(store: Store) ->
 
 
 async def test_outbox_due_rows_backoff_and_dispatch(store: Store) -> None:
-    """Outbox rows come due in decision order; a failed dispatch waits for its retry time; dispatched rows leave."""
+    """Outbox rows come due pages first, then in decision order; a failed dispatch waits for its retry time; dispatched rows leave."""
     incident_id = await open_incident(store)
     async with store.write() as tx:
-        first = await tx.add_outbox(incident_id, "paging", {"incident_id": incident_id}, NOW)
-        second = await tx.add_outbox(incident_id, "failover", {"incident_id": incident_id}, NOW)
+        second = await tx.add_outbox(incident_id, FlowName.failover, {"incident_id": incident_id}, NOW)
+        first = await tx.add_outbox(incident_id, FlowName.paging, {"incident_id": incident_id}, NOW)
+        third = await tx.add_outbox(incident_id, FlowName.recovery, {"incident_id": incident_id}, NOW)
     rows = await store.due_outbox(NOW, 10)
-    assert [r.id for r in rows] == [first, second]
+    assert [r.id for r in rows] == [first, second, third], "pages first, then decision order"
     assert rows[0].idempotency_key != rows[1].idempotency_key
     await store.mark_dispatch_failed(first, "ConnectError: refused", NOW + timedelta(seconds=30))
-    assert [r.id for r in await store.due_outbox(NOW + timedelta(seconds=1), 10)] == [second]
-    [retry] = [r for r in await store.due_outbox(NOW + timedelta(seconds=31), 10) if r.id == first]
-    assert retry.attempts == 1
+    assert [r.id for r in await store.due_outbox(NOW + timedelta(seconds=1), 10)] == [second, third]
+    retry = (await store.due_outbox(NOW + timedelta(seconds=31), 10))[0]
+    assert retry.id == first and retry.attempts == 1
     entry = TimelineEntry(incident_id=incident_id, at=NOW, kind=TimelineKind.flow, summary="paging scheduled")
     await store.mark_dispatched(first, "3f0c...", entry)
-    assert [r.id for r in await store.due_outbox(NOW + timedelta(hours=1), 10)] == [second]
+    assert [r.id for r in await store.due_outbox(NOW + timedelta(hours=1), 10)] == [second, third]
     assert [e.summary for e in await store.get_timeline(incident_id)] == ["paging scheduled"]
 
 
@@ -138,5 +151,5 @@ async def test_counts_report_backlogs(store: Store) -> None:
     await store.append_alerts([alert("a"), alert("b")])
     incident_id = await open_incident(store)
     async with store.write() as tx:
-        await tx.add_outbox(incident_id, "paging", {}, NOW)
+        await tx.add_outbox(incident_id, FlowName.paging, {}, NOW)
     assert await store.counts() == {"inbox_total": 2, "inbox_pending": 2, "inbox_failed": 0, "outbox_pending": 1, "incidents_open": 1}

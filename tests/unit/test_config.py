@@ -8,7 +8,7 @@ from textwrap import dedent
 import pytest
 from pydantic import SecretStr
 
-from alertflow.config import HttpStep, load_settings
+from alertflow.config import HttpStep, Settings, load_settings, prefect_environment
 from alertflow.errors import ConfigError
 
 SLACK_TOKEN = "xoxb-do-not-print-1234"
@@ -214,3 +214,16 @@ def test_validation_errors_never_echo_secrets(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as excinfo:
         load_settings(path)
     assert SLACK_TOKEN not in str(excinfo.value)
+
+
+def test_prefect_environment_avoids_parsing_the_ca_bundle_only_for_plain_http(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """For an http:// Prefect API the client gets a one-certificate CA file; https:// and an explicit choice are left alone."""
+    monkeypatch.delenv("PREFECT_API_SSL_CERT_FILE", raising=False)
+    plain = prefect_environment(Settings(home=tmp_path, prefect_api_url="http://127.0.0.1:4200/api"))
+    assert plain["PREFECT_API_URL"] == "http://127.0.0.1:4200/api"
+    assert Path(plain["PREFECT_API_SSL_CERT_FILE"]).read_text().count("BEGIN CERTIFICATE") == 1
+    assert "PREFECT_API_SSL_CERT_FILE" not in prefect_environment(
+        Settings(home=tmp_path, prefect_api_url="https://prefect.example.com/api")
+    )
+    monkeypatch.setenv("PREFECT_API_SSL_CERT_FILE", "/etc/ssl/mine.pem")
+    assert "PREFECT_API_SSL_CERT_FILE" not in prefect_environment(Settings(home=tmp_path, prefect_api_url="http://127.0.0.1:4200/api"))
