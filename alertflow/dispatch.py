@@ -34,17 +34,15 @@ from alertflow.store import OutboxRow, Store
 log = logging.getLogger("alertflow.dispatch")
 MAX_BACKOFF_SECONDS = 30.0
 QUICK_RETRY_SECONDS = (0.05, 0.1, 0.2, 0.4, 0.8)
+BUSY_RETRY_SECONDS = 0.2
 
 
 class Dispatcher:
-    def __init__(
-        self, store: Store, client: Callable[[], PrefectClient], *, deployment_name: str, ui_url: str, batch_size: int = 50
-    ) -> None:
+    def __init__(self, store: Store, client: Callable[[], PrefectClient], *, deployment_name: str, ui_url: str) -> None:
         self.store = store
         self.client = client
         self.deployment_name = deployment_name
         self.ui_url = ui_url
-        self.batch_size = batch_size
         self._deployments: dict[str, UUID] = {}
         self._wake = asyncio.Event()
         self.prefect_reachable: bool | None = None
@@ -70,17 +68,19 @@ class Dispatcher:
                 self._wake.clear()
 
     async def drain(self, client: PrefectClient) -> int:
-        """Dispatch every due row; stops at the first failure (Prefect is likely down)."""
+        """Dispatch every due row; stops at the first failure (Prefect is likely down or busy).
+
+        One row per query: a page decided while a backlog drains goes next, not after the backlog.
+        """
         sent = 0
-        while rows := await self.store.due_outbox(datetime.now(timezone.utc), self.batch_size):
-            for row in rows:
-                try:
-                    await self._dispatch(client, row)
-                except Exception as err:
-                    await self._postpone(row, err)
-                    self.prefect_reachable = not _is_connection_error(err)
-                    return sent
-                sent += 1
+        while rows := await self.store.due_outbox(datetime.now(timezone.utc), limit=1):
+            try:
+                await self._dispatch(client, rows[0])
+            except Exception as err:
+                await self._postpone(rows[0], err)
+                self.prefect_reachable = not _is_connection_error(err)
+                return sent
+            sent += 1
             self.prefect_reachable = True
         return sent
 
@@ -117,7 +117,7 @@ class Dispatcher:
             try:
                 return await create()
             except PrefectHTTPStatusError as err:
-                if err.response.status_code not in (429, 503):
+                if not _is_busy(err):
                     raise
             await asyncio.sleep(delay)
         return await create()
@@ -132,11 +132,14 @@ class Dispatcher:
         return self._deployments[flow]
 
     async def _postpone(self, row: OutboxRow, err: Exception) -> None:
+        """Try the row again later: soon if Prefect is only busy, with growing backoff if it is down."""
         if isinstance(err, ObjectNotFound):
             self._deployments.pop(row.flow, None)  # the deployment was deleted or recreated
-        delay = min(MAX_BACKOFF_SECONDS, 0.5 * 2**row.attempts)
+        busy = _is_busy(err)
+        delay = BUSY_RETRY_SECONDS if busy else min(MAX_BACKOFF_SECONDS, 0.5 * 2**row.attempts)
         message = f"{type(err).__name__}: {err}"
-        log.warning(
+        log.log(
+            logging.INFO if busy else logging.WARNING,
             "could not dispatch %s flow for incident %s (attempt %d, next in %.1fs): %s",
             row.flow,
             row.incident_id,
@@ -145,6 +148,11 @@ class Dispatcher:
             message,
         )
         await self.store.mark_dispatch_failed(row.id, message, datetime.now(timezone.utc) + timedelta(seconds=delay))
+
+
+def _is_busy(err: Exception) -> bool:
+    """Prefect answered but is overloaded: on SQLite, lock contention comes back as 503."""
+    return isinstance(err, PrefectHTTPStatusError) and err.response.status_code in (429, 503)
 
 
 def _is_connection_error(err: Any) -> bool:

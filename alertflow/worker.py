@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from uuid import UUID
@@ -36,6 +37,7 @@ from flows import RESPONSE_FLOWS
 
 log = logging.getLogger("alertflow.worker")
 SHUTDOWN_GRACE_SECONDS = 30.0
+CANCEL_CHECK_SECONDS = 2.0  # a cancel from the UI may take this long; polling faster costs the Prefect server
 
 
 async def build_deployments(settings: Settings) -> list[RunnerDeployment]:
@@ -58,12 +60,15 @@ class InProcessWorker:
         self.limit = limit
         self.poll_seconds = poll_seconds
         self.active: dict[UUID, asyncio.Task[Any]] = {}
+        self._cancel_checked = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
                 await self.poll_once()
-                await self.cancel_requested()
+                if time.monotonic() - self._cancel_checked >= CANCEL_CHECK_SECONDS:
+                    await self.cancel_requested()
+                    self._cancel_checked = time.monotonic()
             except Exception as err:
                 log.warning("worker poll failed (will retry): %s: %s", type(err).__name__, err)
             with contextlib.suppress(TimeoutError):

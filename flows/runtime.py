@@ -72,7 +72,7 @@ async def record(incident_id: int, kind: TimelineKind, summary: str, flow_run_id
     """Write one timeline entry as the current flow run (or ``flow_run_id``, from a state hook)."""
     run_id = str(flow_run_id) if flow_run_id else current_run()[0]
     if run_id:
-        data.setdefault("flow_run_url", run_link(run_id))
+        data.update(flow_run_id=run_id, flow_run_url=run_link(run_id))
     entry = TimelineEntry(
         incident_id=incident_id,
         at=datetime.now(timezone.utc),

@@ -4,12 +4,15 @@ Entries are written where things happen (the pipeline for alerts and rule
 matches, each response flow for its own steps, the API for acks). This module
 renders them into one markdown artifact keyed by the incident, so the Prefect
 UI's Artifacts page always shows the latest picture, and gives the response
-flows lifecycle hooks that record "started / succeeded / failed" and refresh
-that artifact.
+flows lifecycle hooks that record "started / succeeded / failed". Only the
+timeline flow talks to Prefect about it: it follows the incident until its
+responses end, so a quick incident costs one artifact version, not one per flow.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 from prefect import flow
@@ -56,14 +59,39 @@ async def publish_timeline(incident_id: int) -> str:
 
 publish_timeline_task = io_task(publish_timeline)
 
+FOLLOW_SECONDS = 900.0  # the longest a timeline run keeps following the incident's responses
+REPUBLISH_SECONDS = 10.0  # while responses run, changes reach the artifact at most this often
+POLL_SECONDS = 1.0
+
+
+def running_responses(outbox: list[dict[str, Any]], entries: list[TimelineEntry]) -> int:
+    """Response flows queued for the incident that have not recorded their end yet."""
+    ended = {e.data.get("flow_run_id") for e in entries if e.kind is TimelineKind.flow and e.data.get("ended")}
+    return sum(1 for row in outbox if row["flow"] != "timeline" and (row["flow_run_id"] is None or row["flow_run_id"] not in ended))
+
 
 @flow(name="timeline", flow_run_name="timeline-incident-{incident_id}", retries=1, retry_delay_seconds=2)
 async def record_timeline(incident_id: int, action: TimelineAction = TimelineAction()) -> str:
-    """Publish the incident's timeline as a Prefect artifact (run on open, ack and resolve)."""
-    return await with_retry(publish_timeline_task, action.retry)(incident_id)
+    """Publish the incident's timeline as a Prefect artifact, and keep it current until the
+    responses now running have ended: one artifact version for a quick incident, a fresh one
+    every few seconds for a long one. Runs on open, ack and resolve."""
+    publish = with_retry(publish_timeline_task, action.retry)
+    started = last_publish = time.monotonic()
+    published = -1
+    while True:
+        entries = await store().get_timeline(incident_id)
+        running = running_responses(await store().outbox_for(incident_id), entries)
+        now = time.monotonic()
+        overdue = now - started >= FOLLOW_SECONDS
+        if len(entries) != published and (not running or overdue or now - last_publish >= REPUBLISH_SECONDS):
+            await publish(incident_id)
+            published, last_publish = len(entries), now
+        if not running or overdue:
+            return artifact_key(incident_id)
+        await asyncio.sleep(POLL_SECONDS)
 
 
-def _lifecycle_hook(verb: str) -> Any:
+def _lifecycle_hook(verb: str, ended: bool) -> Any:
     async def hook(flow: Any, flow_run: Any, state: Any) -> None:
         incident_id = flow_run.parameters.get("incident_id")
         if incident_id is None:
@@ -71,19 +99,19 @@ def _lifecycle_hook(verb: str) -> Any:
         summary = f"{flow.name} flow {verb}"
         if state.is_failed() or state.is_crashed():
             summary += f": {state.message}"
-        await record(int(incident_id), TimelineKind.flow, summary, flow_run.id, flow=flow.name, flow_run=flow_run.name, state=state.name)
-        if verb != "started":
-            await publish_timeline(int(incident_id))
+        data = {"flow": flow.name, "flow_run": flow_run.name, "state": state.name, "ended": ended}
+        await record(int(incident_id), TimelineKind.flow, summary, flow_run.id, **data)
 
-    hook.__name__ = f"record_{verb.replace(' ', '_')}"
+    hook.__name__ = f"record_{verb}"
     return hook
 
 
-# Passed to each response flow's decorator: @flow(..., **LIFECYCLE_HOOKS)
+# Passed to each response flow's decorator: @flow(..., **LIFECYCLE_HOOKS). The timeline
+# flow follows these entries and publishes them; hooks themselves only write to the store.
 LIFECYCLE_HOOKS: dict[str, list[Any]] = {
-    "on_running": [_lifecycle_hook("started")],
-    "on_completion": [_lifecycle_hook("succeeded")],
-    "on_failure": [_lifecycle_hook("failed")],
-    "on_crashed": [_lifecycle_hook("crashed")],
-    "on_cancellation": [_lifecycle_hook("cancelled")],
+    "on_running": [_lifecycle_hook("started", ended=False)],
+    "on_completion": [_lifecycle_hook("succeeded", ended=True)],
+    "on_failure": [_lifecycle_hook("failed", ended=True)],
+    "on_crashed": [_lifecycle_hook("crashed", ended=True)],
+    "on_cancellation": [_lifecycle_hook("cancelled", ended=True)],
 }

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from prefect.client.schemas.filters import ArtifactCollectionFilter, ArtifactCollectionFilterKey, FlowRunFilter, FlowRunFilterId
 
 from alertflow.sandbox import SandboxServer
 from tests.conftest import wait_for
@@ -43,6 +43,18 @@ class System:
         return wait_for(
             done, timeout, f"{count} finished flow runs of incident {incident_id} (worker log: {self.worker_log})", interval=0.3
         )
+
+    def timeline_artifact(self, incident_id: int) -> str:
+        """The latest version of the incident's markdown artifact in Prefect."""
+
+        async def read() -> str:
+            async with get_client() as client:
+                [artifact] = await client.read_latest_artifacts(
+                    artifact_filter=ArtifactCollectionFilter(key=ArtifactCollectionFilterKey(any_=[f"incident-{incident_id}-timeline"]))
+                )
+                return str(artifact.data)
+
+        return asyncio.run(read())
 
     def timeline(self, incident_id: int) -> list[str]:
         return [e["summary"] for e in self.api.get(f"/incidents/{incident_id}").json()["timeline"]]

@@ -50,6 +50,9 @@ def test_alert_fans_out_four_flows_dedups_and_resolves(start_system) -> None:  #
     ):
         assert event in timeline, (event, timeline)
     assert len(system.sandbox.state.messages()) == 1, "no page after the resend"
+    artifact = system.timeline_artifact(1)
+    for event in ("paged #oncall on Slack", "failover flow succeeded", "recovery flow succeeded", "resolved: every alert"):
+        assert event in artifact, (event, artifact)
 
 
 def test_rule_retry_policy_recovers_from_slack_failures(start_system, tmp_path) -> None:  # type: ignore[no-untyped-def]
