@@ -89,7 +89,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1_048_576, ge=1024, description="largest webhook body accepted (413 above)")
     prefect_api_url: str = Field(default_factory=lambda: os.environ.get("PREFECT_API_URL", "http://127.0.0.1:4200/api"))
     deployment_name: str = "alertflow"
-    worker_limit: int = Field(20, ge=1, description="flow runs one worker executes at once")
+    worker_limit: int = Field(50, ge=1, description="flow runs one worker executes at once, pages and other responses each")
     worker_poll_seconds: float = Field(0.25, gt=0, description="how often the worker asks Prefect for new runs")
     allow_shell: bool = Field(False, description="runbook shell steps are refused unless true")
     slack: SlackSettings = SlackSettings()

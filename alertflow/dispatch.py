@@ -58,6 +58,7 @@ class Dispatcher:
 
     async def _run(self, stop: asyncio.Event, idle_seconds: float) -> None:
         async with self.client() as client:
+            self.prefect_reachable = await client.api_healthcheck() is None  # for /readyz before any dispatch
             while not stop.is_set():
                 try:
                     await self.drain(client)

@@ -127,7 +127,10 @@ async def serve_api(
     """Run the API (with pipeline and dispatcher, and the sandbox peers if given a port) until Ctrl-C or SIGTERM."""
     peers = SandboxServer(port=sandbox_port).start_in_thread() if sandbox_port else None
     app = create_app(Service(settings, ruleset))
-    server = _ApiServer(uvicorn.Config(app, host=settings.api_host, port=settings.api_port, log_level="warning"))
+    # Senders keep connections open between notifications (Go's default: 90 s idle). If we
+    # closed first (uvicorn's default: 5 s), a POST could race our close and fail.
+    config = uvicorn.Config(app, host=settings.api_host, port=settings.api_port, log_level="warning", timeout_keep_alive=120)
+    server = _ApiServer(config)
     api_task = asyncio.create_task(server.serve())
     while not server.started and not api_task.done():
         await asyncio.sleep(0.05)

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from uuid import UUID
@@ -59,7 +60,7 @@ class InProcessWorker:
         self.flows = flows
         self.limit = limit
         self.poll_seconds = poll_seconds
-        self.active: dict[UUID, asyncio.Task[Any]] = {}
+        self.active: dict[UUID, tuple[int, asyncio.Task[Any]]] = {}  # flow run id -> (priority, task)
         self._cancel_checked = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -76,23 +77,26 @@ class InProcessWorker:
         await self.shutdown()
 
     async def poll_once(self) -> int:
-        free = self.limit - len(self.active)
-        if free <= 0:
+        """Claim and start what is due: pages first, and pages have slots of their own,
+        so a page never waits behind failovers and recoveries holding every slot."""
+        busy = Counter(priority for priority, _ in self.active.values())
+        if all(busy[p] >= self.limit for p in (0, 1)):
             return 0
         runs = await self.client.get_scheduled_flow_runs_for_deployments(
-            deployment_ids=list(self.flows), scheduled_before=datetime.now(timezone.utc) + timedelta(seconds=1), limit=free
+            deployment_ids=list(self.flows), scheduled_before=datetime.now(timezone.utc) + timedelta(seconds=1), limit=4 * self.limit
         )
         started = 0
-        for flow_run in sorted(runs, key=self._order):
-            if flow_run.id not in self.active and await self._claim(flow_run):
-                self.active[flow_run.id] = asyncio.create_task(self._execute(flow_run), name=f"flow-run-{flow_run.name}")
-                started += 1
+        for flow_run in sorted(runs, key=lambda run: (self._priority(run), run.next_scheduled_start_time or datetime.now(timezone.utc))):
+            priority = self._priority(flow_run)
+            if flow_run.id in self.active or busy[priority] >= self.limit or not await self._claim(flow_run):
+                continue
+            self.active[flow_run.id] = (priority, asyncio.create_task(self._execute(flow_run), name=f"flow-run-{flow_run.name}"))
+            busy[priority] += 1
+            started += 1
         return started
 
-    def _order(self, flow_run: FlowRun) -> tuple[int, datetime]:
-        """Pages first, then by scheduled time: a backlog of other responses must not delay a page."""
-        flow = self.flows[flow_run.deployment_id]  # type: ignore[index]
-        return FlowName(flow.name).priority, flow_run.next_scheduled_start_time or datetime.now(timezone.utc)
+    def _priority(self, flow_run: FlowRun) -> int:
+        return FlowName(self.flows[flow_run.deployment_id].name).priority  # type: ignore[index]
 
     async def _claim(self, flow_run: FlowRun) -> bool:
         try:
@@ -123,7 +127,7 @@ class InProcessWorker:
             )
         )
         for flow_run in cancelling:
-            task = self.active.get(flow_run.id)
+            _, task = self.active.get(flow_run.id, (None, None))
             if task:
                 log.info("cancelling flow run %s on request", flow_run.name)
                 task.cancel()
@@ -132,7 +136,7 @@ class InProcessWorker:
         if not self.active:
             return
         log.info("waiting up to %.0fs for %d flow runs to finish", SHUTDOWN_GRACE_SECONDS, len(self.active))
-        _, pending = await asyncio.wait(list(self.active.values()), timeout=SHUTDOWN_GRACE_SECONDS)
+        _, pending = await asyncio.wait([task for _, task in self.active.values()], timeout=SHUTDOWN_GRACE_SECONDS)
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)

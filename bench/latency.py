@@ -24,7 +24,8 @@ every flow run to finish, prints the figures and stops the system with SIGINT
 (``--keep`` keeps its temp home and logs; ``--env NAME=VALUE`` passes settings
 to it, e.g. PREFECT_API_DATABASE_CONNECTION_URL to put Prefect on PostgreSQL).
 
-    .venv/bin/python bench/latency.py                   # 30 incidents, 1 s apart
+    .venv/bin/python bench/latency.py                   # 30 incidents, 5 s apart (one at a time)
+    .venv/bin/python bench/latency.py --interval 1      # 30 incidents, 1 s apart (beyond capacity on 2 cores)
     .venv/bin/python bench/latency.py --interval 0      # a burst of 30
     .venv/bin/python bench/latency.py --url http://127.0.0.1:8080 \\
         --prefect-api-url http://127.0.0.1:4200/api --sandbox-url http://127.0.0.1:8099   # `alertflow up --sandbox`
@@ -275,7 +276,7 @@ def report(args: argparse.Namespace, rows: list[dict[str, float]], outcomes: lis
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--incidents", type=int, default=30, help="alerts, each opening a new incident (default %(default)s)")
-    parser.add_argument("--interval", type=float, default=1.0, help="seconds between alerts; 0 sends a burst (default %(default)s)")
+    parser.add_argument("--interval", type=float, default=5.0, help="seconds between alerts; 0 sends a burst (default %(default)s)")
     parser.add_argument("--url", help="use this running alertflow API instead of starting the system")
     parser.add_argument("--prefect-api-url", default=os.environ.get("PREFECT_API_URL", "http://127.0.0.1:4200/api"), help="with --url")
     parser.add_argument("--sandbox-url", default="http://127.0.0.1:8099", help="with --url: the sandbox its Slack points at")
