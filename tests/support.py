@@ -14,6 +14,7 @@ import httpx
 import uvicorn
 import yaml
 
+from alertflow import system
 from tests.conftest import REPO, free_port, wait_for
 
 EXAMPLE_RULES = REPO / "examples" / "rules.yaml"
@@ -85,13 +86,7 @@ def start_worker(config_path: Path, log_path: Path) -> subprocess.Popen[bytes]:
 
 
 def stop_process(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(40)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    system.stop_process(process, " ".join(map(str, process.args)), grace=40)  # type: ignore[arg-type]
 
 
 class TcpRelay:
