@@ -12,58 +12,20 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import httpx
 import typer
 
-from alertflow.config import Settings, load_settings, prefect_environment
+from alertflow.apiclient import ActorOption, ConfigOption, call_api, cli_settings
+from alertflow.cli_rules import rules_app
 from alertflow.errors import ConfigError
 from alertflow.models import FlowName, IncidentStatus
 
 app = typer.Typer(help="alertflow: incident response on Prefect. Alerts in, parallel response flows out.", no_args_is_help=True)
 incidents_app = typer.Typer(help="List incidents, or show one with its timeline.", invoke_without_command=True)
-rules_app = typer.Typer(help="Work with rules files.", no_args_is_help=True)
 app.add_typer(incidents_app, name="incidents")
 app.add_typer(rules_app, name="rules")
-
-ConfigOption = Annotated[
-    Path | None, typer.Option("--config", "-c", help="config file (default: $ALERTFLOW_CONFIG)", exists=True, dir_okay=False)
-]
-ActorOption = Annotated[str, typer.Option("--by", help="who acts (recorded in the timeline)")]
-
-
-def _settings(config: Path | None) -> Settings:
-    """Load settings and export what child processes and Prefect need, before Prefect is imported."""
-    try:
-        settings = load_settings(config)
-    except ConfigError as err:
-        typer.secho(str(err), fg="red", err=True)
-        raise typer.Exit(2) from None
-    if config:
-        os.environ["ALERTFLOW_CONFIG"] = str(config.resolve())
-    os.environ.update(prefect_environment(settings))
-    return settings
-
-
-def _api(settings: Settings, method: str, path: str, **kwargs: Any) -> Any:
-    headers = {"Authorization": f"Bearer {settings.api_token.get_secret_value()}"} if settings.api_token else {}
-    url = f"{settings.resolved_api_url}{path}"
-    try:
-        response = httpx.request(method, url, headers=headers, timeout=30, **kwargs)
-    except httpx.TransportError as err:
-        typer.secho(
-            f"cannot reach the alertflow API at {settings.resolved_api_url} ({err}); is `alertflow up` running?", fg="red", err=True
-        )
-        raise typer.Exit(3) from None
-    if response.status_code >= 400:
-        try:
-            message = response.json().get("error") or response.text
-        except ValueError:
-            message = response.text
-        typer.secho(f"HTTP {response.status_code}: {message}", fg="red", err=True)
-        raise typer.Exit(1)
-    return response.json()
 
 
 @app.command()
@@ -73,7 +35,7 @@ def up(
     sandbox_port: Annotated[int, typer.Option(help="port of the sandbox peers")] = 8099,
 ) -> None:
     """Start everything: Prefect server (if none answers), worker, webhook API, pipeline and dispatcher."""
-    settings = _settings(config)
+    settings = cli_settings(config)
     from alertflow.logs import configure_logging
     from alertflow.system import up as start
 
@@ -84,7 +46,7 @@ def up(
 @app.command()
 def api(config: ConfigOption = None) -> None:
     """Run only the webhook API with its pipeline and dispatcher (Prefect and a worker run elsewhere)."""
-    settings = _settings(config)
+    settings = cli_settings(config)
     from alertflow.logs import configure_logging
     from alertflow.service import load_rules
     from alertflow.system import serve_api
@@ -101,7 +63,7 @@ def worker(
     config: ConfigOption = None, isolated: Annotated[bool, typer.Option(help="one process per flow run (Prefect's runner)")] = False
 ) -> None:
     """Serve the four response deployments and run their flow runs."""
-    settings = _settings(config)
+    settings = cli_settings(config)
     os.environ.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", str(max(1, round(settings.worker_poll_seconds))))
     import asyncio
     import signal
@@ -127,7 +89,7 @@ def fire(
     config: ConfigOption = None,
 ) -> None:
     """Post a payload to the webhook, as its sender would."""
-    settings = _settings(config)
+    settings = cli_settings(config)
     headers = {"Content-Type": "application/json"}
     if settings.webhook_token:
         headers["Authorization"] = f"Bearer {settings.webhook_token.get_secret_value()}"
@@ -148,11 +110,11 @@ def run(
     config: ConfigOption = None,
 ) -> None:
     """Trigger a response flow for an incident by hand, through its Prefect deployment."""
-    settings = _settings(config)
-    outbox_id = _api(settings, "POST", f"/incidents/{incident}/run/{flow.value}", json={"actor": by})["outbox_id"]
+    settings = cli_settings(config)
+    outbox_id = call_api(settings, "POST", f"/incidents/{incident}/run/{flow.value}", json={"actor": by})["outbox_id"]
     typer.echo(f"queued {flow.value} for incident {incident} (outbox {outbox_id})")
     for _ in range(50):
-        rows = _api(settings, "GET", f"/incidents/{incident}")["flow_runs"]
+        rows = call_api(settings, "GET", f"/incidents/{incident}")["flow_runs"]
         row = next((r for r in rows if r["id"] == outbox_id), None)
         if row and row["flow_run_id"]:
             typer.echo(f"flow run: {settings.prefect_ui_url}/runs/flow-run/{row['flow_run_id']}")
@@ -173,9 +135,9 @@ def incidents(
         return
     from alertflow.render import incidents_table
 
-    settings = _settings(config)
+    settings = cli_settings(config)
     params = {"limit": limit, "status": [s.value for s in status or []]}
-    incidents_table(_api(settings, "GET", "/incidents", params=params))
+    incidents_table(call_api(settings, "GET", "/incidents", params=params))
 
 
 @incidents_app.command("show")
@@ -183,34 +145,21 @@ def show_incident(incident_id: int, config: ConfigOption = None) -> None:
     """Show one incident and its timeline."""
     from alertflow.render import incident_detail
 
-    incident_detail(_api(_settings(config), "GET", f"/incidents/{incident_id}"))
+    incident_detail(call_api(cli_settings(config), "GET", f"/incidents/{incident_id}"))
 
 
 @app.command()
 def ack(incident_id: int, by: ActorOption = os.environ.get("USER", "cli"), config: ConfigOption = None) -> None:
     """Acknowledge an incident: someone is on it."""
-    result = _api(_settings(config), "POST", f"/incidents/{incident_id}/ack", json={"actor": by})
+    result = call_api(cli_settings(config), "POST", f"/incidents/{incident_id}/ack", json={"actor": by})
     typer.echo(f"incident {incident_id}: {result['status']} by {result['acknowledged_by']}")
 
 
 @app.command()
 def resolve(incident_id: int, by: ActorOption = os.environ.get("USER", "cli"), config: ConfigOption = None) -> None:
     """Resolve an incident by hand."""
-    result = _api(_settings(config), "POST", f"/incidents/{incident_id}/resolve", json={"actor": by})
+    result = call_api(cli_settings(config), "POST", f"/incidents/{incident_id}/resolve", json={"actor": by})
     typer.echo(f"incident {incident_id}: {result['status']} by {result['resolved_by']}")
-
-
-@rules_app.command("check")
-def rules_check(file: Annotated[Path, typer.Argument(help="rules file (YAML)")], config: ConfigOption = None) -> None:
-    """Validate a rules file; errors name file:line:column. Exit 1 when invalid."""
-    from alertflow.rulecheck import check_rules
-
-    problems, summary = check_rules(file, config)
-    for problem in problems:
-        typer.secho(problem, fg="red", err=True)
-    if problems:
-        raise typer.Exit(1)
-    typer.echo(summary)
 
 
 def main() -> None:
