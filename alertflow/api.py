@@ -19,6 +19,8 @@ from fastapi import FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, SecretStr
 
+from alertflow.api_inbox import inbox_router
+from alertflow.api_silences import silences_router
 from alertflow.errors import (
     AlertflowError,
     InputError,
@@ -187,6 +189,9 @@ def create_app(service: Service) -> FastAPI:
         """Queue a response flow by hand; it is dispatched to Prefect like any other."""
         require_token(request, settings.api_token)
         return {"outbox_id": await service.pipeline.request_run(incident_id, flow, body.actor)}
+
+    app.include_router(silences_router(service, lambda request: require_token(request, settings.api_token)))
+    app.include_router(inbox_router(service, lambda request: require_token(request, settings.api_token)))
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

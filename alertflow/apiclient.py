@@ -53,4 +53,4 @@ def call_api(settings: Settings, method: str, path: str, **kwargs: Any) -> Any:
             message = response.text
         typer.secho(f"HTTP {response.status_code}: {message}", fg="red", err=True)
         raise typer.Exit(1)
-    return response.json()
+    return response.json() if response.content else None

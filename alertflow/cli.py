@@ -18,7 +18,9 @@ import httpx
 import typer
 
 from alertflow.apiclient import ActorOption, ConfigOption, call_api, cli_settings
+from alertflow.cli_replay import inbox_app, replay
 from alertflow.cli_rules import rules_app
+from alertflow.cli_silence import silence_app
 from alertflow.errors import ConfigError
 from alertflow.models import FlowName, IncidentStatus
 
@@ -26,6 +28,8 @@ app = typer.Typer(help="alertflow: incident response on Prefect. Alerts in, para
 incidents_app = typer.Typer(help="List incidents, or show one with its timeline.", invoke_without_command=True)
 app.add_typer(incidents_app, name="incidents")
 app.add_typer(rules_app, name="rules")
+app.add_typer(silence_app, name="silence")
+app.add_typer(inbox_app, name="inbox")
 
 
 @app.command()
@@ -160,6 +164,9 @@ def resolve(incident_id: int, by: ActorOption = os.environ.get("USER", "cli"), c
     """Resolve an incident by hand."""
     result = call_api(cli_settings(config), "POST", f"/incidents/{incident_id}/resolve", json={"actor": by})
     typer.echo(f"incident {incident_id}: {result['status']} by {result['resolved_by']}")
+
+
+app.command()(replay)
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ integrations, flows and the API agree without importing one another.
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
@@ -90,6 +91,7 @@ class Incident(BaseModel):
     acknowledged_by: str | None = None
     resolved_at: AwareDatetime | None = None
     resolved_by: str | None = None
+    flapping: bool = False
     fingerprints: list[str] = []
 
 
@@ -105,6 +107,9 @@ class TimelineKind(str, enum.Enum):
     recovery = "recovery"
     note = "note"
     resolve = "resolve"
+    reopen = "reopen"
+    flapping = "flapping"
+    inhibited = "inhibited"
 
 
 class TimelineEntry(BaseModel):
@@ -192,6 +197,7 @@ class Action(BaseModel):
 
     flow: FlowName
     retry: RetryPolicy = RetryPolicy()
+    min_severity: Severity | None = Field(None, description="run only once the incident reaches this severity")
 
 
 class TimelineAction(Action):
@@ -223,17 +229,28 @@ ACTION_BY_FLOW: dict[FlowName, type[Action]] = {
 
 
 class DecisionKind(str, enum.Enum):
-    open = "open"  # a new incident, with its actions
-    attach = "attach"  # a new alert joins an open incident
-    duplicate = "duplicate"  # a resend of an alert already firing: nothing to do
-    escalate = "escalate"  # an alert raised the open incident's severity
+    open = "open"  # a new incident; ``actions`` are due now (none while group_wait holds them)
+    reopen = "reopen"  # a firing alert within reopen_within brought a resolved incident back
+    attach = "attach"  # an alert joins (or fires again in) an open incident
+    pending = "pending"  # held by the rule's pattern (threshold, sequence) until it completes
+    severity = "severity"  # the incident's severity changed (highest of its firing alerts)
+    act = "act"  # actions now due: group_wait passed, or a higher severity was reached
     alert_resolved = "alert_resolved"  # one alert of an incident resolved
-    resolve = "resolve"  # the incident's last alert resolved
+    resolving = "resolving"  # every alert resolved; the incident resolves after a quiet period
+    resolve = "resolve"  # the incident resolved (all alerts, quiet period, or nothing heard)
+    flapping = "flapping"  # the incident's alerts keep changing state: one incident, marked
+    suppressed = "suppressed"  # silenced, in a maintenance window, or inhibited: stored, no action
+    synthetic = "synthetic"  # the engine raised (or cleared) an alert itself: a missed heartbeat
     unmatched = "unmatched"  # no rule matched: stored, nothing else
 
 
-class Decision(BaseModel):
-    """What the engine concluded for one alert, and why, so the timeline can explain itself."""
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What the engine concluded, and why, so the timeline can explain itself.
+
+    A plain dataclass, not a pydantic model: the engine makes one per alert on
+    its hot path, and it never crosses a process or user boundary.
+    """
 
     kind: DecisionKind
     fingerprint: str
@@ -243,7 +260,21 @@ class Decision(BaseModel):
     title: str | None = None
     service: str | None = None
     severity: Severity | None = None
-    actions: list[ActionSpec] = []
+    actions: tuple[Action, ...] = ()
+    alert: Alert | None = None  # the alert decided on (None for timer decisions: act, resolve)
+    related_key: str | None = None  # suppressed by inhibition: the inhibiting incident's key
+    members: tuple[tuple[str, str], ...] = ()  # open/reopen: the other alerts (fingerprint, name) it opens with
+
+
+class Silence(BaseModel):
+    """An ad-hoc silence, as people create it from the CLI or API (Alertmanager's shape)."""
+
+    id: int
+    matchers: list[str] = Field(min_length=1)
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    author: str
+    comment: str = ""
 
 
 def timestamp(value: datetime) -> str:

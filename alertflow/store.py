@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import event, func, insert, select, update
+from sqlalchemy import event, func, select, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from alertflow import tables as t
 from alertflow.errors import Conflict, NotFound, StoreError, StoreUnavailable
-from alertflow.models import Alert, Incident, IncidentStatus, Severity, TimelineEntry
+from alertflow.models import Alert, Incident, IncidentStatus, Silence, TimelineEntry
 from alertflow.tx import Tx
 
 
@@ -38,15 +38,6 @@ def _json_dumps(value: Any) -> str:
 class StoredAlert:
     id: int
     alert: Alert
-
-
-@dataclass(frozen=True)
-class OpenIncidentRow:
-    id: int
-    key: str
-    rule_id: str
-    severity: Severity
-    alerts: dict[str, str]  # fingerprint -> status
 
 
 @dataclass(frozen=True)
@@ -112,26 +103,31 @@ class Store:
         """Commit alerts to the inbox in one transaction; ids in input order."""
         if not alerts:
             return []
-        rows = [
-            {
-                "source": a.source,
-                "fingerprint": a.fingerprint,
-                "status": a.status.value,
-                "received_at": a.received_at,
-                "alert": a.model_dump(mode="json", exclude={"raw"}),
-                "raw": a.raw,
-            }
-            for a in alerts
-        ]
         async with self.write() as tx:
-            result = await tx.conn.execute(insert(t.inbox).returning(t.inbox.c.id, sort_by_parameter_order=True), rows)
-            return [row.id for row in result]
+            return await tx.append_alerts(alerts)
 
     async def pending_alerts(self, limit: int) -> list[StoredAlert]:
         query = select(t.inbox.c.id, t.inbox.c.alert, t.inbox.c.raw).where(t.inbox.c.processed_at.is_(None))
         async with self.read() as conn:
             rows = (await conn.execute(query.order_by(t.inbox.c.id).limit(limit))).all()
         return [StoredAlert(row.id, Alert.model_validate({**row.alert, "raw": row.raw})) for row in rows]
+
+    async def inbox_alerts(self, since: datetime | None, until: datetime | None, batch: int = 1000) -> AsyncIterator[Alert]:
+        """Every recorded alert received in [since, until), oldest first, read in batches."""
+        after = 0
+        while True:
+            query = select(t.inbox.c.id, t.inbox.c.alert, t.inbox.c.raw).where(t.inbox.c.id > after)
+            if since is not None:
+                query = query.where(t.inbox.c.received_at >= since)
+            if until is not None:
+                query = query.where(t.inbox.c.received_at < until)
+            async with self.read() as conn:
+                rows = (await conn.execute(query.order_by(t.inbox.c.id).limit(batch))).all()
+            for row in rows:
+                yield Alert.model_validate({**row.alert, "raw": row.raw})
+            if len(rows) < batch:
+                return
+            after = rows[-1].id
 
     # -- incidents -----------------------------------------------------------
 
@@ -156,15 +152,21 @@ class Store:
         async with self.read() as conn:
             return [TimelineEntry.model_validate(row._mapping) for row in await conn.execute(query)]
 
-    async def open_incidents(self) -> list[OpenIncidentRow]:
-        """What the engine needs to rebuild its state after a restart."""
+    async def engine_state(self, kind: str | None = None) -> list[tuple[str, str, dict[str, Any]]]:
+        """What the rule engine needs to resume after a restart (see rules/state.py), or one kind of it."""
+        query = select(t.engine_state).order_by(t.engine_state.c.kind, t.engine_state.c.key)
+        if kind is not None:
+            query = query.where(t.engine_state.c.kind == kind)
         async with self.read() as conn:
-            rows = (await conn.execute(select(t.incidents).where(t.incidents.c.status != IncidentStatus.resolved.value))).all()
-            query = select(t.incident_alerts).where(t.incident_alerts.c.incident_id.in_([r.id for r in rows]))
-            alerts: dict[int, dict[str, str]] = {}
-            for a in await conn.execute(query):
-                alerts.setdefault(a.incident_id, {})[a.fingerprint] = a.status
-        return [OpenIncidentRow(r.id, r.key, r.rule_id, Severity(r.severity), alerts.get(r.id, {})) for r in rows]
+            return [(row.kind, row.key, row.state) for row in await conn.execute(query)]
+
+    async def silences(self, active_at: datetime | None = None) -> list[Silence]:
+        """Every silence, or only those not ended at ``active_at``."""
+        query = select(t.silences).order_by(t.silences.c.id)
+        if active_at is not None:
+            query = query.where(t.silences.c.ends_at > active_at)
+        async with self.read() as conn:
+            return [Silence.model_validate(row._mapping) for row in await conn.execute(query)]
 
     async def add_timeline(self, entry: TimelineEntry) -> None:
         async with self.write() as tx:

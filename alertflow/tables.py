@@ -7,6 +7,7 @@
   rebuilds from at start-up. A partial unique index allows one open incident
   per key: a bug or a race can never open the same incident twice.
 - ``timeline``: every event and action of an incident, for people and artifacts.
+- ``engine_state`` / ``silences``: the rule engine's memory and people's silences.
 - ``outbox``: flow runs decided but maybe not yet created in Prefect, in decision
   order; each row's random ``idempotency_key`` goes to Prefect, so a re-send
   after a crash creates nothing new.
@@ -20,6 +21,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -29,6 +31,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
     insert_sentinel,
     text,
 )
@@ -97,6 +100,7 @@ incidents = Table(
     Column("acknowledged_by", String(256)),
     Column("resolved_at", UTCDateTime),
     Column("resolved_by", String(256)),
+    Column("flapping", Boolean, nullable=False, server_default=false()),
     Index(
         "ux_incidents_open_key",
         "key",
@@ -152,4 +156,27 @@ outbox = Table(
         sqlite_where=text("dispatched_at IS NULL"),
         postgresql_where=text("dispatched_at IS NULL"),
     ),
+)
+
+# The rule engine's memory (rules/state.py): groups, their members, suppressed
+# alerts and heartbeats, one JSON row each, written with the decisions that
+# changed them so a restart resumes windows and timers where they were.
+engine_state = Table(
+    "engine_state",
+    metadata,
+    Column("kind", String(16), primary_key=True),
+    Column("key", Text, primary_key=True),
+    Column("state", Json, nullable=False),
+)
+
+silences = Table(
+    "silences",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("matchers", Json, nullable=False),
+    Column("starts_at", UTCDateTime, nullable=False),
+    Column("ends_at", UTCDateTime, nullable=False, index=True),
+    Column("author", String(256), nullable=False),
+    Column("comment", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
 )

@@ -13,13 +13,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from alertflow import tables as t
 from alertflow.errors import Conflict, NotFound
-from alertflow.models import FlowName, Incident, IncidentStatus, TimelineEntry
+from alertflow.models import Alert, FlowName, Incident, IncidentStatus, TimelineEntry
 
 # Where each status may go next; resolved is final.
 _ALLOWED = {
@@ -33,6 +33,16 @@ _ALLOWED = {
 class Tx:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
+
+    async def append_alerts(self, alerts: Sequence[Alert]) -> list[int]:
+        """Add alerts to the inbox; ids in input order (one statement, thanks to the insert sentinel)."""
+        rows = [
+            {"source": a.source, "fingerprint": a.fingerprint, "status": a.status.value, "received_at": a.received_at,
+             "alert": a.model_dump(mode="json", exclude={"raw"}), "raw": a.raw}
+            for a in alerts
+        ]  # fmt: skip
+        result = await self.conn.execute(insert(t.inbox).returning(t.inbox.c.id, sort_by_parameter_order=True), rows)
+        return [row.id for row in result]
 
     async def insert_incident(self, *, key: str, title: str, service: str, severity: str, rule_id: str, at: datetime) -> int:
         values = {"key": key, "title": title[:500], "service": service, "severity": severity, "rule_id": rule_id}
@@ -97,6 +107,40 @@ class Tx:
         }
         result = await self.conn.execute(insert(t.outbox).values(**values, created_at=at, next_attempt_at=at).returning(t.outbox.c.id))
         return result.scalar_one()
+
+    async def write_engine_state(self, rows: Sequence[tuple[str, str, dict[str, Any] | None]]) -> None:
+        """Save what the engine changed: upsert rows with a state, delete rows without one."""
+        upserts = [{"kind": kind, "key": key, "state": state} for kind, key, state in rows if state is not None]
+        if upserts:
+            dialect = postgresql if self.conn.dialect.name == "postgresql" else sqlite
+            statement = dialect.insert(t.engine_state)
+            statement = statement.on_conflict_do_update(index_elements=["kind", "key"], set_={"state": statement.excluded.state})
+            await self.conn.execute(statement, upserts)
+        deletes: dict[str, list[str]] = {}
+        for kind, key, state in rows:
+            if state is None:
+                deletes.setdefault(kind, []).append(key)
+        for kind, keys in deletes.items():
+            await self.conn.execute(delete(t.engine_state).where(t.engine_state.c.kind == kind, t.engine_state.c.key.in_(keys)))
+
+    async def reopen_incident(self, incident_id: int) -> None:
+        values = {
+            "status": IncidentStatus.open.value,
+            "resolved_at": None,
+            "resolved_by": None,
+            "acknowledged_at": None,
+            "acknowledged_by": None,
+        }
+        await self.update_incident(incident_id, **values)
+
+    async def add_silence(self, silence: dict[str, Any]) -> int:
+        result = await self.conn.execute(insert(t.silences).values(**silence).returning(t.silences.c.id))
+        return result.scalar_one()
+
+    async def expire_silence(self, silence_id: int, at: datetime) -> bool:
+        """End a silence now; False when it does not exist or had already ended."""
+        query = update(t.silences).where(t.silences.c.id == silence_id, t.silences.c.ends_at > at).values(ends_at=at)
+        return (await self.conn.execute(query)).rowcount == 1
 
     async def mark_processed(self, inbox_ids: Sequence[int], at: datetime, error: str | None = None) -> None:
         if inbox_ids:

@@ -1,139 +1,249 @@
-"""The rule engine: a pure function of (state, alert, time) returning decisions.
+"""The rule engine: a pure function of (state, event, time) returning decisions.
 
-No I/O and no Prefect here: the pipeline stores what the engine decides and
-the dispatcher acts on it. That keeps the engine testable without servers,
-replayable over recorded alerts, and rebuildable after a restart from the open
-incidents in the store (``restore``).
+No I/O and no Prefect: the pipeline stores what the engine decides (and the
+state it changed: ``changes()``), the dispatcher acts on it. Time is a
+parameter: ``process(alert, now)`` for alerts and ``tick(now)`` for timers
+(group waits, quiet periods, windows, silences ending, missing heartbeats), so
+tests drive a fake clock and a replay drives the recorded one.
 
-v1 semantics:
-- the first rule whose matchers and severity threshold accept a firing alert
-  decides; its ``group_by`` labels form the incident key;
-- a firing alert whose fingerprint already fires in an open incident is a
-  duplicate (Alertmanager resends, HA pairs) and changes nothing;
-- the incident resolves when every alert in it has resolved.
+An alert goes through, in order: heartbeats it satisfies; the incident it
+already belongs to (a resend changes nothing); suppression (silence,
+maintenance window, inhibition: stored, no action); the first matching rule;
+that rule's group, which may be pending (its pattern is not complete), open,
+resolving (quiet period) or recently resolved (``reopen_within``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from alertflow.models import Alert, AlertStatus, Decision, DecisionKind, Severity
-from rules.schema import Rule, RuleSet
+from alertflow.models import Alert, AlertStatus, Decision, DecisionKind, Silence
+from rules.groups import GroupLogic
+from rules.index import RuleIndex
+from rules.inhibition import Placement, Sources
+from rules.matchers import match_all
+from rules.schema import RuleSet
+from rules.state import Group, HeartbeatState, Member, Suppressed
+from rules.suppression import ActiveSilence
 
-
-@dataclass
-class OpenIncident:
-    """What the engine remembers of an open incident; the store holds the rest."""
-
-    key: str
-    rule_id: str
-    severity: Severity
-    firing: set[str] = field(default_factory=set)
-    resolved: set[str] = field(default_factory=set)
+K = DecisionKind
 
 
-class Engine:
+class Engine(GroupLogic):
     def __init__(self, ruleset: RuleSet) -> None:
         self.ruleset = ruleset
-        self._open: dict[str, OpenIncident] = {}
-        self._key_by_fingerprint: dict[str, str] = {}
+        self.index = RuleIndex(ruleset.rules)
+        self.rules = {rule.id: rule for rule in ruleset.rules}
+        self.groups: dict[str, Group] = {}
+        self.key_of: dict[str, str] = {}  # fingerprint -> key of the group it is a member of
+        self.suppressed: dict[str, Suppressed] = {}
+        self.heartbeats: dict[str, HeartbeatState] = {}
+        self.sources = Sources(ruleset.inhibit_rules)
+        self.loose_sources: dict[str, list[Placement]] = {}  # firing alerts no rule accepts that still inhibit others
+        self.silences: list[ActiveSilence] = []
+        self.dirty: set[tuple[str, str]] = set()
 
-    def restore(self, incidents: Iterable[OpenIncident]) -> None:
-        """Rebuild state from the store's open incidents (start-up, or after a failed write)."""
-        self._open.clear()
-        self._key_by_fingerprint.clear()
-        for incident in incidents:
-            self._open[incident.key] = incident
-            for fingerprint in incident.firing | incident.resolved:
-                self._key_by_fingerprint[fingerprint] = incident.key
+    # -- state ------------------------------------------------------------------
 
-    def forget(self, key: str) -> None:
-        """An incident was closed from outside (a person resolved it)."""
-        incident = self._open.pop(key, None)
-        if incident:
-            for fingerprint in incident.firing | incident.resolved:
-                self._key_by_fingerprint.pop(fingerprint, None)
+    def changes(self) -> list[tuple[str, str, dict[str, Any] | None]]:
+        """Rows to write since the last call: (kind, key, state), state None = delete."""
+        rows = [(kind, key, self._state_of(kind, key)) for kind, key in sorted(self.dirty)]
+        self.dirty.clear()
+        return rows
 
-    def open_incident(self, key: str) -> OpenIncident | None:
-        return self._open.get(key)
+    def _state_of(self, kind: str, key: str) -> dict[str, Any] | None:
+        if kind == "group":
+            return self.groups[key].to_state() if key in self.groups else None
+        if kind == "member":
+            group_key, fingerprint = key.split("\x1f", 1)
+            member = self.groups[group_key].members.get(fingerprint) if group_key in self.groups else None
+            return member.to_state() if member else None
+        if kind == "source":
+            placed = self.loose_sources.get(key)
+            return {"placements": [[i, list(v), t] for i, v, t in placed]} if placed is not None else None
+        found = self.suppressed.get(key) if kind == "suppressed" else self.heartbeats.get(key)
+        return found.to_state() if found else None
 
-    def match(self, alert: Alert) -> Rule | None:
-        return next((rule for rule in self.ruleset.rules if rule.matches(alert.labels, alert.severity)), None)
+    def restore(self, rows: Iterable[tuple[str, str, dict[str, Any]]]) -> None:
+        """Rebuild from the rows ``changes()`` produced (groups before their members)."""
+        self.__init__(self.ruleset)  # type: ignore[misc]
+        members = []
+        for kind, key, state in rows:
+            if kind == "group":
+                self.groups[key] = Group.from_state(key, state)
+            elif kind == "member":
+                members.append((key, state))
+            elif kind == "suppressed":
+                suppressed = self.suppressed[key] = Suppressed.from_state(state)
+                self.sources.add(suppressed.alert)
+            elif kind == "source":
+                placed = self.loose_sources[key] = [(i, tuple(v), t) for i, v, t in state["placements"]]
+                self.sources.restore(key, placed)
+            else:
+                self.heartbeats[key] = HeartbeatState.from_state(state)
+        for key, state in members:
+            group_key, fingerprint = key.split("\x1f", 1)
+            if group_key in self.groups:
+                member = self.groups[group_key].members[fingerprint] = Member.from_state(state)
+                self.key_of[fingerprint] = group_key
+                if member.firing:
+                    self.sources.restore(fingerprint, member.sources)
+
+    def set_silences(self, silences: Iterable[Silence]) -> None:
+        self.silences = [ActiveSilence.of(silence) for silence in silences]
+
+    def bind(self, key: str, ref: int) -> None:
+        """The pipeline stored the incident of ``key`` under id ``ref``."""
+        self.groups[key].ref = ref
+        self.dirty.add(("group", key))
+
+    def forget(self, key: str, now: datetime) -> list[Decision]:
+        """A person resolved the incident: it resolves here too (and may reopen). Alerts it inhibited
+        are evaluated again, so the decisions must be written like any others."""
+        out: list[Decision] = []
+        group = self.groups.get(key)
+        if group and group.phase.value in ("open", "resolving"):
+            self.resolve(group, now, "resolved by a person", out)
+        return [d for d in out if d.kind is not K.resolve]
+
+    # -- events -----------------------------------------------------------------
 
     def process(self, alert: Alert, now: datetime) -> list[Decision]:
-        """Decide what one alert means. ``now`` drives timers (group waits, windows) as they arrive."""
-        if alert.status is AlertStatus.resolved:
-            return self._resolve_alert(alert)
-        known_key = self._key_by_fingerprint.get(alert.fingerprint)
-        if known_key is not None:
-            return self._refire(self._open[known_key], alert)
-        rule = self.match(alert)
+        """Decide what one alert means."""
+        out: list[Decision] = []
+        if alert.status is AlertStatus.firing:
+            self._firing(alert, now, out)
+        else:
+            self._resolved(alert, now, out)
+        return out
+
+    def _firing(self, alert: Alert, now: datetime, out: list[Decision]) -> None:
+        if self.ruleset.heartbeats:
+            self._heartbeat_seen(alert, now, out)
+        key = self.key_of.get(alert.fingerprint)
+        if key is not None:
+            self.refire(self.groups[key], alert, now, out)
+            return
+        if alert.fingerprint in self.suppressed:
+            return  # a resend of a suppressed alert; the tick looks at it when its suppression ends
+        suppression = self._suppression(alert, now)
+        if suppression is not None:
+            self._suppress(alert, suppression, out)
+            return
+        rule = self.index.match(alert.labels, alert.severity)
         if rule is None:
-            return [Decision(kind=DecisionKind.unmatched, fingerprint=alert.fingerprint, reason="no rule matched")]
-        key = rule.incident_key(alert.labels)
-        incident = self._open.get(key)
-        if incident is None:
-            return [self._open_incident(rule, key, alert)]
-        return self._attach(incident, alert, f"joins incident {key} (rule {incident.rule_id})")
+            if self.sources.rules and alert.fingerprint not in self.loose_sources:
+                placed = self.sources.add(alert)  # e.g. an "InfoInhibitor" routed nowhere still inhibits
+                if placed:
+                    self.loose_sources[alert.fingerprint] = placed
+                    self.dirty.add(("source", alert.fingerprint))
+            out.append(Decision(K.unmatched, alert.fingerprint, "no rule matched", alert=alert))
+            return
+        self.join(rule, alert, now, out)
 
-    def _open_incident(self, rule: Rule, key: str, alert: Alert) -> Decision:
-        self._open[key] = OpenIncident(key, rule.id, alert.severity, firing={alert.fingerprint})
-        self._key_by_fingerprint[alert.fingerprint] = key
-        matched = ", ".join(str(m) for m in rule.matchers) or "every alert"
-        return Decision(
-            kind=DecisionKind.open,
-            fingerprint=alert.fingerprint,
-            key=key,
-            rule_id=rule.id,
-            title=alert.summary,
-            service=alert.service,
-            severity=alert.severity,
-            actions=list(rule.actions),
-            reason=f"rule {rule.id} ({rule.description}) matched: {matched}",
-        )
+    def _resolved(self, alert: Alert, now: datetime, out: list[Decision]) -> None:
+        fingerprint = alert.fingerprint
+        if fingerprint in self.suppressed:
+            suppressed = self.suppressed.pop(fingerprint)
+            self.dirty.add(("suppressed", fingerprint))
+            self.sources.remove(fingerprint, self.sources.placements(suppressed.alert))
+            self._release_targets(fingerprint, now, out)
+            return
+        key = self.key_of.get(fingerprint)
+        if key is None:
+            if fingerprint in self.loose_sources:
+                self.sources.remove(fingerprint, self.loose_sources.pop(fingerprint))
+                self.dirty.add(("source", fingerprint))
+                self._release_targets(fingerprint, now, out)
+            out.append(Decision(K.unmatched, fingerprint, "resolved alert of no open incident", alert=alert))
+            return
+        self.resolve_member(self.groups[key], alert, now, out)
 
-    def _refire(self, incident: OpenIncident, alert: Alert) -> list[Decision]:
-        if alert.fingerprint in incident.firing:
-            return [Decision(kind=DecisionKind.duplicate, fingerprint=alert.fingerprint, key=incident.key, reason="already firing")]
-        incident.resolved.discard(alert.fingerprint)
-        return self._attach(incident, alert, f"fires again in incident {incident.key}")
+    # -- suppression ------------------------------------------------------------
 
-    def _attach(self, incident: OpenIncident, alert: Alert, reason: str) -> list[Decision]:
-        incident.firing.add(alert.fingerprint)
-        self._key_by_fingerprint[alert.fingerprint] = incident.key
-        decisions = [Decision(kind=DecisionKind.attach, fingerprint=alert.fingerprint, key=incident.key, reason=reason)]
-        if alert.severity.rank > incident.severity.rank:
-            reason = f"severity raised from {incident.severity.value} to {alert.severity.value} by {alert.name}"
-            incident.severity = alert.severity
-            decisions.append(
+    def _suppression(self, alert: Alert, now: datetime) -> tuple[str, str, str | None] | None:
+        """(kind, reason, inhibiting fingerprint) when the alert must start no action."""
+        for silence in self.silences:
+            if silence.covers(alert.labels, now):
+                return "silence", f"silenced by silence {silence.id} ({silence.author}) until {silence.ends_at.isoformat()}", None
+        for window in self.ruleset.maintenance_windows:
+            if window.covers(alert.labels, now):
+                return "maintenance", f"in maintenance window {window.name}", None
+        source = self.sources.inhibitor(alert) if self.sources.rules else None
+        if source is not None:
+            return "inhibited", f"inhibited by alert {source}", source
+        return None
+
+    def _suppress(self, alert: Alert, suppression: tuple[str, str, str | None], out: list[Decision]) -> None:
+        kind, reason, source = suppression
+        self.suppressed[alert.fingerprint] = Suppressed(alert, kind, reason, source)
+        self.dirty.add(("suppressed", alert.fingerprint))
+        self.sources.add(alert)  # a silenced alert still inhibits, as in Alertmanager
+        related = self.key_of.get(source) if source else None
+        out.append(Decision(K.suppressed, alert.fingerprint, reason, key=None, related_key=related, alert=alert))
+
+    def _release_targets(self, source: str, now: datetime, out: list[Decision]) -> None:
+        """A source stopped firing: alerts it inhibited are evaluated again."""
+        for fingerprint, suppressed in list(self.suppressed.items()):
+            if suppressed.source == source:
+                self._reevaluate(fingerprint, now, out)
+
+    def _reevaluate(self, fingerprint: str, now: datetime, out: list[Decision]) -> None:
+        suppressed = self.suppressed.pop(fingerprint)
+        self.dirty.add(("suppressed", fingerprint))
+        self.sources.remove(fingerprint, self.sources.placements(suppressed.alert))
+        self._firing(suppressed.alert, now, out)
+
+    # -- heartbeats -------------------------------------------------------------
+
+    def _heartbeat_seen(self, alert: Alert, now: datetime, out: list[Decision]) -> None:
+        for heartbeat in self.ruleset.heartbeats:
+            if not match_all(heartbeat.matchers, alert.labels):
+                continue
+            labels = heartbeat.group_labels(alert.labels)
+            key = heartbeat.id + "\x1f" + "|".join(f"{k}={v}" for k, v in sorted(labels.items()))
+            state = self.heartbeats.get(key)
+            if state is not None and state.raised:
+                cleared = heartbeat.synthetic(labels, AlertStatus.resolved, now, state.last_seen)
+                out.append(Decision(K.synthetic, cleared.fingerprint, f"heartbeat {heartbeat.id} seen again", alert=cleared))
+                self._resolved(cleared, now, out)
+            self.heartbeats[key] = HeartbeatState(heartbeat.id, labels, now)
+            self.dirty.add(("heartbeat", key))
+
+    def _missing_heartbeats(self, now: datetime, out: list[Decision]) -> None:
+        for heartbeat in self.ruleset.heartbeats:
+            if not heartbeat.group_by:  # one heartbeat expected from the start: count from the first tick
+                key = heartbeat.id + "\x1f"
+                if key not in self.heartbeats:
+                    self.heartbeats[key] = HeartbeatState(heartbeat.id, {}, now)
+                    self.dirty.add(("heartbeat", key))
+        by_id = {heartbeat.id: heartbeat for heartbeat in self.ruleset.heartbeats}
+        for key, state in self.heartbeats.items():
+            heartbeat = by_id.get(state.heartbeat_id)
+            if heartbeat is None or state.raised or now - state.last_seen < heartbeat.missing_after:
+                continue
+            state.raised = True
+            self.dirty.add(("heartbeat", key))
+            missing = heartbeat.synthetic(state.labels, AlertStatus.firing, now, state.last_seen)
+            out.append(
                 Decision(
-                    kind=DecisionKind.escalate, fingerprint=alert.fingerprint, key=incident.key, severity=alert.severity, reason=reason
+                    K.synthetic, missing.fingerprint, f"heartbeat {heartbeat.id} missing since {state.last_seen.isoformat()}", alert=missing
                 )
             )
-        return decisions
+            self._firing(missing, now, out)
 
-    def _resolve_alert(self, alert: Alert) -> list[Decision]:
-        key = self._key_by_fingerprint.get(alert.fingerprint)
-        incident = self._open.get(key) if key is not None else None
-        if incident is None:
-            return [Decision(kind=DecisionKind.unmatched, fingerprint=alert.fingerprint, reason="resolved alert of no open incident")]
-        if alert.fingerprint not in incident.firing:
-            return [Decision(kind=DecisionKind.duplicate, fingerprint=alert.fingerprint, key=incident.key, reason="already resolved")]
-        incident.firing.discard(alert.fingerprint)
-        incident.resolved.add(alert.fingerprint)
-        decisions = [
-            Decision(kind=DecisionKind.alert_resolved, fingerprint=alert.fingerprint, key=incident.key, reason=f"{alert.name} resolved")
-        ]
-        if not incident.firing:
-            self.forget(incident.key)
-            decisions.append(
-                Decision(
-                    kind=DecisionKind.resolve,
-                    fingerprint=alert.fingerprint,
-                    key=incident.key,
-                    reason="every alert of the incident resolved",
-                )
-            )
-        return decisions
+    # -- timers -----------------------------------------------------------------
+
+    def tick(self, now: datetime) -> list[Decision]:
+        """Fire every timer due at ``now``."""
+        out: list[Decision] = []
+        for group in list(self.groups.values()):
+            self.run_timers(group, now, out)
+        for fingerprint, suppressed in list(self.suppressed.items()):
+            if fingerprint in self.suppressed and suppressed.kind != "inhibited" and self._suppression(suppressed.alert, now) is None:
+                self._reevaluate(fingerprint, now, out)
+        if self.ruleset.heartbeats:
+            self._missing_heartbeats(now, out)
+        return out

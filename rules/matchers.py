@@ -10,6 +10,9 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from pydantic import PlainSerializer, PlainValidator, WithJsonSchema
 
 _MATCHER = re.compile(
     r"""^\s*(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*(?P<op>=~|!~|!=|=)\s*
@@ -77,3 +80,24 @@ def _unescape(raw: str) -> str:
     if escaped:
         out.append("\\")
     return "".join(out)
+
+
+def _to_matcher(value: Any) -> Matcher:
+    if isinstance(value, Matcher):
+        return value
+    if not isinstance(value, str):
+        raise ValueError('a matcher is a string such as service="api"')
+    return Matcher.parse(value)
+
+
+# A matcher as it appears in YAML: a string, parsed (and its regex compiled) at load time.
+MatcherField = Annotated[
+    Matcher,
+    PlainValidator(_to_matcher),
+    PlainSerializer(str, return_type=str),
+    WithJsonSchema({"type": "string", "examples": ['service="api"']}),
+]
+
+
+def match_all(matchers: list[Matcher], labels: dict[str, str]) -> bool:
+    return all(m.matches(labels) for m in matchers)

@@ -1,55 +1,86 @@
-"""The rules file: which alerts make an incident, how they group, what responds.
+"""The rules file: which alerts make an incident, how they group, when it opens and resolves, what responds.
 
 A rule is data, validated once at load time with line-precise errors, so the
-engine itself never meets a malformed rule. Format (see examples/rules.yaml)::
+engine never meets a malformed rule. docs/rules.md describes every field with
+an example; in short::
 
     rules:
-      - id: service-down
-        description: A production service stopped answering
-        matchers: ['alertname=~"ServiceDown|InstanceDown"', 'env!="staging"']
-        severity: warning          # minimum alert severity this rule accepts
-        group_by: [service]        # labels forming the incident key
+      - id: db-down
+        description: The database stopped answering      # shown in timelines
+        matchers: ['alertname="DatabaseDown"']           # Alertmanager syntax, all must match
+        severity: warning                                # the least severe alert accepted
+        group_by: [cluster]                              # incident key
+        group_wait: 30s                                  # hold actions for more alerts of the group
+        resolve_after: 2m                                # resolve only after a quiet period
+        auto_resolve_after: 1h                           # resolve when nothing was heard
+        reopen_within: 10m                               # a new firing within this reopens the incident
+        pattern: {kind: threshold, count: 3, within: 5m} # or sequence / flapping
         actions:
           - flow: paging
-            params: {channel: "#oncall"}
-            retry: {retries: 3, retry_delay_seconds: [1, 5, 10]}
+          - flow: failover
+            min_severity: critical                       # only once the incident is critical
+    inhibit_rules: [...]        # rules/suppression.py
+    maintenance_windows: [...]  # rules/suppression.py
+    heartbeats: [...]           # rules/heartbeats.py
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from datetime import timedelta
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from alertflow.models import ActionSpec, Severity
 from alertflow.yamlmodel import LocatedValueError, validate_yaml
-from rules.matchers import Matcher
+from rules.durations import Duration
+from rules.heartbeats import Heartbeat
+from rules.matchers import MatcherField, match_all
+from rules.suppression import InhibitRule, MaintenanceWindow
 
 
-def _to_matcher(value: Any) -> Matcher:
-    if isinstance(value, Matcher):
-        return value
-    if not isinstance(value, str):
-        raise ValueError('a matcher is a string such as service="api"')
-    return Matcher.parse(value)
-
-
-MatcherField = Annotated[
-    Matcher,
-    PlainValidator(_to_matcher),
-    PlainSerializer(str, return_type=str),
-    WithJsonSchema({"type": "string", "examples": ['service="api"']}),
-]
-
-
-class Rule(BaseModel):
+class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+
+class ThresholdPattern(_Strict):
+    """Open the incident only when ``count`` matching alerts fire (and still fire) within ``within``."""
+
+    kind: Literal["threshold"]
+    count: int = Field(ge=2)
+    within: Duration
+
+
+class SequencePattern(_Strict):
+    """Open the incident only when alerts matching each step fire in order, all within ``within``."""
+
+    kind: Literal["sequence"]
+    steps: list[list[MatcherField]] = Field(min_length=2, description="each step: matchers an alert must satisfy")
+    within: Duration
+
+
+class FlappingPattern(_Strict):
+    """Alerts that resolve and fire again keep one incident; ``transitions`` changes within ``within`` mark it flapping."""
+
+    kind: Literal["flapping"]
+    transitions: int = Field(ge=2)
+    within: Duration
+
+
+Pattern = Annotated[ThresholdPattern | SequencePattern | FlappingPattern, Field(discriminator="kind")]
+
+
+class Rule(_Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=64)
     description: str = Field(min_length=1, description="the human label shown in timelines")
     matchers: list[MatcherField] = Field(default_factory=list, description="all must match")
     severity: Severity = Field(Severity.info, description="minimum alert severity")
     group_by: list[str] = Field(default_factory=list, description='labels forming the incident key; ["..."] = every label')
+    group_wait: Duration = timedelta(0)
+    resolve_after: Duration = timedelta(0)
+    auto_resolve_after: Duration | None = None
+    reopen_within: Duration = timedelta(0)
+    pattern: Pattern | None = None
     actions: list[ActionSpec] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -64,12 +95,17 @@ class Rule(BaseModel):
         return self
 
     def matches(self, labels: dict[str, str], severity: Severity) -> bool:
-        return severity.rank >= self.severity.rank and all(m.matches(labels) for m in self.matchers)
+        return severity.rank >= self.severity.rank and match_all(self.matchers, labels)
 
     def incident_key(self, labels: dict[str, str]) -> str:
         """``rule-id|name=value|...``; ``|`` and ``\\`` in values are escaped so two groups never share a key."""
         names = sorted(labels) if self.group_by == ["..."] else self.group_by
         return self.id + "".join(f"|{name}={_escape(labels.get(name, ''))}" for name in names)
+
+    def quiet_period(self) -> timedelta:
+        """How long a fully resolved incident waits before it resolves (a flapping pattern needs its window)."""
+        flapping = self.pattern.within if isinstance(self.pattern, FlappingPattern) else timedelta(0)
+        return max(self.resolve_after, flapping)
 
 
 def _escape(value: str) -> str:
@@ -80,14 +116,21 @@ class RuleSet(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     rules: list[Rule] = Field(default_factory=list, description="first matching rule wins")
+    inhibit_rules: list[InhibitRule] = Field(default_factory=list)
+    maintenance_windows: list[MaintenanceWindow] = Field(default_factory=list)
+    heartbeats: list[Heartbeat] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique_ids(self) -> RuleSet:
-        seen: set[str] = set()
-        for index, rule in enumerate(self.rules):
-            if rule.id in seen:
-                raise LocatedValueError(("rules", index, "id"), f"duplicate rule id {rule.id!r}")
-            seen.add(rule.id)
+        sections = (("rules", "rule id", "id", self.rules), ("heartbeats", "heartbeat id", "id", self.heartbeats),
+                    ("maintenance_windows", "maintenance window name", "name", self.maintenance_windows))  # fmt: skip
+        for section, what, field, items in sections:
+            seen: set[str] = set()
+            for index, item in enumerate(items):
+                name = getattr(item, field)
+                if name in seen:
+                    raise LocatedValueError((section, index, field), f"duplicate {what} {name!r}")
+                seen.add(name)
         return self
 
     def get(self, rule_id: str) -> Rule | None:

@@ -70,11 +70,14 @@ class ApiThread:
         self.server.should_exit = True
         self.thread.join(30)
 
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return httpx.request(method, f"{self.url}{path}", timeout=30, **kwargs)
+
     def post(self, path: str, **kwargs: Any) -> httpx.Response:
-        return httpx.post(f"{self.url}{path}", timeout=30, **kwargs)
+        return self.request("POST", path, **kwargs)
 
     def get(self, path: str, **kwargs: Any) -> httpx.Response:
-        return httpx.get(f"{self.url}{path}", timeout=30, **kwargs)
+        return self.request("GET", path, **kwargs)
 
 
 def start_worker(config_path: Path, log_path: Path) -> subprocess.Popen[bytes]:

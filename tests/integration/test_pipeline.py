@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import secrets
 from datetime import datetime, timezone
 
 import pytest
@@ -60,6 +59,7 @@ async def test_firing_alert_opens_incident_with_timeline_and_four_actions(store:
             "flow": "failover",
             "params": {"switch": "checkout", "to": "standby"},
             "retry": {"retries": 2, "retry_delay_seconds": 0.0, "exponential_backoff": 2.0},
+            "min_severity": None,
         },
     }
     assert (await store.counts())["inbox_pending"] == 0
@@ -130,8 +130,8 @@ async def test_people_commands_ack_resolve_and_run(store: Store) -> None:
     assert len(await store.list_incidents()) == 2, "after a manual resolve the still-firing alert opens a new incident"
 
 
-async def test_engine_heals_from_the_store_after_a_failed_write(store: Store) -> None:
-    """If another writer opened the incident first, the failed batch rebuilds the engine from the store and the alert joins that incident."""
+async def test_a_poison_alert_is_set_aside_and_the_rest_proceed(store: Store) -> None:
+    """An alert whose writes the store refuses (here: a second writer already opened its incident) is stored with its error; the others land."""
     async with store.write() as tx:  # a second writer the engine does not know about
         await tx.insert_incident(
             key="service-down|service=checkout",
@@ -144,22 +144,8 @@ async def test_engine_heals_from_the_store_after_a_failed_write(store: Store) ->
     pipeline = Pipeline(store, RULES)
     await store.append_alerts(parse(FIRING) + parse(with_alert(FIRING, "other", service="payments")))
     await pipeline.drain()
-    assert (await store.counts())["inbox_failed"] == 0
-    checkout = next(i for i in await store.list_incidents() if i.service == "checkout")
-    assert (await store.get_incident(checkout.id)).fingerprints == ["8a3f1c2d9e4b7a60"]
-    assert sorted(i.service for i in await store.list_incidents()) == ["checkout", "payments"]
-
-
-async def test_a_poison_alert_is_set_aside_and_the_rest_proceed(store: Store) -> None:
-    """An alert the database refuses (a 10 kB group label exceeds PostgreSQL's index row limit) is stored with its error; the others land."""
-    if store.is_sqlite:
-        pytest.skip("SQLite stores a key of any size: nothing is poison there")
-    pipeline = Pipeline(store, RULES)
-    huge = with_alert(FIRING, "huge", service=secrets.token_hex(5_000))  # incompressible, so the index must hold 10 kB
-    await store.append_alerts(parse(huge) + parse(with_alert(FIRING, "other", service="payments")))
-    await pipeline.drain()
     counts = await store.counts()
     assert counts["inbox_pending"] == 0 and counts["inbox_failed"] == 1
-    assert [i.service for i in await store.list_incidents()] == ["payments"]
+    assert sorted(i.service for i in await store.list_incidents()) == ["checkout", "payments"]
     await ingest(store, pipeline, with_alert(FIRING, "third", service="search"))
-    assert len(await store.list_incidents()) == 2, "the pipeline keeps going after setting an alert aside"
+    assert len(await store.list_incidents()) == 3, "the pipeline keeps going after setting an alert aside"

@@ -84,7 +84,7 @@ async def test_failed_transaction_writes_nothing(store: Store) -> None:
 
 
 async def test_incident_alerts_and_timeline_round_trip(store: Store) -> None:
-    """An incident lists its alert fingerprints; its timeline comes back ordered by time with aware UTC datetimes."""
+    """An incident lists its alerts; its timeline comes back ordered by time, aware UTC; engine state rows upsert and delete."""
     incident_id = await open_incident(store)
     async with store.write() as tx:
         await tx.upsert_incident_alerts(
@@ -104,8 +104,10 @@ async def test_incident_alerts_and_timeline_round_trip(store: Store) -> None:
     timeline = await store.get_timeline(incident_id)
     assert [e.summary for e in timeline] == ["first", "later"]
     assert timeline[1].data == {"ts": "1.2"} and timeline[0].at.tzinfo is not None
-    [row] = await store.open_incidents()
-    assert row.alerts == {"a": "resolved", "b": "firing"}
+    async with store.write() as tx:
+        await tx.write_engine_state([("group", "k1", {"phase": "open"}), ("member", "k1\x1fa", {"firing": True})])
+        await tx.write_engine_state([("member", "k1\x1fa", None), ("group", "k1", {"phase": "resolving"})])
+    assert await store.engine_state() == [("group", "k1", {"phase": "resolving"})]
 
 
 async def test_transitions_are_idempotent_and_resolved_is_final(store: Store) -> None:

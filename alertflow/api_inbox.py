@@ -1,0 +1,38 @@
+"""The inbox as recorded alerts: the input of ``alertflow replay`` for backtesting rules.
+
+Streams one JSON alert per line (raw payload included), oldest first, so a
+replay sees the alerts as the engine saw them, on their recorded clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+from pydantic import AwareDatetime
+
+from alertflow.service import Service
+
+
+def inbox_router(service: Service, require_api_token: Any) -> APIRouter:
+    router = APIRouter(tags=["inbox"])
+
+    @router.get("/inbox/export")
+    async def export(
+        request: Request,
+        since: Annotated[AwareDatetime | None, Query(description="received at or after")] = None,
+        until: Annotated[AwareDatetime | None, Query(description="received before")] = None,
+    ) -> StreamingResponse:
+        """Recorded alerts as JSON lines (application/x-ndjson)."""
+        require_api_token(request)
+
+        async def lines() -> AsyncIterator[bytes]:
+            async for alert in service.store.inbox_alerts(since, until):
+                yield orjson.dumps(alert.model_dump(mode="json")) + b"\n"
+
+        return StreamingResponse(lines(), media_type="application/x-ndjson")
+
+    return router
