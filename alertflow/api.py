@@ -51,6 +51,10 @@ class Actor(BaseModel):
     actor: str = Field("api", min_length=1, max_length=256, description="who acts: a person or a system")
 
 
+class RunRequest(Actor):
+    dry_run: bool = Field(False, description="failover, failback, recovery: record the plan and current state, change nothing")
+
+
 class IncidentDetail(BaseModel):
     incident: Incident
     timeline: list[TimelineEntry]
@@ -185,10 +189,14 @@ def create_app(service: Service) -> FastAPI:
         return await service.pipeline.resolve(incident_id, body.actor)
 
     @app.post("/incidents/{incident_id}/run/{flow}", status_code=202)
-    async def run_flow(incident_id: int, flow: FlowName, body: Actor, request: Request) -> dict[str, int]:
+    async def run_flow(incident_id: int, flow: FlowName, body: RunRequest, request: Request) -> dict[str, int]:
         """Queue a response flow by hand; it is dispatched to Prefect like any other."""
         require_token(request, settings.api_token)
-        return {"outbox_id": await service.pipeline.request_run(incident_id, flow, body.actor)}
+        return {"outbox_id": await service.pipeline.request_run(incident_id, flow, body.actor, dry_run=body.dry_run)}
+
+    from alertflow.api_responses import responses_router  # imports this module's helpers
+
+    app.include_router(responses_router(service))
 
     app.include_router(silences_router(service, lambda request: require_token(request, settings.api_token)))
     app.include_router(inbox_router(service, lambda request: require_token(request, settings.api_token)))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -19,6 +18,7 @@ import typer
 
 from alertflow.apiclient import ActorOption, ConfigOption, call_api, cli_settings
 from alertflow.cli_replay import inbox_app, replay
+from alertflow.cli_responses import DryRunOption, failback, follow_run
 from alertflow.cli_rules import rules_app
 from alertflow.cli_silence import silence_app
 from alertflow.errors import ConfigError
@@ -30,6 +30,7 @@ app.add_typer(incidents_app, name="incidents")
 app.add_typer(rules_app, name="rules")
 app.add_typer(silence_app, name="silence")
 app.add_typer(inbox_app, name="inbox")
+app.command()(failback)
 
 
 @app.command()
@@ -66,7 +67,7 @@ def api(config: ConfigOption = None) -> None:
 def worker(
     config: ConfigOption = None, isolated: Annotated[bool, typer.Option(help="one process per flow run (Prefect's runner)")] = False
 ) -> None:
-    """Serve the four response deployments and run their flow runs."""
+    """Serve the response deployments and run their flow runs."""
     settings = cli_settings(config)
     os.environ.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", str(max(1, round(settings.worker_poll_seconds))))
     import asyncio
@@ -110,21 +111,16 @@ def fire(
 def run(
     flow: Annotated[FlowName, typer.Argument(help="which response flow")],
     incident: Annotated[int, typer.Option("--incident", "-i", help="incident id")],
+    dry_run: DryRunOption = False,
     by: ActorOption = os.environ.get("USER", "cli"),
     config: ConfigOption = None,
 ) -> None:
     """Trigger a response flow for an incident by hand, through its Prefect deployment."""
     settings = cli_settings(config)
-    outbox_id = call_api(settings, "POST", f"/incidents/{incident}/run/{flow.value}", json={"actor": by})["outbox_id"]
-    typer.echo(f"queued {flow.value} for incident {incident} (outbox {outbox_id})")
-    for _ in range(50):
-        rows = call_api(settings, "GET", f"/incidents/{incident}")["flow_runs"]
-        row = next((r for r in rows if r["id"] == outbox_id), None)
-        if row and row["flow_run_id"]:
-            typer.echo(f"flow run: {settings.prefect_ui_url}/runs/flow-run/{row['flow_run_id']}")
-            return
-        time.sleep(0.2)
-    typer.secho("not yet dispatched: Prefect or the worker may be down; it will be sent when they are back", fg="yellow")
+    body = {"actor": by, "dry_run": dry_run}
+    outbox_id = call_api(settings, "POST", f"/incidents/{incident}/run/{flow.value}", json=body)["outbox_id"]
+    typer.echo(f"queued {flow.value}{' dry run' if dry_run else ''} for incident {incident} (outbox {outbox_id})")
+    follow_run(settings, incident, outbox_id, dry_run)
 
 
 @incidents_app.callback()

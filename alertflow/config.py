@@ -6,8 +6,8 @@ written as ``${NAME}`` is read from the environment, so secrets need not be
 committed. Relative paths in the file are relative to the file. Every secret is
 a ``SecretStr``: it prints as ``**********`` in logs, reprs and errors.
 
-The integrations' settings models live here too, so one ``alertflow config``
-validates everything before anything starts.
+The integrations' settings models live here too (switches and runbooks in
+alertflow/response_config.py), so one load validates everything before anything starts.
 """
 
 from __future__ import annotations
@@ -16,13 +16,14 @@ import os
 import re
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import certifi
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from alertflow.errors import ConfigError
+from alertflow.response_config import Runbook, SwitchSettings
 from alertflow.yamlmodel import describe_problem, parse_yaml
 
 
@@ -35,44 +36,6 @@ class SlackSettings(_Section):
     channel: str = "#oncall"
     base_url: str = Field("https://slack.com/api/", description="point at a Slack-compatible server")
     timeout_seconds: float = 10.0
-
-
-class HttpSwitchSettings(_Section):
-    """A traffic switch with a small HTTP API: GET url -> {"active": name}; POST {"active": name}."""
-
-    url: str
-    token: SecretStr | None = None
-    timeout_seconds: float = 5.0
-
-
-class HttpStep(_Section):
-    kind: Literal["http"] = "http"
-    name: str
-    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
-    url: str
-    json_body: dict[str, Any] | None = None
-    expect_status: list[int] = [200, 201, 202, 204]
-    timeout_seconds: float = 10.0
-
-
-class ShellStep(_Section):
-    kind: Literal["shell"] = "shell"
-    name: str
-    argv: list[str] = Field(min_length=1, description="program and arguments; never run through a shell")
-    timeout_seconds: float = 60.0
-    ok_exit_codes: list[int] = [0]
-
-
-class HealthCheck(_Section):
-    url: str
-    expect_status: int = 200
-    timeout_seconds: float = Field(30.0, description="how long to wait for the service to become healthy")
-    interval_seconds: float = 1.0
-
-
-class Runbook(_Section):
-    steps: list[Annotated[HttpStep | ShellStep, Field(discriminator="kind")]] = Field(min_length=1)
-    verify: HealthCheck
 
 
 class Settings(BaseSettings):
@@ -93,7 +56,7 @@ class Settings(BaseSettings):
     worker_poll_seconds: float = Field(0.25, gt=0, description="how often the worker asks Prefect for new runs")
     allow_shell: bool = Field(False, description="runbook shell steps are refused unless true")
     slack: SlackSettings = SlackSettings()
-    switches: dict[str, HttpSwitchSettings] = {}
+    switches: dict[str, SwitchSettings] = {}
     runbooks: dict[str, Runbook] = {}
 
     @classmethod

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from alertflow.models import Action, Alert, Decision, DecisionKind, FlowName, IncidentStatus, TimelineEntry, TimelineKind
+from alertflow.models import Action, Alert, FailoverAction, FlowName, IncidentStatus, TimelineEntry, TimelineKind
 from alertflow.tx import Tx
 from rules import Engine, RuleSet
+from rules.decision import Decision, DecisionKind
 
 K = DecisionKind
 
@@ -57,7 +58,7 @@ class DecisionWriter:
             return  # a decision about a group that never became an incident
         if kind in (K.attach, K.alert_resolved) and alert is not None:
             self._member(rows, incident_id, alert.fingerprint, alert.name, alert.status.value, now)
-            rows.timeline.append(_alertentry(incident_id, alert))
+            rows.timeline.append(_alert_entry(incident_id, alert))
         elif kind is K.severity and decision.severity is not None:
             await tx.update_incident(incident_id, severity=decision.severity.value)
             rows.timeline.append(entry(incident_id, now, TimelineKind.escalation, decision.reason))
@@ -75,9 +76,9 @@ class DecisionWriter:
             await tx.transition(incident_id, IncidentStatus.resolved, actor, now)
             if alert is not None:
                 self._member(rows, incident_id, alert.fingerprint, alert.name, alert.status.value, now)
-                rows.timeline.append(_alertentry(incident_id, alert))
+                rows.timeline.append(_alert_entry(incident_id, alert))
             rows.timeline.append(entry(incident_id, now, TimelineKind.resolve, f"resolved: {decision.reason}", actor=actor))
-            rows.queued += await self.queue_timeline(tx, incident_id, decision.rule_id or self._rule_of(key), now)
+            rows.queued += await self.queue_after_change(tx, incident_id, decision.rule_id or self._rule_of(key), now, resolved=True)
             self.incidents.pop(key, None)
 
     async def _start(self, tx: Tx, decision: Decision, now: datetime, rows: Rows) -> None:
@@ -98,7 +99,7 @@ class DecisionWriter:
         for fingerprint, name in decision.members:
             self._member(rows, incident_id, fingerprint, name, "firing", now)
         self._member(rows, incident_id, alert.fingerprint, alert.name, alert.status.value, now)
-        rows.timeline.append(_alertentry(incident_id, alert))
+        rows.timeline.append(_alert_entry(incident_id, alert))
         if decision.kind is K.open:
             rows.timeline.append(entry(incident_id, now, TimelineKind.rule, decision.reason, rule_id=decision.rule_id))
         await self._queue_all(tx, incident_id, decision.actions, now, rows)
@@ -113,19 +114,25 @@ class DecisionWriter:
 
     async def _queue_all(self, tx: Tx, incident_id: int, actions: tuple[Action, ...], now: datetime, rows: Rows) -> None:
         for action in actions:
-            await queue(tx, incident_id, action, now)
+            await tx.queue_action(incident_id, action, now)
         rows.queued += len(actions)
 
-    async def queue_timeline(self, tx: Tx, incident_id: int, rule_id: str, now: datetime) -> int:
-        """Re-publish the timeline artifact after a change, if the incident's rule has a timeline action."""
-        action = self.rule_action(rule_id, FlowName.timeline)
-        if action is None:
-            return 0
-        await queue(tx, incident_id, action, now)
-        return 1
+    async def queue_after_change(self, tx: Tx, incident_id: int, rule_id: str, now: datetime, resolved: bool = False) -> int:
+        """Re-publish the timeline artifact after a change, if the incident's rule has a timeline action;
+        on resolve, also fail back if the rule's failover action asks for it."""
+        actions = [self.rule_action(rule_id, FlowName.timeline)]
+        failover = self.rule_action(rule_id, FlowName.failover)
+        if resolved and isinstance(failover, FailoverAction) and failover.params.failback_after_seconds is not None:
+            actions.append(failover.failback(by_hand=False))
+        for action in filter(None, actions):
+            await tx.queue_action(incident_id, action, now)
+        return sum(1 for action in actions if action)
 
     def rule_action(self, rule_id: str, flow: FlowName) -> Action | None:
         rule = self.ruleset.get(rule_id)
+        if rule and flow is FlowName.failback:  # rules never list failback: it undoes their failover
+            failover = next((a for a in rule.actions if isinstance(a, FailoverAction)), None)
+            return failover.failback(by_hand=True) if failover else None
         return next((a for a in rule.actions if a.flow is flow), None) if rule else None
 
     def _rule_of(self, key: str) -> str:
@@ -138,12 +145,7 @@ class DecisionWriter:
         )
 
 
-async def queue(tx: Tx, incident_id: int, action: Action, now: datetime) -> int:
-    parameters = {"incident_id": incident_id, "action": action.model_dump(mode="json")}
-    return await tx.add_outbox(incident_id, action.flow, parameters, now)
-
-
-def _alertentry(incident_id: int, alert: Alert) -> TimelineEntry:
+def _alert_entry(incident_id: int, alert: Alert) -> TimelineEntry:
     summary = f"alert {alert.name} {alert.status.value}: {alert.summary}"
     data = {"fingerprint": alert.fingerprint, "labels": alert.labels, "source": alert.source}
     return entry(incident_id, alert.received_at, TimelineKind.alert, summary, **data)

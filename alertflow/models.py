@@ -9,7 +9,6 @@ integrations, flows and the API agree without importing one another.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
@@ -122,12 +121,13 @@ class TimelineEntry(BaseModel):
 
 
 class FlowName(str, enum.Enum):
-    """The four response flows; each is one Prefect deployment."""
+    """The response flows; each is one Prefect deployment."""
 
     timeline = "timeline"
     failover = "failover"
     paging = "paging"
     recovery = "recovery"
+    failback = "failback"
 
     @property
     def priority(self) -> int:
@@ -170,6 +170,8 @@ class PagingParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     channel: str | None = Field(None, description="Slack channel; the configured default when empty")
+    reason: str | None = Field(None, max_length=500, description="why this page escalates (set by response flows that gave up)")
+    detail: str | None = Field(None, max_length=2000, description="what failed, trimmed")
 
 
 class FailoverParams(BaseModel):
@@ -177,12 +179,28 @@ class FailoverParams(BaseModel):
 
     switch: str = Field(description="name of a traffic switch in the config file")
     to: str = Field("standby", description="the target the switch should serve from")
+    back_to: str = Field("primary", description="where failback returns traffic")
+    failback_after_seconds: float | None = Field(
+        None, ge=0, description="fail back automatically once the incident resolved and back_to stayed healthy this long"
+    )
+    dry_run: bool = Field(False, description="record the plan and the current state; change nothing")
+
+
+class FailbackParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    switch: str = Field(description="name of a traffic switch in the config file")
+    to: str = Field("primary", description="the target traffic returns to")
+    healthy_for_seconds: float = Field(0.0, ge=0, description="the target must stay healthy this long first (hysteresis)")
+    max_wait_seconds: float = Field(1800.0, ge=0, description="give up (and stay put) if it has not by then")
+    dry_run: bool = False
 
 
 class RecoveryParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     runbook: str = Field(description="name of a runbook in the config file")
+    dry_run: bool = Field(False, description="record the plan and the current health; run nothing")
 
 
 class Action(BaseModel):
@@ -213,6 +231,19 @@ class FailoverAction(Action):
     flow: Literal[FlowName.failover] = FlowName.failover
     params: FailoverParams
 
+    def failback(self, *, by_hand: bool) -> FailbackAction:
+        """The failback that undoes this failover: after the hysteresis period, or at once by hand."""
+        healthy_for = 0.0 if by_hand else self.params.failback_after_seconds or 0.0
+        params = FailbackParams(switch=self.params.switch, to=self.params.back_to, healthy_for_seconds=healthy_for)
+        return FailbackAction(params=params, retry=self.retry)
+
+
+class FailbackAction(Action):
+    """Not written in rules: derived from the rule's failover action when the incident resolves, or by hand."""
+
+    flow: Literal[FlowName.failback] = FlowName.failback
+    params: FailbackParams
+
 
 class RecoveryAction(Action):
     flow: Literal[FlowName.recovery] = FlowName.recovery
@@ -225,45 +256,8 @@ ACTION_BY_FLOW: dict[FlowName, type[Action]] = {
     FlowName.paging: PagingAction,
     FlowName.failover: FailoverAction,
     FlowName.recovery: RecoveryAction,
+    FlowName.failback: FailbackAction,
 }
-
-
-class DecisionKind(str, enum.Enum):
-    open = "open"  # a new incident; ``actions`` are due now (none while group_wait holds them)
-    reopen = "reopen"  # a firing alert within reopen_within brought a resolved incident back
-    attach = "attach"  # an alert joins (or fires again in) an open incident
-    pending = "pending"  # held by the rule's pattern (threshold, sequence) until it completes
-    severity = "severity"  # the incident's severity changed (highest of its firing alerts)
-    act = "act"  # actions now due: group_wait passed, or a higher severity was reached
-    alert_resolved = "alert_resolved"  # one alert of an incident resolved
-    resolving = "resolving"  # every alert resolved; the incident resolves after a quiet period
-    resolve = "resolve"  # the incident resolved (all alerts, quiet period, or nothing heard)
-    flapping = "flapping"  # the incident's alerts keep changing state: one incident, marked
-    suppressed = "suppressed"  # silenced, in a maintenance window, or inhibited: stored, no action
-    synthetic = "synthetic"  # the engine raised (or cleared) an alert itself: a missed heartbeat
-    unmatched = "unmatched"  # no rule matched: stored, nothing else
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """What the engine concluded, and why, so the timeline can explain itself.
-
-    A plain dataclass, not a pydantic model: the engine makes one per alert on
-    its hot path, and it never crosses a process or user boundary.
-    """
-
-    kind: DecisionKind
-    fingerprint: str
-    reason: str
-    key: str | None = None
-    rule_id: str | None = None
-    title: str | None = None
-    service: str | None = None
-    severity: Severity | None = None
-    actions: tuple[Action, ...] = ()
-    alert: Alert | None = None  # the alert decided on (None for timer decisions: act, resolve)
-    related_key: str | None = None  # suppressed by inhibition: the inhibiting incident's key
-    members: tuple[tuple[str, str], ...] = ()  # open/reopen: the other alerts (fingerprint, name) it opens with
 
 
 class Silence(BaseModel):

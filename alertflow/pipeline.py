@@ -17,12 +17,13 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timezone
 
-from alertflow.decisions import DecisionWriter, Rows, entry, queue
+from alertflow.decisions import DecisionWriter, Rows, entry
 from alertflow.errors import Conflict, InputError, NotFound, StoreUnavailable
-from alertflow.models import ACTION_BY_FLOW, Decision, FlowName, Incident, IncidentStatus, Silence, TimelineKind
+from alertflow.models import ACTION_BY_FLOW, Action, FlowName, Incident, IncidentStatus, Silence, TimelineKind
 from alertflow.store import Store, StoredAlert
 from alertflow.tx import Tx
 from rules import Engine, Matcher, RuleSet
+from rules.decision import Decision
 
 log = logging.getLogger("alertflow.pipeline")
 
@@ -145,7 +146,7 @@ class Pipeline:
                 if changed is None:
                     return await tx.get_incident(incident_id)
                 await tx.add_timeline([entry(incident_id, now, kind, f"{to.value} by {actor}", actor=actor)])
-                queued = await self.writer.queue_timeline(tx, incident_id, changed.rule_id, now)
+                queued = await self.writer.queue_after_change(tx, incident_id, changed.rule_id, now, resolved=to is IncidentStatus.resolved)
                 if to is IncidentStatus.resolved:
                     self.writer.incidents.pop(changed.key, None)
                     rows = Rows()
@@ -157,7 +158,7 @@ class Pipeline:
             self.on_outbox()
         return changed
 
-    async def request_run(self, incident_id: int, flow: FlowName, actor: str) -> int:
+    async def request_run(self, incident_id: int, flow: FlowName, actor: str, dry_run: bool = False) -> int:
         """Queue a response flow by hand, with the action its rule defines (or the flow's defaults)."""
         async with self._lock:
             now = self.clock()
@@ -171,8 +172,11 @@ class Pipeline:
                         raise Conflict(
                             f"rule {incident.rule_id} defines no {flow.value} action, and {flow.value} needs parameters"
                         ) from None
-                outbox_id = await queue(tx, incident_id, action, now)
-                await tx.add_timeline([entry(incident_id, now, TimelineKind.note, f"{flow.value} flow requested by {actor}", actor=actor)])
+                if dry_run:
+                    action = _as_dry_run(action)
+                outbox_id = await tx.queue_action(incident_id, action, now)
+                what = f"{flow.value} flow{' dry run' if dry_run else ''} requested by {actor}"
+                await tx.add_timeline([entry(incident_id, now, TimelineKind.note, what, actor=actor)])
         self.on_outbox()
         return outbox_id
 
@@ -196,3 +200,10 @@ class Pipeline:
                     raise NotFound(f"silence {silence_id} does not exist or has already ended")
             self.engine.set_silences(await self.store.silences(active_at=self.clock()))
         self.nudge()  # alerts it held are evaluated again at the next tick
+
+
+def _as_dry_run(action: Action) -> Action:
+    params = getattr(action, "params", None)
+    if params is None or "dry_run" not in type(params).model_fields:
+        raise InputError(f"{action.flow.value} has no dry run (failover, failback and recovery have)", field="dry_run")
+    return action.model_copy(update={"params": params.model_copy(update={"dry_run": True})})

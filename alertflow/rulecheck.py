@@ -41,6 +41,13 @@ def check_rules(path: Path, config: Path | None) -> tuple[list[str], str]:
                     problems.append(
                         f"{where(node, (*loc, 'switch'), str(path))}: no traffic switch {action.params.switch!r} in {config_file}"
                     )
+                elif isinstance(action, FailoverAction) and (targets := settings.switches[action.params.switch].targets):
+                    for field in ("to", "back_to"):
+                        if getattr(action.params, field) not in targets:
+                            target = getattr(action.params, field)
+                            problems.append(
+                                f"{where(node, (*loc, field), str(path))}: switch {action.params.switch} has no target {target!r}"
+                            )
                 if isinstance(action, RecoveryAction) and action.params.runbook not in settings.runbooks:
                     problems.append(f"{where(node, (*loc, 'runbook'), str(path))}: no runbook {action.params.runbook!r} in {config_file}")
     actions = sum(len(rule.actions) for rule in ruleset.rules)

@@ -6,7 +6,9 @@ to real servers rather than mocks. This one small server is both: slack-sdk
 reaches it through ``base_url``, the HTTP traffic switch and runbooks through
 URLs, and everything it receives is recorded. ``/_sandbox/...`` endpoints let a
 test inject failures (the next N calls answer 500, a switch that ignores
-shifts, a health endpoint that goes down).
+shifts, a health endpoint that goes down). ``/front/{name}`` plays the switched
+service's public side, answering ``X-Served-By: <active target>``, so failover
+is verified through "traffic" here too.
 """
 
 from __future__ import annotations
@@ -68,17 +70,29 @@ def build_app(state: SandboxState) -> Starlette:
 
     async def switch(request: Request) -> JSONResponse:
         name = request.path_params["name"]
-        body = await request.json() if request.method == "POST" else None
-        state.switch_calls.append({"name": name, "method": request.method, "body": body, "at": time.time()})
+        body = await request.json() if request.method != "GET" else None
+        call = {
+            "name": name,
+            "method": request.method,
+            "body": body,
+            "at": time.time(),
+            "authorization": request.headers.get("authorization"),
+        }
+        state.switch_calls.append(call)
         failures = state.switch_failures.get(name)
         if failures:
             return JSONResponse({"error": "injected failure"}, status_code=failures.pop(0))
-        if request.method == "POST":
+        if request.method != "GET":
             if not isinstance(body, dict) or not isinstance(body.get("active"), str):
                 return JSONResponse({"error": 'body must be {"active": name}'}, status_code=400)
             if name not in state.stuck_switches:
                 state.switches[name] = body["active"]
         return JSONResponse({"active": state.switches.get(name, "primary")})
+
+    async def front(request: Request) -> JSONResponse:
+        """The switched service's public side: answered by whichever target the switch serves."""
+        active = state.switches.get(request.path_params["name"], "primary")
+        return JSONResponse({"served_by": active}, headers={"X-Served-By": active})
 
     async def health(request: Request) -> JSONResponse:
         name = request.path_params["name"]
@@ -114,7 +128,8 @@ def build_app(state: SandboxState) -> Starlette:
     return Starlette(
         routes=[
             Route("/slack/api/{method}", slack_api, methods=["POST"]),
-            Route("/switch/{name}", switch, methods=["GET", "POST"]),
+            Route("/switch/{name}", switch, methods=["GET", "POST", "PUT"]),
+            Route("/front/{name}", front, methods=["GET"]),
             Route("/health/{name}", health, methods=["GET"]),
             Route("/restart/{name}", restart, methods=["POST"]),
             Route("/_sandbox/calls", calls, methods=["GET"]),

@@ -15,12 +15,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import event, func, select, update
+from sqlalchemy import delete, event, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
@@ -54,6 +55,7 @@ class Store:
     def __init__(self, url: str) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self.is_postgres = url.startswith("postgresql")
         options: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
         if self.is_sqlite:
             options["connect_args"] = {"timeout": 30}
@@ -147,6 +149,15 @@ class Store:
             fingerprints = list((await conn.execute(query.order_by(t.incident_alerts.c.first_seen))).scalars())
         return Incident.model_validate({**row._mapping, "fingerprints": fingerprints})
 
+    async def latest_incident(self, service: str) -> Incident:
+        """The service's most recent incident, whatever its status (what a by-hand failback belongs to)."""
+        query = select(t.incidents.c.id).where(t.incidents.c.service == service).order_by(t.incidents.c.id.desc()).limit(1)
+        async with self.read() as conn:
+            incident_id = (await conn.execute(query)).scalar_one_or_none()
+        if incident_id is None:
+            raise NotFound(f"no incident for service {service!r}")
+        return await self.get_incident(incident_id)
+
     async def get_timeline(self, incident_id: int) -> list[TimelineEntry]:
         query = select(t.timeline).where(t.timeline.c.incident_id == incident_id).order_by(t.timeline.c.at, t.timeline.c.id)
         async with self.read() as conn:
@@ -179,6 +190,27 @@ class Store:
                 return await tx.transition(incident_id, IncidentStatus.mitigated, "system", datetime.now(timezone.utc)) is not None
         except Conflict:
             return False
+
+    # -- locks ---------------------------------------------------------------
+
+    async def acquire_lock(self, name: str, holder: str, ttl_seconds: float) -> str:
+        """Take the named lock unless someone else holds it unexpired; returns who holds it now.
+
+        Delete-expired then insert-if-absent, in one write transaction: SQLite's
+        BEGIN IMMEDIATE serializes writers, PostgreSQL's ON CONFLICT DO NOTHING
+        makes the insert atomic, so exactly one of two racing holders wins.
+        """
+        now = datetime.now(timezone.utc)
+        dialect = postgresql if self.is_postgres else sqlite
+        row = {"name": name, "holder": holder, "acquired_at": now, "expires_at": now + timedelta(seconds=ttl_seconds)}
+        async with self.write() as tx:
+            await tx.conn.execute(delete(t.locks).where(t.locks.c.name == name, t.locks.c.expires_at < now))
+            await tx.conn.execute(dialect.insert(t.locks).values(**row).on_conflict_do_nothing(index_elements=["name"]))
+            return (await tx.conn.execute(select(t.locks.c.holder).where(t.locks.c.name == name))).scalar_one()
+
+    async def release_lock(self, name: str, holder: str) -> None:
+        async with self.write() as tx:
+            await tx.conn.execute(delete(t.locks).where(t.locks.c.name == name, t.locks.c.holder == holder))
 
     # -- outbox --------------------------------------------------------------
 

@@ -8,6 +8,8 @@
   per key: a bug or a race can never open the same incident twice.
 - ``timeline``: every event and action of an incident, for people and artifacts.
 - ``engine_state`` / ``silences``: the rule engine's memory and people's silences.
+- ``locks``: named leases (e.g. one failover per switch at a time) with an
+  expiry, so a holder that died frees its lock by itself.
 - ``outbox``: flow runs decided but maybe not yet created in Prefect, in decision
   order; each row's random ``idempotency_key`` goes to Prefect, so a re-send
   after a crash creates nothing new.
@@ -179,4 +181,13 @@ silences = Table(
     Column("author", String(256), nullable=False),
     Column("comment", Text, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+)
+
+locks = Table(
+    "locks",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("acquired_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
 )

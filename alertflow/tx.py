@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from alertflow import tables as t
 from alertflow.errors import Conflict, NotFound
-from alertflow.models import Alert, FlowName, Incident, IncidentStatus, TimelineEntry
+from alertflow.models import Action, Alert, FlowName, Incident, IncidentStatus, TimelineEntry
 
 # Where each status may go next; resolved is final.
 _ALLOWED = {
@@ -141,6 +141,11 @@ class Tx:
         """End a silence now; False when it does not exist or had already ended."""
         query = update(t.silences).where(t.silences.c.id == silence_id, t.silences.c.ends_at > at).values(ends_at=at)
         return (await self.conn.execute(query)).rowcount == 1
+
+    async def queue_action(self, incident_id: int, action: Action, at: datetime) -> int:
+        """Queue one response flow run: the outbox row the dispatcher will send to Prefect."""
+        parameters = {"incident_id": incident_id, "action": action.model_dump(mode="json")}
+        return await self.add_outbox(incident_id, action.flow, parameters, at)
 
     async def mark_processed(self, inbox_ids: Sequence[int], at: datetime, error: str | None = None) -> None:
         if inbox_ids:

@@ -1,4 +1,4 @@
-"""``alertflow worker``: serve the four response deployments and run their flow runs.
+"""``alertflow worker``: serve the response deployments and run their flow runs.
 
 Prefect's own runner starts a fresh Python process per flow run; importing
 Prefect there costs about a second, which is most of a page's latency budget.
@@ -157,7 +157,7 @@ async def register(deployments: list[RunnerDeployment], stop: asyncio.Event) -> 
 
 
 async def serve(settings: Settings, stop: asyncio.Event, *, isolated: bool = False) -> None:
-    """Register the four deployments, then run their flow runs until ``stop`` is set."""
+    """Register the response deployments, then run their flow runs until ``stop`` is set."""
     deployments = await build_deployments(settings)
     if isolated:
         from prefect import aserve

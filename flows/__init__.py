@@ -5,6 +5,7 @@ typed tasks, with retries declared on the tasks that do I/O.
 """
 
 from alertflow.models import FlowName
+from flows.failback import fail_back
 from flows.failover import fail_over
 from flows.paging import page_oncall
 from flows.recovery import run_recovery
@@ -15,6 +16,7 @@ RESPONSE_FLOWS = {
     FlowName.failover: fail_over,
     FlowName.paging: page_oncall,
     FlowName.recovery: run_recovery,
+    FlowName.failback: fail_back,
 }
 
-__all__ = ["RESPONSE_FLOWS", "fail_over", "page_oncall", "record_timeline", "run_recovery"]
+__all__ = ["RESPONSE_FLOWS", "fail_back", "fail_over", "page_oncall", "record_timeline", "run_recovery"]

@@ -1,62 +1,31 @@
-"""Failover: move a service's traffic to its standby, verify, and undo on failure.
+"""Failover: move a service's traffic to its standby, verified by the traffic itself, undone on failure.
 
-Steps: read the switch → shift to the target → verify the switch now serves
-the target. If verification fails after the shift, the previous backend is
-restored (compensation) and the rollback is recorded before the flow fails, so
-a half-done failover never stays half done. Shifting to where traffic already
-is changes nothing and says so, which makes retries and re-runs safe.
+The steps and their discipline live in flows/traffic.py (check the standby →
+shift → verify through the front end │ restore, record, escalate). This flow
+adds what is particular to failing over: one at a time per switch, a dry run
+that only describes, and idempotence (a re-run after success changes nothing
+and says so). Failing back is flows/failback.py.
 """
 
 from __future__ import annotations
 
-import httpx
+from typing import Any
+
 from prefect import flow
 
-from alertflow.errors import ConfigError, RetryableIntegrationError
 from alertflow.models import FailoverAction, TimelineKind
-from flows.runtime import io_task, record, settings, with_retry
+from flows.runtime import store
 from flows.timeline import LIFECYCLE_HOOKS
-from integrations.http_switch import HttpTrafficSwitch
-
-
-@io_task
-async def read_switch(switch: HttpTrafficSwitch) -> str:
-    return await switch.status()
-
-
-@io_task
-async def shift_traffic(switch: HttpTrafficSwitch, to: str) -> str:
-    return await switch.shift(to)
-
-
-@io_task
-async def verify_traffic(switch: HttpTrafficSwitch, expected: str) -> str:
-    active = await switch.status()
-    if active != expected:
-        raise RetryableIntegrationError(f"switch serves {active!r}, expected {expected!r}")
-    return active
+from flows.traffic import describe_plan, move_traffic, switch_lock, switch_settings
 
 
 @flow(name="failover", flow_run_name="failover-incident-{incident_id}", **LIFECYCLE_HOOKS)
-async def fail_over(incident_id: int, action: FailoverAction) -> str:
-    """Shift traffic for the incident's service to the standby and verify it."""
-    name, target = action.params.switch, action.params.to
-    switch_settings = settings().switches.get(name)
-    if switch_settings is None:
-        raise ConfigError(f"no traffic switch named {name!r} in the config file")
-    async with httpx.AsyncClient() as client:
-        switch = HttpTrafficSwitch(switch_settings, client)
-        active = await with_retry(read_switch, action.retry)(switch)
-        if active == target:
-            await record(incident_id, TimelineKind.failover, f"switch {name} already serves {target}: nothing to do")
-            return active
-        previous = await with_retry(shift_traffic, action.retry)(switch, target)
-        await record(incident_id, TimelineKind.failover, f"switch {name} shifted from {previous} to {target}", switch=name)
-        try:
-            await with_retry(verify_traffic, action.retry)(switch, target)
-        except Exception as err:
-            await with_retry(shift_traffic, action.retry)(switch, previous)
-            await record(incident_id, TimelineKind.rollback, f"switch {name} restored to {previous}: verification failed: {err}")
-            raise
-        await record(incident_id, TimelineKind.failover, f"switch {name} verified serving {target}", switch=name)
-        return target
+async def fail_over(incident_id: int, action: FailoverAction) -> str | dict[str, Any]:
+    """Shift traffic for the incident's service to the standby and verify it (or, as a dry run, say how)."""
+    params = action.params
+    if params.dry_run:
+        return await describe_plan(incident_id, params.switch, params.to, TimelineKind.failover, "fail over")
+    incident = await store().get_incident(incident_id)
+    variables = {"service": incident.service, "incident_id": str(incident_id)}
+    async with switch_lock(incident_id, params.switch, switch_settings(params.switch).lock_wait_seconds):
+        return await move_traffic(incident_id, params.switch, params.to, action.retry, TimelineKind.failover, variables)

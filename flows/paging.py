@@ -25,7 +25,8 @@ async def send_page(message: PageMessage, channel: str | None) -> MessageRef:
 async def page_oncall(incident_id: int, action: PagingAction = PagingAction()) -> dict[str, str] | None:
     """Page the on-call channel for an incident; returns the Slack message reference."""
     incident = await store().get_incident(incident_id)
-    if incident.status in (IncidentStatus.acknowledged, IncidentStatus.resolved):
+    # An escalation (a response flow gave up, with a reason) is news even to whoever acknowledged.
+    if incident.status in (IncidentStatus.acknowledged, IncidentStatus.resolved) and not action.params.reason:
         await record(incident_id, TimelineKind.page, f"page skipped: incident already {incident.status.value}")
         return None
     _, link = current_run()
@@ -36,12 +37,15 @@ async def page_oncall(incident_id: int, action: PagingAction = PagingAction()) -
         service=incident.service,
         status=incident.status.value,
         link=link,
+        reason=action.params.reason,
+        detail=action.params.detail,
     )
     ref = await with_retry(send_page, action.retry)(message, action.params.channel)
     await record(
         incident_id,
         TimelineKind.page,
-        f"paged {action.params.channel or settings().slack.channel} on Slack",
+        f"paged {action.params.channel or settings().slack.channel} on Slack"
+        + (f": {action.params.reason}" if action.params.reason else ""),
         channel=ref.channel,
         ts=ref.ts,
     )

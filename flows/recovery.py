@@ -1,29 +1,59 @@
 """Recovery: run the incident's runbook, then verify the service is healthy.
 
-Each step is its own task with the action's retry policy; the final health
-check decides success. Success marks the incident mitigated (people still
-resolve it); a failing step fails the flow with the step's trimmed output.
+Each step is its own task with its own retries, backoff and timeout (the
+step's ``retry``, else the action's); the runbook's final health check decides
+success. Success marks the incident mitigated (people still resolve it) and
+says so in the timeline. A step that still fails after its retries stops the
+runbook: the failure (step, trimmed output, flow run link) is recorded and
+escalated to a person. A dry run records the plan and the current health only.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 from prefect import flow
+from prefect.deployments import run_deployment
 
-from alertflow.config import HealthCheck, HttpStep, ShellStep
-from alertflow.errors import ConfigError
+from alertflow.errors import ConfigError, IntegrationError, RetryableIntegrationError
 from alertflow.models import RecoveryAction, TimelineKind
+from alertflow.response_config import HealthCheck, HttpStep, RunbookStep, RunDeploymentStep, ShellStep
+from alertflow.templates import PLACEHOLDER, render
+from flows.escalation import escalate, trim
 from flows.runtime import io_task, record, settings, store, with_retry
+from flows.secrets import resolve_secrets
 from flows.timeline import LIFECYCLE_HOOKS
 from integrations.runbook import Outcome, run_http_step, run_shell_step, wait_until_healthy
 
+TASK_TIMEOUT_MARGIN = 5.0  # the step enforces its own timeout; Prefect's is the backstop
+
+
+async def start_deployment(step: RunDeploymentStep, variables: dict[str, str]) -> Outcome:
+    """Run another Prefect deployment and wait for it; placeholders fill whole string parameters."""
+    parameters = {
+        key: render(value, variables) if isinstance(value, str) and PLACEHOLDER.fullmatch(value) else value
+        for key, value in step.parameters.items()
+    }
+    run = await run_deployment(step.deployment, parameters=parameters, timeout=step.timeout_seconds, poll_interval=1)
+    state = run.state
+    if state is None or not state.is_final():
+        raise RetryableIntegrationError(f"step {step.name}: {step.deployment} run {run.name} not finished after {step.timeout_seconds:g}s")
+    if not state.is_completed():
+        raise RetryableIntegrationError(f"step {step.name}: {step.deployment} run {run.name} ended {state.name}: {state.message}")
+    return Outcome(step=step.name, detail=f"{step.deployment} run {run.name} completed")
+
 
 @io_task
-async def run_step(step: HttpStep | ShellStep) -> Outcome:
+async def run_step(step: RunbookStep, variables: dict[str, str]) -> Outcome:
     if isinstance(step, ShellStep):
-        return await run_shell_step(step, settings().allow_shell)
+        return await run_shell_step(step, settings().allow_shell, variables)
+    if isinstance(step, RunDeploymentStep):
+        return await start_deployment(step, variables)
     async with httpx.AsyncClient() as client:
-        return await run_http_step(step, client)
+        if isinstance(step, HttpStep):
+            return await run_http_step(await resolve_secrets(step), client)
+        return await wait_until_healthy(step, client)
 
 
 @io_task
@@ -32,18 +62,51 @@ async def verify_health(check: HealthCheck) -> Outcome:
         return await wait_until_healthy(check, client)
 
 
+async def describe_runbook(incident_id: int, name: str, steps: list[RunbookStep], verify: HealthCheck) -> dict[str, Any]:
+    """Dry run: the steps that would run and whether the service is healthy now; nothing runs."""
+    try:
+        health = (await verify_health.with_options(retries=0)(verify.model_copy(update={"timeout_seconds": 0}))).detail
+    except IntegrationError as err:
+        health = f"unhealthy: {trim(err, 300)}"
+    refused = " (refused: allow_shell is false)" if not settings().allow_shell else ""
+    planned = [f"{step.kind} {step.name}" + (refused if isinstance(step, ShellStep) else "") for step in steps]
+    plan = {"runbook": name, "steps": planned, "verify": verify.url, "current_health": health}
+    await record(incident_id, TimelineKind.recovery, f"dry run: runbook {name} would run {', '.join(planned)}; now: {health}", plan=plan)
+    return plan
+
+
 @flow(name="recovery", flow_run_name="recovery-incident-{incident_id}", **LIFECYCLE_HOOKS)
-async def run_recovery(incident_id: int, action: RecoveryAction) -> str:
-    """Run the named runbook's steps in order, then verify health."""
-    runbook = settings().runbooks.get(action.params.runbook)
+async def run_recovery(incident_id: int, action: RecoveryAction) -> str | dict[str, Any]:
+    """Run the named runbook's steps in order, then verify health; escalate if it cannot."""
+    name = action.params.runbook
+    runbook = settings().runbooks.get(name)
     if runbook is None:
-        raise ConfigError(f"no runbook named {action.params.runbook!r} in the config file")
+        raise ConfigError(f"no runbook named {name!r} in the config file")
+    if action.params.dry_run:
+        return await describe_runbook(incident_id, name, runbook.steps, runbook.verify)
+    incident = await store().get_incident(incident_id)
+    variables = {"service": incident.service, "incident_id": str(incident_id), "runbook": name}
     for step in runbook.steps:
-        outcome = await with_retry(run_step, action.retry).with_options(name=f"step-{step.name}")(step)
-        await record(incident_id, TimelineKind.recovery, f"runbook {action.params.runbook}: {step.name} done", detail=outcome.detail)
-    outcome = await with_retry(verify_health, action.retry)(runbook.verify)
+        task = with_retry(run_step, step.retry or action.retry).with_options(
+            name=f"step-{step.name}", timeout_seconds=step.timeout_seconds + TASK_TIMEOUT_MARGIN
+        )
+        try:
+            outcome = await task(step, variables)
+        except Exception as err:
+            await give_up(incident_id, name, f"step {step.name}", err)
+            raise
+        await record(incident_id, TimelineKind.recovery, f"runbook {name}: {step.name} done", detail=outcome.detail)
+    try:
+        outcome = await with_retry(verify_health, action.retry)(runbook.verify)
+    except Exception as err:
+        await give_up(incident_id, name, "verification", err)
+        raise
     await store().mark_mitigated(incident_id)
-    await record(
-        incident_id, TimelineKind.recovery, f"runbook {action.params.runbook}: service healthy, incident mitigated", detail=outcome.detail
-    )
+    await record(incident_id, TimelineKind.recovery, f"runbook {name}: service healthy, incident mitigated", detail=outcome.detail)
     return outcome.detail
+
+
+async def give_up(incident_id: int, runbook: str, where: str, err: Exception) -> None:
+    output = trim(f"{type(err).__name__}: {err}" if not isinstance(err, IntegrationError) else err)
+    await record(incident_id, TimelineKind.recovery, f"runbook {runbook}: {where} failed after its retries", detail=output)
+    await escalate(incident_id, f"recovery runbook {runbook} failed at {where}", output)

@@ -12,6 +12,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol
 
+from pydantic import BaseModel
+
 from alertflow.models import Alert
 
 
@@ -23,11 +25,23 @@ class Source(Protocol):
     def parse(self, payload: Any, received_at: datetime) -> list[Alert]: ...
 
 
+class SwitchState(BaseModel):
+    """What a switch serves from: the one active target (None when not exactly one), and
+    the raw state per server, enough to put it back exactly as it was."""
+
+    active: str | None
+    detail: dict[str, str]
+
+
 class TrafficSwitch(Protocol):
     """Decides which backend serves a service's traffic."""
 
-    async def status(self) -> str: ...
+    async def status(self) -> SwitchState: ...
 
-    async def shift(self, to: str) -> str:
-        """Serve from ``to``; returns what was active before, for a rollback."""
+    async def shift(self, to: str) -> None:
+        """Serve from target ``to``."""
+        ...
+
+    async def restore(self, state: SwitchState) -> None:
+        """Put the switch back to a state ``status()`` returned (compensation after a failed shift)."""
         ...

@@ -2,7 +2,10 @@
 
 A shell step runs an argument list with no shell in between, so no value can
 be interpreted as shell syntax, and only when the operator enabled shell steps
-(``allow_shell``). Output kept in outcomes is trimmed: it lands in timelines.
+(``allow_shell``). Values that may come from alert labels (``{service}``) are
+placeholders that fill exactly one whole argument each (checked when the config
+loads). Output kept in outcomes is trimmed: it lands in timelines.
+(``run_deployment`` steps talk to Prefect, so they live in flows/recovery.py.)
 """
 
 from __future__ import annotations
@@ -13,8 +16,9 @@ import time
 import httpx
 from pydantic import BaseModel
 
-from alertflow.config import HealthCheck, HttpStep, ShellStep
 from alertflow.errors import PermanentIntegrationError, RetryableIntegrationError
+from alertflow.response_config import HealthCheck, HttpStep, ShellStep
+from alertflow.templates import render
 from integrations.http import request, safe_url
 
 OUTPUT_LIMIT = 2000
@@ -26,16 +30,20 @@ class Outcome(BaseModel):
 
 
 async def run_http_step(step: HttpStep, client: httpx.AsyncClient) -> Outcome:
-    response = await request(client, step.method, step.url, expect=step.expect_status, json=step.json_body, timeout=step.timeout_seconds)
+    headers = {"Authorization": f"Bearer {step.token.get_secret_value()}"} if step.token else {}
+    response = await request(
+        client, step.method, step.url, expect=step.expect_status, json=step.json_body, headers=headers, timeout=step.timeout_seconds
+    )
     return Outcome(step=step.name, detail=f"{step.method} {safe_url(step.url)} -> HTTP {response.status_code}")
 
 
-async def run_shell_step(step: ShellStep, allow_shell: bool) -> Outcome:
+async def run_shell_step(step: ShellStep, allow_shell: bool, variables: dict[str, str] | None = None) -> Outcome:
     if not allow_shell:
         raise PermanentIntegrationError(f"step {step.name}: shell steps are disabled (set allow_shell: true)")
+    argv = [step.argv[0], *(render(item, variables or {}) for item in step.argv[1:])]
     try:
         process = await asyncio.create_subprocess_exec(
-            *step.argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, stdin=asyncio.subprocess.DEVNULL
+            *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, stdin=asyncio.subprocess.DEVNULL
         )
     except OSError as err:
         raise PermanentIntegrationError(f"step {step.name}: cannot start {step.argv[0]}: {err.strerror}") from None

@@ -38,9 +38,12 @@ class PageMessage(BaseModel):
     service: str
     status: str
     link: str | None = None
+    reason: str | None = None  # an escalation: why automation handed over to a person
+    detail: str | None = None
 
     def text(self) -> str:
-        return f"[{self.severity.value.upper()}] Incident #{self.incident_id}: {self.title} ({self.service})"
+        escalation = f" ESCALATION: {self.reason}" if self.reason else ""
+        return f"[{self.severity.value.upper()}] Incident #{self.incident_id}: {self.title} ({self.service}){escalation}"
 
     def blocks(self) -> list[dict[str, Any]]:
         heading = f"{SEVERITY_EMOJI[self.severity]} *Incident #{self.incident_id}: {self.title}*"
@@ -49,6 +52,9 @@ class PageMessage(BaseModel):
             {"type": "section", "text": {"type": "mrkdwn", "text": heading}},
             {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]},
         ]
+        if self.reason:
+            text = f"*Escalation:* {self.reason}" + (f"\n```{self.detail}```" if self.detail else "")
+            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text}})
         if self.link:
             blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"<{self.link}|Open in Prefect>"}]})
         return blocks

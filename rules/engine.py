@@ -19,7 +19,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from alertflow.models import Alert, AlertStatus, Decision, DecisionKind, Silence
+from alertflow.models import Alert, AlertStatus, Silence
+from rules.decision import Decision, DecisionKind
 from rules.groups import GroupLogic
 from rules.index import RuleIndex
 from rules.inhibition import Placement, Sources

@@ -14,7 +14,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from alertflow.models import Action, Alert, Decision, DecisionKind
+from alertflow.models import Action, Alert
+from rules.decision import Decision, DecisionKind
 from rules.durations import format_duration
 from rules.matchers import match_all
 from rules.schema import FlappingPattern, Rule, SequencePattern, ThresholdPattern

@@ -13,7 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from alertflow.models import Alert, Decision, DecisionKind, Silence
+from alertflow.models import Alert, Silence
+from rules.decision import Decision, DecisionKind
 from rules.engine import Engine
 from rules.schema import RuleSet
 

@@ -98,6 +98,16 @@ def sandbox() -> Iterator[SandboxServer]:
     server.stop()
 
 
+@pytest.fixture
+def load_balancer(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A real HAProxy serving web1, with web2 in maintenance as the standby (tests/loadbalancer.py)."""
+    from tests.loadbalancer import LoadBalancer
+
+    balancer = LoadBalancer(tmp_path).start()
+    yield balancer
+    balancer.stop()
+
+
 @pytest.fixture(scope="session")
 def pg_server_url() -> Iterator[str]:
     """A database of our own on the machine's PostgreSQL, dropped at the end of the session."""

@@ -31,7 +31,7 @@ def write_config(directory: Path, sandbox_url: str, database_url: str, **overrid
         "deployment_name": "alertflow",
         "worker_poll_seconds": 0.1,
         "slack": {"token": "xoxb-test-token", "channel": "#oncall", "base_url": f"{sandbox_url}/slack/api/"},
-        "switches": {"checkout": {"url": f"{sandbox_url}/switch/checkout"}},
+        "switches": {"checkout": sandbox_switch(sandbox_url, "checkout")},
         "runbooks": {
             "restart-checkout": {
                 "steps": [{"kind": "http", "name": "restart", "method": "POST", "url": f"{sandbox_url}/restart/checkout"}],
@@ -43,6 +43,15 @@ def write_config(directory: Path, sandbox_url: str, database_url: str, **overrid
     path = directory / "alertflow.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+def sandbox_switch(sandbox_url: str, name: str) -> dict[str, Any]:
+    """An HTTP switch on the sandbox, with health checks per target and a probe through its front end."""
+    return {
+        "url": f"{sandbox_url}/switch/{name}",
+        "targets": {target: {"health_url": f"{sandbox_url}/health/{name}-{target}"} for target in ("primary", "standby")},
+        "probe": {"url": f"{sandbox_url}/front/{name}", "header": "X-Served-By", "samples": 2},
+    }
 
 
 class ApiThread:

@@ -25,7 +25,10 @@ class System:
 
     def flow_runs(self, incident_id: int) -> list[Any]:
         """The Prefect flow runs our outbox dispatched for the incident (tags repeat across test databases)."""
-        ids = [row["flow_run_id"] for row in self.api.get(f"/incidents/{incident_id}").json()["flow_runs"] if row["flow_run_id"]]
+        detail = self.api.get(f"/incidents/{incident_id}")
+        if detail.status_code == 404:  # the pipeline has not decided the alert yet
+            return []
+        ids = [row["flow_run_id"] for row in detail.json()["flow_runs"] if row["flow_run_id"]]
 
         async def read() -> list[Any]:
             async with get_client() as client:

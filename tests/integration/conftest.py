@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import pytest
 
+from alertflow.config import load_settings
 from alertflow.store import Store
+
+NOW = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)
 
 
 @pytest.fixture
@@ -13,4 +18,23 @@ async def store(database_url: str):  # type: ignore[no-untyped-def]
     store = Store(database_url)
     await store.create_schema()
     yield store
+    await store.dispose()
+
+
+@pytest.fixture
+async def incident(sandbox, make_config):  # type: ignore[no-untyped-def]
+    """An open incident in a fresh store, with the flows' config pointed at the sandbox."""
+    settings = load_settings(make_config(sandbox))
+    store = Store(settings.resolved_database_url)
+    await store.create_schema()
+    async with store.write() as tx:
+        incident_id = await tx.insert_incident(
+            key="service-down|service=checkout",
+            title="checkout API down",
+            service="checkout",
+            severity="critical",
+            rule_id="service-down",
+            at=NOW,
+        )
+    yield store, incident_id
     await store.dispose()

@@ -137,3 +137,30 @@ def test_health_readiness_and_metrics(api: ApiThread) -> None:
     assert 'alertflow_alerts_accepted_total{source="alertmanager"} 1' in metrics
     assert 'alertflow_requests_rejected_total{status="400"} 1' in metrics
     assert "alertflow_inbox_total 1" in metrics
+
+
+def test_failback_by_service_and_dry_runs_are_queued_with_their_parameters(api: ApiThread) -> None:
+    """POST /services/{name}/failback queues a failback for the service's latest incident from its rule's failover
+    action (no hysteresis by hand); dry_run reaches the flow's params; flows without a dry run refuse it (422)."""
+    assert api.post("/services/checkout/failback", json={"actor": "alice"}).status_code == 404
+    api.post("/webhooks/alertmanager", content=FIRING, headers=JSON)
+    [incident] = wait_for(lambda: api.get("/incidents").json(), 10, "the incident to open")
+    queued = api.post("/services/checkout/failback", json={"actor": "alice", "dry_run": True})
+    assert queued.status_code == 202 and queued.json()["incident_id"] == incident["id"]
+    dry_recovery = api.post(f"/incidents/{incident['id']}/run/recovery", json={"actor": "bob", "dry_run": True})
+    assert dry_recovery.status_code == 202
+    refused = api.post(f"/incidents/{incident['id']}/run/paging", json={"actor": "bob", "dry_run": True})
+    assert refused.status_code == 422 and refused.json()["field"] == "dry_run"
+    rows = {row["id"]: row for row in api.get(f"/incidents/{incident['id']}").json()["flow_runs"]}
+    failback = rows[queued.json()["outbox_id"]]
+    assert failback["flow"] == "failback"
+    assert failback["parameters"]["action"]["params"] == {
+        "switch": "checkout",
+        "to": "primary",
+        "healthy_for_seconds": 0.0,
+        "max_wait_seconds": 1800.0,
+        "dry_run": True,
+    }
+    assert rows[dry_recovery.json()["outbox_id"]]["parameters"]["action"]["params"]["dry_run"] is True
+    timeline = [e["summary"] for e in api.get(f"/incidents/{incident['id']}").json()["timeline"]]
+    assert "failback flow dry run requested by alice" in timeline

@@ -60,7 +60,13 @@ def test_outbox_waits_while_prefect_is_down_and_drains_when_back(sandbox, make_c
     runs = [read_flow_run(row["flow_run_id"]) for row in outbox(api)]
     assert [run.name.split("-incident-")[0] for run in runs] == ["paging", "timeline", "failover", "recovery"]
     assert all(run.state.is_scheduled() and "incident-1" in run.tags for run in runs)
-    assert runs[2].parameters["action"]["params"] == {"switch": "checkout", "to": "standby"}
+    assert runs[2].parameters["action"]["params"] == {
+        "switch": "checkout",
+        "to": "standby",
+        "back_to": "primary",
+        "failback_after_seconds": None,
+        "dry_run": False,
+    }
     relay.down()
 
 

@@ -7,34 +7,13 @@ from datetime import datetime, timezone
 import pytest
 from prefect.client.orchestration import get_client
 
-from alertflow.config import load_settings
 from alertflow.models import FailoverAction, IncidentStatus, PagingAction, RecoveryAction, RetryPolicy, TimelineAction
-from alertflow.store import Store
 from flows import fail_over, page_oncall, record_timeline, run_recovery
 from flows.timeline import artifact_key
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("prefect_server")]
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)
 NO_WAIT = {"retry_delay_seconds": 0}
-
-
-@pytest.fixture
-async def incident(sandbox, make_config):  # type: ignore[no-untyped-def]
-    """An open incident in a fresh store, with the flows' config pointed at the sandbox."""
-    settings = load_settings(make_config(sandbox))
-    store = Store(settings.resolved_database_url)
-    await store.create_schema()
-    async with store.write() as tx:
-        incident_id = await tx.insert_incident(
-            key="service-down|service=checkout",
-            title="checkout API down",
-            service="checkout",
-            severity="critical",
-            rule_id="service-down",
-            at=NOW,
-        )
-    yield store, incident_id
-    await store.dispose()
 
 
 def summaries(entries: list) -> list[str]:  # type: ignore[type-arg]
@@ -92,7 +71,9 @@ async def test_failover_shifts_verifies_and_is_idempotent(sandbox, incident) -> 
     await fail_over(incident_id, action)
     assert [c for c in sandbox.state.switch_calls if c["method"] == "POST"] == posts
     timeline = summaries(await store.get_timeline(incident_id))
-    assert "switch checkout verified serving standby" in timeline
+    assert "switch checkout verified serving standby: 2 of 2 requests through /front/checkout served by 'standby'" in [
+        s.replace(sandbox.url, "") for s in timeline
+    ]
     assert "switch checkout already serves standby: nothing to do" in timeline
 
 
@@ -106,7 +87,8 @@ async def test_failover_rolls_back_when_verification_fails(sandbox, incident) ->
     posts = [c["body"]["active"] for c in sandbox.state.switch_calls if c["method"] == "POST"]
     assert posts == ["standby", "primary"]
     timeline = summaries(await store.get_timeline(incident_id))
-    assert any(s.startswith("switch checkout restored to primary: verification failed") for s in timeline)
+    assert any(s.startswith("switch checkout restored to primary: failover to standby failed: switch serves primary") for s in timeline)
+    assert "escalated: switch checkout rolled back to primary" in timeline
     assert timeline[-1].startswith("failover flow failed")
 
 
@@ -193,3 +175,28 @@ async def test_secrets_stay_out_of_timeline_and_flow_state(sandbox, incident, ma
     seen = state.message + " ".join(e.summary + str(e.data) for e in await store.get_timeline(incident_id))
     for secret in ("header-secret", "pw-in-url", "query-secret", "xoxb-test-token"):
         assert secret not in seen
+
+
+async def test_http_switch_sends_configured_method_url_and_templated_body(sandbox, incident, make_config) -> None:  # type: ignore[no-untyped-def]
+    """A generic HTTP switch shifts with its configured method, templated URL and body, and a token from a Prefect
+    Secret block; the token reaches the switch and nothing else."""
+    from prefect.blocks.system import Secret
+
+    from tests.support import sandbox_switch
+
+    store, incident_id = incident
+    await Secret(value="block-secret-token").save("checkout-switch-token", overwrite=True)
+    switch = sandbox_switch(sandbox.url, "checkout") | {
+        "token": "prefect-secret:checkout-switch-token",
+        "method": "PUT",
+        "shift_url": f"{sandbox.url}/switch/{{switch}}",
+        "body": '{"active": "{target}", "service": "{service}", "incident": "{incident_id}"}',
+        "expect_status": [200],
+    }
+    make_config(sandbox, database_url=store.url, switches={"checkout": switch})
+    await fail_over(incident_id, FailoverAction(params={"switch": "checkout"}))
+    [shift] = [c for c in sandbox.state.switch_calls if c["method"] != "GET"]
+    assert shift["method"] == "PUT" and shift["body"] == {"active": "standby", "service": "checkout", "incident": str(incident_id)}
+    assert shift["authorization"] == "Bearer block-secret-token"
+    seen = " ".join(e.summary + str(e.data) for e in await store.get_timeline(incident_id))
+    assert "block-secret-token" not in seen and "verified serving standby" in seen

@@ -57,7 +57,7 @@ async def test_firing_alert_opens_incident_with_timeline_and_four_actions(store:
         "incident_id": incident.id,
         "action": {
             "flow": "failover",
-            "params": {"switch": "checkout", "to": "standby"},
+            "params": {"switch": "checkout", "to": "standby", "back_to": "primary", "failback_after_seconds": None, "dry_run": False},
             "retry": {"retries": 2, "retry_delay_seconds": 0.0, "exponential_backoff": 2.0},
             "min_severity": None,
         },
@@ -119,7 +119,13 @@ async def test_people_commands_ack_resolve_and_run(store: Store) -> None:
     assert (await pipeline.acknowledge(incident.id, "bob")).acknowledged_by == "alice"
     outbox_id = await pipeline.request_run(incident.id, FlowName.failover, "carol")
     row = next(r for r in await store.due_outbox(datetime.now(timezone.utc), 20) if r.id == outbox_id)
-    assert row.parameters["action"]["params"] == {"switch": "checkout", "to": "standby"}
+    assert row.parameters["action"]["params"] == {
+        "switch": "checkout",
+        "to": "standby",
+        "back_to": "primary",
+        "failback_after_seconds": None,
+        "dry_run": False,
+    }
     resolved = await pipeline.resolve(incident.id, "alice")
     assert resolved.status is IncidentStatus.resolved
     with pytest.raises(Conflict):
@@ -149,3 +155,22 @@ async def test_a_poison_alert_is_set_aside_and_the_rest_proceed(store: Store) ->
     assert sorted(i.service for i in await store.list_incidents()) == ["checkout", "payments"]
     await ingest(store, pipeline, with_alert(FIRING, "third", service="search"))
     assert len(await store.list_incidents()) == 3, "the pipeline keeps going after setting an alert aside"
+
+
+@pytest.mark.parametrize("by_hand", [False, True], ids=["alerts-resolve", "person-resolves"])
+async def test_resolve_queues_failback_when_the_failover_asks_for_it(store: Store, by_hand: bool) -> None:
+    """A rule whose failover sets failback_after_seconds gets a failback queued on resolve, whoever resolves, with that wait."""
+    text = EXAMPLE_RULES.read_text().replace(
+        "params: {switch: checkout, to: standby}", "params: {switch: checkout, failback_after_seconds: 90}"
+    )
+    pipeline = Pipeline(store, parse_rules(text))
+    await ingest(store, pipeline, FIRING)
+    [incident] = await store.list_incidents()
+    if by_hand:
+        await pipeline.resolve(incident.id, "alice")
+    else:
+        await ingest(store, pipeline, RESOLVED)
+    rows = await store.outbox_for(incident.id)
+    assert [row["flow"] for row in rows][-2:] == ["timeline", "failback"]
+    params = rows[-1]["parameters"]["action"]["params"]
+    assert (params["switch"], params["to"], params["healthy_for_seconds"]) == ("checkout", "primary", 90.0)

@@ -8,8 +8,9 @@ from textwrap import dedent
 import pytest
 from pydantic import SecretStr
 
-from alertflow.config import HttpStep, Settings, load_settings, prefect_environment
+from alertflow.config import Settings, load_settings, prefect_environment
 from alertflow.errors import ConfigError
+from alertflow.response_config import HttpStep
 
 SLACK_TOKEN = "xoxb-do-not-print-1234"
 SWITCH_TOKEN = "switch-secret-5678"

@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from alertflow.models import Alert, AlertStatus, Decision, DecisionKind, Severity
+from alertflow.models import Alert, AlertStatus, Severity
 from rules import Engine, parse_rules
+from rules.decision import Decision, DecisionKind
 
 K = DecisionKind
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)

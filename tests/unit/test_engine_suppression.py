@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from alertflow.models import Alert, AlertStatus, Decision, DecisionKind, Severity, Silence
+from alertflow.models import Alert, AlertStatus, Severity, Silence
 from rules import Engine, parse_rules
+from rules.decision import Decision, DecisionKind
 from rules.suppression import MaintenanceWindow
 
 K = DecisionKind

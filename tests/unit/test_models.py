@@ -103,7 +103,7 @@ def test_action_union_picks_the_class_by_flow(data: dict[str, Any], kind: type, 
     action = ACTIONS.validate_python(data)
     assert type(action) is kind
     if params is not None:
-        assert action.params.model_dump() == params
+        assert action.params.model_dump().items() >= params.items()
     assert ACTIONS.validate_json(ACTIONS.dump_json(action)) == action
 
 

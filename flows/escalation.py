@@ -1,0 +1,45 @@
+"""Escalation: when automation gives up, a person hears why.
+
+One small function for every response flow: it writes an ``escalation``
+timeline entry and queues a paging flow run through the outbox, in one
+transaction, with the reason and the trimmed detail for the page to say. The
+API process's dispatcher sends the row to Prefect like any other (flows never
+import the pipeline). Kept deliberately small: escalation policies (who next,
+after how long) belong to the paging flow.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from alertflow.models import PagingAction, PagingParams, RetryPolicy, TimelineEntry, TimelineKind
+from flows.runtime import current_run, store
+
+DETAIL_LIMIT = 1000
+ESCALATION_RETRY = RetryPolicy(retries=3, exponential_backoff=1)
+
+
+def trim(text: object, limit: int = DETAIL_LIMIT) -> str:
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+async def escalate(incident_id: int, reason: str, detail: str) -> int:
+    """Record the escalation and queue a page saying ``reason``; returns the outbox row id."""
+    run_id, link = current_run()
+    detail = trim(detail)
+    page_detail = trim(f"{detail} (flow run: {link})" if link else detail, 2000)
+    action = PagingAction(params=PagingParams(reason=trim(reason, 500), detail=page_detail), retry=ESCALATION_RETRY)
+    data = {"reason": reason, "detail": detail, **({"flow_run_id": run_id, "flow_run_url": link} if run_id else {})}
+    now = datetime.now(timezone.utc)
+    entry = TimelineEntry(
+        incident_id=incident_id,
+        at=now,
+        kind=TimelineKind.escalation,
+        summary=f"escalated: {reason}",
+        data=data,
+        actor=f"flow-run:{run_id}" if run_id else "system",
+    )
+    async with store().write() as tx:
+        await tx.add_timeline([entry])
+        return await tx.queue_action(incident_id, action, now)

@@ -1,0 +1,195 @@
+"""Moving traffic with care, shared by failover and failback: check → shift → verify │ restore.
+
+1. Read the switch. Already on the target: nothing to do, and say so (idempotent).
+2. Check the target's own health endpoint. Unhealthy: do not shift; record, escalate.
+3. Shift. 4. Verify through the front end (the probe), not only the switch's answer.
+5. If the shift or the verification fails, restore the state read in step 1
+   (an explicit saga: compensation that we record in our store, and verify by
+   reading the switch again), record the rollback and escalate.
+
+Prefect's ``transaction()`` with ``on_rollback`` hooks would run the same
+compensation, but in-process and best-effort (a hook that raises is logged and
+swallowed); here a failed restore is itself recorded and escalated.
+
+At most one move per switch at a time: a lease in the store (``locks`` table)
+named after the switch, which any worker and any database backend honour; a
+second run waits for the first, then finds the work done and says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+
+from alertflow.errors import ConfigError, RetryableIntegrationError
+from alertflow.models import RetryPolicy, TimelineKind
+from alertflow.response_config import HaproxySwitchSettings, HttpSwitchSettings, Probe
+from flows.escalation import escalate, trim
+from flows.runtime import current_run, io_task, record, settings, store, with_retry
+from flows.secrets import resolve_secrets
+from integrations import SwitchState, TrafficSwitch
+from integrations.frontend import verify_served_by
+from integrations.haproxy import HaproxySwitch
+from integrations.http import request, safe_url
+from integrations.http_switch import HttpTrafficSwitch
+
+LOCK_TTL_SECONDS = 900.0  # a holder that died frees the switch after this long
+LOCK_POLL_SECONDS = 0.5
+
+
+@io_task
+async def read_switch(switch: TrafficSwitch) -> SwitchState:
+    return await switch.status()
+
+
+@io_task
+async def check_health(url: str, timeout: float) -> str:
+    async with httpx.AsyncClient() as client:
+        response = await request(client, "GET", url, timeout=timeout)
+    return f"{safe_url(url)} answered HTTP {response.status_code}"
+
+
+@io_task
+async def shift_traffic(switch: TrafficSwitch, to: str) -> None:
+    await switch.shift(to)
+
+
+@io_task
+async def verify_traffic(switch: TrafficSwitch, to: str, probe: Probe | None, marker: str) -> str:
+    state = await switch.status()
+    if state.active != to:
+        raise RetryableIntegrationError(f"switch serves {state.active or 'no single target'} {state.detail}, expected {to}")
+    if probe is None:
+        return f"switch reports {to} (no front-end probe configured: traffic itself not checked)"
+    async with httpx.AsyncClient() as client:
+        return await verify_served_by(probe, marker, client)
+
+
+@io_task
+async def restore_switch(switch: TrafficSwitch, state: SwitchState) -> SwitchState:
+    await switch.restore(state)
+    after = await switch.status()
+    if after.detail != state.detail:
+        raise RetryableIntegrationError(f"switch reads {after.detail} after restore, expected {state.detail}")
+    return after
+
+
+def switch_settings(name: str) -> HttpSwitchSettings | HaproxySwitchSettings:
+    configured = settings().switches.get(name)
+    if configured is None:
+        raise ConfigError(f"no traffic switch named {name!r} in the config file")
+    return configured
+
+
+@asynccontextmanager
+async def open_switch(
+    name: str, variables: dict[str, str]
+) -> AsyncIterator[tuple[HttpSwitchSettings | HaproxySwitchSettings, TrafficSwitch]]:
+    """The named switch from the config, its secrets resolved, ready to use."""
+    resolved = await resolve_secrets(switch_settings(name))
+    async with httpx.AsyncClient() as client:
+        if isinstance(resolved, HaproxySwitchSettings):
+            yield resolved, HaproxySwitch(resolved)
+        else:
+            yield resolved, HttpTrafficSwitch(resolved, client, {**variables, "switch": name})
+
+
+@asynccontextmanager
+async def switch_lock(incident_id: int, name: str, wait_seconds: float) -> AsyncIterator[None]:
+    """Hold the switch's lease; wait for another holder up to ``wait_seconds``, then fail saying who holds it."""
+    lock, me = f"switch:{name}", current_run()[0] or f"process:{uuid.uuid4()}"
+    deadline, said = time.monotonic() + wait_seconds, False
+    while (holder := await store().acquire_lock(lock, me, LOCK_TTL_SECONDS)) != me:
+        if not said:
+            await record(incident_id, TimelineKind.failover, f"switch {name} is being moved by {holder}: waiting for it", holder=holder)
+            said = True
+        if time.monotonic() >= deadline:
+            raise RetryableIntegrationError(f"switch {name} is still held by {holder} after {wait_seconds:g}s")
+        await asyncio.sleep(LOCK_POLL_SECONDS)
+    try:
+        yield
+    finally:
+        await store().release_lock(lock, me)
+
+
+async def describe_plan(incident_id: int, name: str, to: str, kind: TimelineKind, verb: str, **extra: Any) -> dict[str, Any]:
+    """Dry run: read the switch and the target's health, record the plan, change nothing."""
+    async with open_switch(name, {}) as (configured, switch):
+        state = await read_switch(switch)
+    target = configured.targets.get(to)
+    health = "no health_url configured"
+    if target is not None:
+        try:
+            health = await check_health.with_options(retries=0)(target.health_url, configured.timeout_seconds)
+        except Exception as err:
+            health = f"unhealthy: {trim(err, 300)}"
+    steps = (
+        ["nothing: already there"]
+        if state.active == to
+        else [
+            f"check {to} health",
+            f"shift {name} to {to}",
+            "verify " + ("through the front end" if configured.probe else "by the switch"),
+            "on failure: restore",
+        ]
+    )
+    plan = {"switch": name, "current": state.active, "detail": state.detail, "target": to, "target_health": health, "steps": steps, **extra}
+    summary = f"dry run: would {verb} switch {name} from {state.active} to {to} ({'; '.join(steps)}); {to} health: {health}"
+    await record(incident_id, kind, summary, dry_run=True, plan=plan)
+    return plan
+
+
+async def move_traffic(incident_id: int, name: str, to: str, retry: RetryPolicy, kind: TimelineKind, variables: dict[str, str]) -> str:
+    """The saga (see the module docstring); call it with the switch's lock held."""
+    async with open_switch(name, variables) as (configured, switch):
+        return await _move(incident_id, name, to, retry, kind, configured, switch)
+
+
+async def _move(
+    incident_id: int, name: str, to: str, retry: RetryPolicy, kind: TimelineKind, configured: Any, switch: TrafficSwitch
+) -> str:
+    before = await with_retry(read_switch, retry)(switch)
+    if before.active == to:
+        await record(incident_id, kind, f"switch {name} already serves {to}: nothing to do", switch=name, state=before.detail)
+        return "unchanged"
+    target = configured.targets.get(to)
+    if target is None:
+        await record(incident_id, kind, f"switch {name}: no health check configured for {to}; shifting unchecked", switch=name)
+    else:
+        try:
+            health = await with_retry(check_health, retry)(target.health_url, configured.timeout_seconds)
+        except Exception as err:
+            await record(incident_id, kind, f"switch {name}: {to} is unhealthy, traffic not shifted: {trim(err, 300)}", switch=name)
+            await escalate(incident_id, f"{kind.value} of {name} to {to} not done: {to} is unhealthy", str(err))
+            raise
+        await record(incident_id, kind, f"switch {name}: {to} is healthy ({health})", switch=name)
+    try:
+        await with_retry(shift_traffic, retry)(switch, to)
+        await record(incident_id, kind, f"switch {name} shifted from {before.active} to {to}", switch=name, previous=before.detail)
+        proof = await with_retry(verify_traffic, retry)(switch, to, configured.probe, configured.marker(to))
+    except Exception as err:
+        await roll_back(incident_id, name, switch, before, retry, f"{kind.value} to {to} failed: {trim(err, 300)}")
+        raise
+    await record(incident_id, kind, f"switch {name} verified serving {to}: {proof}", switch=name)
+    return to
+
+
+async def roll_back(incident_id: int, name: str, switch: TrafficSwitch, before: SwitchState, retry: RetryPolicy, why: str) -> None:
+    """Compensation: put the switch back as it was, verify it, record and escalate either way."""
+    try:
+        await with_retry(restore_switch, retry)(switch, before)
+    except Exception as err:
+        summary = f"switch {name}: ROLLBACK FAILED, traffic state unknown: {trim(err, 300)}"
+        await record(incident_id, TimelineKind.rollback, summary, switch=name, wanted=before.detail)
+        await escalate(incident_id, f"rollback of switch {name} failed after: {why}", str(err))
+        return
+    await record(
+        incident_id, TimelineKind.rollback, f"switch {name} restored to {before.active}: {why}", switch=name, restored=before.detail
+    )
+    await escalate(incident_id, f"switch {name} rolled back to {before.active}", why)
