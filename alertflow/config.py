@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from alertflow.errors import ConfigError
+from alertflow.people import Person
 from alertflow.response_config import Runbook, SwitchSettings
 from alertflow.yamlmodel import describe_problem, parse_yaml
 
@@ -56,6 +57,7 @@ class Settings(BaseSettings):
     worker_poll_seconds: float = Field(0.25, gt=0, description="how often the worker asks Prefect for new runs")
     allow_shell: bool = Field(False, description="runbook shell steps are refused unless true")
     slack: SlackSettings = SlackSettings()
+    people: dict[str, Person] = Field({}, description="who can be paged, by name")
     switches: dict[str, SwitchSettings] = {}
     runbooks: dict[str, Runbook] = {}
 

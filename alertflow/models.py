@@ -101,6 +101,7 @@ class TimelineKind(str, enum.Enum):
     page = "page"
     ack = "ack"
     escalation = "escalation"
+    escalate_requested = "escalate_requested"  # someone asked to skip to the next escalation step now
     failover = "failover"
     rollback = "rollback"
     recovery = "recovery"
