@@ -18,11 +18,11 @@ from typing import Any
 import httpx
 from prefect import flow
 
-from alertflow.errors import RetryableIntegrationError
+from alertflow.errors import IntegrationError, RetryableIntegrationError
 from alertflow.models import FailbackAction, TimelineKind
-from flows.runtime import record, store
+from flows.runtime import record
 from flows.timeline import LIFECYCLE_HOOKS
-from flows.traffic import describe_plan, move_traffic, switch_lock, switch_settings
+from flows.traffic import current_state, describe_plan, move_traffic, switch_settings
 from integrations.http import request
 
 POLL_SECONDS = 1.0
@@ -37,7 +37,7 @@ async def wait_until_stably_healthy(url: str, healthy_for: float, max_wait: floa
             try:
                 await request(client, "GET", url, timeout=timeout)
                 healthy_since = healthy_since or time.monotonic()
-            except Exception:
+            except IntegrationError:
                 healthy_since = None
             now = time.monotonic()
             if healthy_since is not None and now - healthy_since >= healthy_for:
@@ -52,10 +52,11 @@ async def fail_back(incident_id: int, action: FailbackAction) -> str | dict[str,
     """Wait until the primary is stably healthy, then shift traffic back to it and verify."""
     params = action.params
     if params.dry_run:
-        return await describe_plan(incident_id, params.switch, params.to, TimelineKind.failover, "fail back")
+        return await describe_plan(incident_id, params.switch, params.to, "fail back")
     configured = switch_settings(params.switch)
     target = configured.targets.get(params.to)
-    if target is not None and params.healthy_for_seconds > 0:
+    # Traffic already there (the failover never ran, or was rolled back): no wait, and move_traffic says so.
+    if target is not None and params.healthy_for_seconds > 0 and (await current_state(params.switch, action.retry)).active != params.to:
         summary = f"failback: waiting until {params.to} has been healthy for {params.healthy_for_seconds:g}s"
         await record(incident_id, TimelineKind.failover, summary, switch=params.switch)
         try:
@@ -66,7 +67,4 @@ async def fail_back(incident_id: int, action: FailbackAction) -> str | dict[str,
             await record(incident_id, TimelineKind.failover, f"failback: {params.to} {err}; traffic stays", switch=params.switch)
             raise
         await record(incident_id, TimelineKind.failover, f"failback: {params.to} stably healthy after {waited:.0f}s", switch=params.switch)
-    incident = await store().get_incident(incident_id)
-    variables = {"service": incident.service, "incident_id": str(incident_id)}
-    async with switch_lock(incident_id, params.switch, configured.lock_wait_seconds):
-        return await move_traffic(incident_id, params.switch, params.to, action.retry, TimelineKind.failover, variables)
+    return await move_traffic(incident_id, params.switch, params.to, action.retry, "failback")

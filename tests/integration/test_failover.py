@@ -136,3 +136,14 @@ async def test_failback_gives_up_when_the_primary_stays_down(haproxy_incident) -
     state = await fail_back(incident_id, failback, return_state=True)
     assert state.is_failed() and lb.served_by() == "web2"
     assert any("traffic stays" in s for s in summaries(await store.get_timeline(incident_id)))
+
+
+async def test_failback_with_traffic_on_the_primary_neither_waits_nor_moves(haproxy_incident) -> None:  # type: ignore[no-untyped-def]
+    """No failover happened (web1 serves): failback does not wait out its hysteresis period; it changes nothing and says so."""
+    store, incident_id, lb = haproxy_incident
+    failback = FailbackAction(params={"switch": "checkout", "healthy_for_seconds": 300, "max_wait_seconds": 600}, retry=QUICK)
+    assert await asyncio.wait_for(fail_back(incident_id, failback), 60) == "unchanged"
+    assert await haproxy_state(lb) == {"web1": "ready", "web2": "maint"}
+    timeline = summaries(await store.get_timeline(incident_id))
+    assert "switch checkout already serves primary: nothing to do" in timeline
+    assert not any(s.startswith("failback: waiting") for s in timeline), timeline
