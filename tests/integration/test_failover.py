@@ -10,6 +10,7 @@ from alertflow.models import FailbackAction, FailoverAction, RetryPolicy
 from alertflow.response_config import HaproxySwitchSettings
 from flows import fail_back, fail_over
 from integrations.haproxy import HaproxySwitch
+from tests.support import pages, summaries
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("prefect_server")]
 QUICK = RetryPolicy(retries=2, retry_delay_seconds=0.3)
@@ -23,17 +24,9 @@ def haproxy_incident(incident, load_balancer, sandbox, make_config):  # type: ig
     return store, incident_id, load_balancer
 
 
-def summaries(entries: list) -> list[str]:  # type: ignore[type-arg]
-    return [e.summary for e in entries]
-
-
 async def haproxy_state(load_balancer) -> dict[str, str]:  # type: ignore[no-untyped-def]
     switch = HaproxySwitch(HaproxySwitchSettings.model_validate(load_balancer.switch_settings()))
     return (await switch.status()).detail
-
-
-async def pages(store, incident_id: int) -> list[dict]:  # type: ignore[no-untyped-def,type-arg]
-    return [row["parameters"]["action"]["params"] for row in await store.outbox_for(incident_id) if row["flow"] == "paging"]
 
 
 async def test_failover_moves_real_traffic_to_the_standby(haproxy_incident) -> None:  # type: ignore[no-untyped-def]
