@@ -4,7 +4,8 @@ Queued when an incident resolves (if its rule's failover action sets
 ``failback_after_seconds``) or by hand (``alertflow failback SERVICE``, no
 waiting). Hysteresis against flapping: the primary's health endpoint must
 answer healthy continuously for ``healthy_for_seconds`` (any failure restarts
-the clock), within ``max_wait_seconds``, else traffic stays where it is. Then
+the clock), within ``max_wait_seconds``, else traffic stays where it is and a
+person is told (escalation). Then
 the same check → shift → verify │ restore discipline as failover applies,
 under the same per-switch lock.
 """
@@ -20,6 +21,7 @@ from prefect import flow
 
 from alertflow.errors import IntegrationError, RetryableIntegrationError
 from alertflow.models import FailbackAction, TimelineKind
+from flows.escalation import escalate
 from flows.runtime import record
 from flows.timeline import LIFECYCLE_HOOKS
 from flows.traffic import current_state, describe_plan, move_traffic, switch_settings
@@ -65,6 +67,7 @@ async def fail_back(incident_id: int, action: FailbackAction) -> str | dict[str,
             )
         except RetryableIntegrationError as err:
             await record(incident_id, TimelineKind.failover, f"failback: {params.to} {err}; traffic stays", switch=params.switch)
+            await escalate(incident_id, f"failback of {params.switch} to {params.to} not done: {params.to} not stably healthy", str(err))
             raise
         await record(incident_id, TimelineKind.failover, f"failback: {params.to} stably healthy after {waited:.0f}s", switch=params.switch)
     return await move_traffic(incident_id, params.switch, params.to, action.retry, "failback")

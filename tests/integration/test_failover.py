@@ -121,7 +121,7 @@ async def test_failback_waits_for_a_stably_healthy_primary_then_returns(haproxy_
 
 
 async def test_failback_gives_up_when_the_primary_stays_down(haproxy_incident) -> None:  # type: ignore[no-untyped-def]
-    """A primary that never comes back within max_wait: failback fails, says so, and traffic stays on the standby."""
+    """A primary that never comes back within max_wait: failback fails, says so, escalates, and traffic stays on the standby."""
     store, incident_id, lb = haproxy_incident
     lb.kill("web1")
     await fail_over(incident_id, FailoverAction(params={"switch": "checkout"}, retry=QUICK))
@@ -129,6 +129,8 @@ async def test_failback_gives_up_when_the_primary_stays_down(haproxy_incident) -
     state = await fail_back(incident_id, failback, return_state=True)
     assert state.is_failed() and lb.served_by() == "web2"
     assert any("traffic stays" in s for s in summaries(await store.get_timeline(incident_id)))
+    [page] = await pages(store, incident_id)
+    assert page["reason"] == "failback of checkout to primary not done: primary not stably healthy"
 
 
 async def test_failback_with_traffic_on_the_primary_neither_waits_nor_moves(haproxy_incident) -> None:  # type: ignore[no-untyped-def]
