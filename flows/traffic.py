@@ -98,11 +98,11 @@ async def open_switch(
 ) -> AsyncIterator[tuple[HttpSwitchSettings | HaproxySwitchSettings, TrafficSwitch]]:
     """The named switch from the config, its secrets resolved, ready to use."""
     resolved = await resolve_secrets(switch_settings(name))
+    if isinstance(resolved, HaproxySwitchSettings):  # its own socket per command: no HTTP client to set up
+        yield resolved, HaproxySwitch(resolved)
+        return
     async with httpx.AsyncClient() as client:
-        if isinstance(resolved, HaproxySwitchSettings):
-            yield resolved, HaproxySwitch(resolved)
-        else:
-            yield resolved, HttpTrafficSwitch(resolved, client, {**variables, "switch": name})
+        yield resolved, HttpTrafficSwitch(resolved, client, {**variables, "switch": name})
 
 
 @asynccontextmanager
