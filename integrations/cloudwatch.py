@@ -85,7 +85,9 @@ class CloudWatchSource:
         alarm = validate(Alarm, inner, prefix="Message")
         trigger = alarm.Trigger or AlarmTrigger()
         labels = {"alertname": alarm.AlarmName, "state": alarm.NewStateValue}
-        extra = {"region": alarm.Region, "account": alarm.AWSAccountId, "namespace": trigger.Namespace, "metric": trigger.MetricName}
+        arn = alarm.AlarmArn.split(":")
+        region = arn[3] if len(arn) > 3 and arn[0] == "arn" and arn[3] else alarm.Region  # us-east-1, not "US East (N. Virginia)"
+        extra = {"region": region, "account": alarm.AWSAccountId, "namespace": trigger.Namespace, "metric": trigger.MetricName}
         labels.update({key: value for key, value in extra.items() if value})
         for dimension in trigger.Dimensions:
             labels.setdefault(dimension.name, scalar_text(dimension.value))

@@ -7,8 +7,9 @@ from its ``$`` variables. We accept its default template (``title``, ``body``,
 ``hostname`` and ``tags``. Tags (``env:prod,service:checkout``) become labels,
 so rules match Datadog alerts like any other. With only the default template,
 status and priority are read from the title (``[Recovered] [P2] ...``). The
-aggregation key (one per monitor and group) is the fingerprint, so a monitor's
-re-notifications and its recovery land on the same alert.
+aggregation key (one per monitor and group) is the fingerprint, else a hash of
+the name and tags (with the title's scope, ``on {host:web-1}``), so a
+monitor's re-notifications and its recovery land on the same alert.
 """
 
 from __future__ import annotations
@@ -61,15 +62,18 @@ class DatadogSource:
 
     def parse(self, payload: Any, received_at: datetime) -> list[Alert]:
         body = validate(DatadogPayload, payload)
-        markers, title = _title_markers(body.title)
+        markers, scope, title = _title_markers(body.title)
         name = body.alert_title.strip() or title
         if not name:
             raise InputError("title: a Datadog notification needs $EVENT_TITLE (title) or $ALERT_TITLE (alert_title)", field="title")
         transition = body.transition or next((m for m in markers if not m.upper().startswith("P")), "")
         priority = body.priority or next((m for m in markers if re.fullmatch(r"[Pp][1-5]", m)), "")
         status = AlertStatus.resolved if transition.strip().lower() in _RESOLVED else AlertStatus.firing
-        labels = {**_tag_labels(body.tags), "alertname": name}
-        for key, value in (("monitor_id", body.alert_id), ("host", body.hostname), ("priority", priority), ("transition", transition)):
+        labels = {**scope, **_tag_labels(body.tags), "alertname": name}
+        if body.hostname:
+            labels.setdefault("host", body.hostname)
+        identity = label_fingerprint(labels)  # before what changes between notifications of one alert
+        for key, value in (("monitor_id", body.alert_id), ("priority", priority), ("transition", transition)):
             if value:
                 labels.setdefault(key, value)
         when = _from_epoch_ms(body.date, "date") or received_at
@@ -77,7 +81,7 @@ class DatadogSource:
         return [
             Alert(
                 source=self.name,
-                fingerprint=body.aggregation_key or (f"monitor-{body.alert_id}" if body.alert_id else label_fingerprint(labels)),
+                fingerprint=body.aggregation_key or identity,
                 name=name,
                 service=labels.get("service") or "unknown",
                 severity=Severity.parse(priority) if priority else _ALERT_TYPES.get(body.alert_type.lower(), Severity.warning),
@@ -93,13 +97,15 @@ class DatadogSource:
         ]
 
 
-def _title_markers(title: str) -> tuple[list[str], str]:
-    """``[Triggered on {host:a}] [P1] CPU high`` -> (["Triggered", "P1"], "CPU high")."""
-    markers = []
+def _title_markers(title: str) -> tuple[list[str], dict[str, str], str]:
+    """``[Triggered on {host:a}] [P1] CPU high`` -> (["Triggered", "P1"], {"host": "a"}, "CPU high")."""
+    markers, scope = [], {}
     while found := _TITLE_TAGS.match(title):
-        markers.append(found[1].split(" on ")[0].strip())
+        marker, _, where = found[1].partition(" on ")
+        markers.append(marker.strip())
+        scope.update(_tag_labels(where.strip().strip("{}")))
         title = title[found.end() :]
-    return markers, title.strip()
+    return markers, scope, title.strip()
 
 
 def _tag_labels(tags: str | list[str]) -> dict[str, str]:
