@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from alertflow.errors import InputError
 from alertflow.models import Alert, AlertStatus, Severity
-from integrations.payloads import label_fingerprint, validate
+from integrations.payloads import fit_fingerprint, label_fingerprint, validate
 
 _TITLE_TAGS = re.compile(r"^\s*\[([^\]]*)\]\s*")
 _RESOLVED = {"recovered", "recovery", "ok", "resolved", "success"}
@@ -81,7 +81,7 @@ class DatadogSource:
         return [
             Alert(
                 source=self.name,
-                fingerprint=body.aggregation_key or identity,
+                fingerprint=fit_fingerprint(body.aggregation_key) or identity,
                 name=name,
                 service=labels.get("service") or "unknown",
                 severity=Severity.parse(priority) if priority else _ALERT_TYPES.get(body.alert_type.lower(), Severity.warning),

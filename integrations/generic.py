@@ -10,7 +10,6 @@ fields get defaults; a missing ``name`` is a 422 naming the path.
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +19,7 @@ from pydantic import AwareDatetime, TypeAdapter, ValidationError
 from alertflow.errors import InputError
 from alertflow.models import Alert, AlertStatus, Severity
 from alertflow.source_config import FieldMapping
-from integrations.payloads import label_fingerprint, scalar_text
+from integrations.payloads import fit_fingerprint, label_fingerprint, scalar_text
 
 _MISSING = object()
 _TIME = TypeAdapter(AwareDatetime)
@@ -75,9 +74,7 @@ class GenericSource:
         labels["alertname"] = name
         status = self._text(item, m.status, prefix, "firing").strip().lower()
         resolved = status in {value.lower() for value in m.resolved_values}
-        fingerprint = self._text(item, m.fingerprint, prefix)
-        if len(fingerprint) > 128:
-            fingerprint = hashlib.sha256(fingerprint.encode()).hexdigest()[:32]
+        fingerprint = fit_fingerprint(self._text(item, m.fingerprint, prefix))
         summary = self._text(item, m.summary, prefix)
         return Alert(
             source=self.name,

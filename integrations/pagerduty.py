@@ -20,7 +20,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, mod
 
 from alertflow.errors import Forbidden, Unauthorized
 from alertflow.models import Alert, AlertStatus, Severity
-from integrations.payloads import label_fingerprint, scalar_text, validate
+from integrations.payloads import fit_fingerprint, label_fingerprint, scalar_text, validate
 
 
 class EventPayload(BaseModel):
@@ -83,7 +83,7 @@ class PagerDutySource:
     def acknowledged(self, payload: Any) -> str | None:
         """The dedup_key an ``acknowledge`` event acknowledges, else None."""
         event = self.event(payload)
-        return event.dedup_key if event.event_action == "acknowledge" else None
+        return fit_fingerprint(event.dedup_key or "") if event.event_action == "acknowledge" else None
 
     def parse(self, payload: Any, received_at: datetime) -> list[Alert]:
         event = self.event(payload)
@@ -91,14 +91,14 @@ class PagerDutySource:
             return []
         raw = {key: value for key, value in payload.items() if key != "routing_key"}  # the key is a credential
         if event.event_action == "resolve":
-            key = event.dedup_key or ""
+            key = fit_fingerprint(event.dedup_key or "")
             labels = {"alertname": key, "dedup_key": key}
             return [self._alert(key, key, "unknown", Severity.info, AlertStatus.resolved, labels, {}, received_at, received_at, raw)]
         body = event.payload
         assert body is not None  # the model requires it for triggers
         labels = {"alertname": body.class_ or body.summary[:200], "source": body.source, "severity": body.severity}
         labels.update({key: value for key, value in (("component", body.component), ("group", body.group)) if value})
-        key = event.dedup_key or label_fingerprint({**labels, "summary": body.summary})
+        key = fit_fingerprint(event.dedup_key) if event.dedup_key else label_fingerprint({**labels, "summary": body.summary})
         labels["dedup_key"] = key
         annotations = {"summary": body.summary, **_details(body.custom_details)}
         annotations.update({f"link_{n}": link.href for n, link in enumerate(event.links)})

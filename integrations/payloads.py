@@ -34,6 +34,14 @@ def label_fingerprint(labels: dict[str, str]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
+MAX_FINGERPRINT = 128  # the inbox column's width
+
+
+def fit_fingerprint(value: str) -> str:
+    """A sender's id as a fingerprint: itself when it fits, else a hash of it (same id, same hash)."""
+    return value if len(value) <= MAX_FINGERPRINT else "sha256:" + hashlib.sha256(value.encode()).hexdigest()
+
+
 def scalar_text(value: Any) -> str:
     """A label or annotation value as text: numbers and booleans as JSON writes them."""
     if isinstance(value, bool):
