@@ -25,7 +25,7 @@ from alertflow.api import check_content_type, json_response, parse_json, read_bo
 from alertflow.errors import NotFound
 from alertflow.metrics import Metrics
 from alertflow.service import Service
-from alertflow.sources import Endpoint, build_endpoints
+from alertflow.sources import Endpoint, build_endpoints, enqueue_source
 from alertflow.webhook_auth import check_request
 from integrations import VerifyingSource
 from integrations.pagerduty import PagerDutySource
@@ -66,7 +66,7 @@ def webhooks_router(service: Service, metrics: Metrics) -> APIRouter:
         """Accept alerts from a sender; 202 means they are committed to disk. `alertflow sources` lists the names."""
         return await accept(name, request)
 
-    pagerduty = next((e.name for e in endpoints.values() if e.kind == "pagerduty"), None)
+    pagerduty = enqueue_source(endpoints)
     if pagerduty is not None:
 
         @router.post("/v2/enqueue", status_code=202, responses=responses)

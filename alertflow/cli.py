@@ -21,6 +21,7 @@ from alertflow.cli_replay import inbox_app, replay
 from alertflow.cli_responses import DryRunOption, failback, follow_run
 from alertflow.cli_rules import rules_app
 from alertflow.cli_silence import silence_app
+from alertflow.cli_sources import sources
 from alertflow.errors import ConfigError
 from alertflow.models import FlowName, IncidentStatus
 
@@ -31,6 +32,7 @@ app.add_typer(rules_app, name="rules")
 app.add_typer(silence_app, name="silence")
 app.add_typer(inbox_app, name="inbox")
 app.command()(failback)
+app.command()(sources)
 
 
 @app.command()

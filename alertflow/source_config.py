@@ -11,9 +11,9 @@ models from this module, like the switches and runbooks in response_config.py.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from alertflow.webhook_auth import AuthSettings
 
@@ -61,3 +61,16 @@ class SourceSettings(_Section):
         if self.kind == "generic" and self.mapping is None:
             raise ValueError("a generic source needs a mapping (at least `name`: the path to the alert's name)")
         return self
+
+
+def _kinds_known(sources: dict[str, SourceSettings]) -> dict[str, SourceSettings]:
+    kinds = get_args(SourceKind)
+    for name, entry in sources.items():
+        if entry.kind is None and name not in kinds:
+            raise ValueError(f"sources.{name}: unknown kind; name it after one or set kind: to one of {', '.join(kinds)}")
+        if not name or not all(c.isalnum() or c in "-_" for c in name):
+            raise ValueError(f"sources.{name}: a source name is letters, digits, - and _ (it is part of the URL)")
+    return sources
+
+
+Sources = Annotated[dict[str, SourceSettings], AfterValidator(_kinds_known)]

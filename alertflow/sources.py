@@ -48,6 +48,11 @@ def build_endpoints(settings: Settings) -> dict[str, Endpoint]:
     return {name: _endpoint(name, entry, settings) for name, entry in sorted(configured.items())}
 
 
+def enqueue_source(endpoints: dict[str, Endpoint]) -> str | None:
+    """The source PagerDuty's ``/v2/enqueue`` route serves: the first of kind pagerduty."""
+    return next((e.name for e in endpoints.values() if e.kind == "pagerduty"), None)
+
+
 def _endpoint(name: str, entry: SourceSettings, settings: Settings) -> Endpoint:
     kind = entry.kind or name
     fallback: AuthSettings = BearerAuth(token=settings.webhook_token) if settings.webhook_token else NoAuth()
