@@ -1,18 +1,20 @@
 """Every source through the real API on loopback: per-source auth, SNS signatures against a certificate
-served over HTTPS, PagerDuty's /v2/enqueue acting on incidents, and an Alertmanager HA pair."""
+served over HTTPS, PagerDuty's /v2/enqueue acting on incidents, and a real Alertmanager HA pair."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.conftest import wait_for
 from tests.sns_peer import SnsPeer, alarm_message
-from tests.support import REPO, ApiThread
+from tests.support import REPO, ApiThread, start_alertmanager, stop_process
 
 PAYLOADS = REPO / "tests" / "payloads"
 JSON = {"Content-Type": "application/json"}
@@ -141,24 +143,37 @@ def test_pagerduty_events_trigger_acknowledge_and_resolve_the_incident(api: ApiT
     assert "nothing acknowledged" in api.post("/v2/enqueue", content=unknown, headers=JSON).json()["message"]
 
 
-def test_alertmanager_ha_pair_sending_the_same_group_twice_is_one_incident_with_one_set_of_actions(sandbox, make_config) -> None:  # type: ignore[no-untyped-def]
-    """Both Alertmanagers of an HA pair deliver the same group (same fingerprints): one incident, each action queued once,
-    and both resolved deliveries resolve it once."""
-    with ApiThread(make_config(sandbox, prefect_api_url=OFFLINE_PREFECT)) as api:
+def test_alertmanager_ha_pair_delivering_the_same_group_twice_is_one_incident_with_one_set_of_actions(
+    sandbox, make_config, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    """Two real Alertmanagers (an HA pair whose both members notify) each deliver the same group: one incident,
+    each action queued once; both resolved deliveries resolve it once."""
+    with ApiThread(make_config(sandbox, webhook_token="am-token", prefect_api_url=OFFLINE_PREFECT)) as api:
+        pair = [start_alertmanager(tmp_path, f"{api.url}/webhooks/alertmanager", "am-token") for _ in range(2)]
+        try:
+            now = datetime.now(timezone.utc)
+            labels = {"alertname": "ServiceDown", "service": "checkout", "env": "production", "severity": "critical"}
+            alerts = [{"labels": {**labels, "instance": f"checkout-{n}:8080"}, "startsAt": now.isoformat()} for n in (1, 2)]
 
-        def deliver_from_both(name: str) -> dict:  # type: ignore[type-arg]
-            body = json.loads((PAYLOADS / "alertmanager" / f"{name}.json").read_text())
-            for peer in ("alertmanager-a", "alertmanager-b"):
-                assert api.post("/webhooks/alertmanager", json={**body, "externalURL": f"http://{peer}:9093"}).status_code == 202
-            wait_for(lambda: api.get("/readyz").json()["inbox_pending"] == 0, 10, f"both {name} deliveries to be decided")
-            [incident] = api.get("/incidents").json()
-            return api.get(f"/incidents/{incident['id']}").json()
+            def deliver_from_both(alerts: list[dict], deliveries: int) -> dict:  # type: ignore[type-arg]
+                for _, url in pair:  # as Prometheus does: every alert to every Alertmanager
+                    assert httpx.post(f"{url}/api/v2/alerts", json=alerts, timeout=10).status_code == 200
+                wait_for(lambda: api.get("/readyz").json()["inbox_total"] >= deliveries * len(alerts), 30, f"{deliveries} deliveries")
+                wait_for(lambda: api.get("/readyz").json()["inbox_pending"] == 0, 10, "the deliveries to be decided")
+                [incident] = api.get("/incidents").json()
+                return api.get(f"/incidents/{incident['id']}").json()
 
-        opened = deliver_from_both("firing")
-        assert sorted(row["flow"] for row in opened["flow_runs"]) == ["failover", "paging", "recovery", "timeline"]
-        assert [e["kind"] for e in opened["timeline"]].count("rule") == 1
-        closed = deliver_from_both("resolved")
-        assert closed["incident"]["status"] == "resolved"
-        assert [e["kind"] for e in closed["timeline"]].count("resolve") == 1
-        after = [row["flow"] for row in closed["flow_runs"][len(opened["flow_runs"]) :]]
-        assert sorted(set(after)) == sorted(after)  # what one resolve queues (timeline, failback), each once
+            opened = deliver_from_both(alerts, 2)
+            assert sorted(row["flow"] for row in opened["flow_runs"]) == ["failover", "paging", "recovery", "timeline"]
+            assert [e["kind"] for e in opened["timeline"]].count("rule") == 1
+            assert len(opened["incident"]["fingerprints"]) == 2
+            ended = (now + timedelta(seconds=1)).isoformat()
+            deliver_from_both([{**alert, "endsAt": ended} for alert in alerts], 4)
+            wait_for(lambda: api.get(f"/incidents/{opened['incident']['id']}").json()["incident"]["status"] == "resolved", 15, "resolve")
+            closed = api.get(f"/incidents/{opened['incident']['id']}").json()
+            assert [e["kind"] for e in closed["timeline"]].count("resolve") == 1
+            after = [row["flow"] for row in closed["flow_runs"][len(opened["flow_runs"]) :]]
+            assert sorted(set(after)) == sorted(after)  # what one resolve queues (timeline, failback), each once
+        finally:
+            for process, _ in pair:
+                stop_process(process)
