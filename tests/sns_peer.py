@@ -117,10 +117,13 @@ class SnsPeer:
         if kind == "SubscriptionConfirmation":
             body.setdefault("Token", "2336412f37fb687f5d51e6e2425c464de12884")
             body.setdefault("SubscribeURL", f"{self.url}/confirm?Action=ConfirmSubscription&Token={body['Token']}")
-        digest = hashes.SHA1() if version == "1" else hashes.SHA256()
+        return self.sign(body)
+
+    def sign(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``body`` with its Signature set as SNS would, by this peer's certificate."""
+        digest = hashes.SHA1() if body["SignatureVersion"] == "1" else hashes.SHA256()
         unsigned = SnsMessage.model_validate({**body, "Signature": "x"}).string_to_sign()
-        body["Signature"] = base64.b64encode(self.signing_key.sign(unsigned, padding.PKCS1v15(), digest)).decode()
-        return body
+        return {**body, "Signature": base64.b64encode(self.signing_key.sign(unsigned, padding.PKCS1v15(), digest)).decode()}
 
 
 def alarm_message(state: str = "ALARM") -> str:
