@@ -66,7 +66,8 @@ class GenericSource:
     def _alert(self, item: Any, prefix: str, received_at: datetime) -> Alert:
         m = self.mapping
         if not isinstance(item, dict):
-            raise InputError(f"{prefix or 'body'}: expected a JSON object", field=(prefix.rstrip(".") or "body"))
+            where = prefix.rstrip(".") or "body"
+            raise InputError(f"{where}: expected a JSON object", field=where)
         name = self._text(item, m.name, prefix)
         if not name:
             raise InputError(f"{prefix}{m.name}: the alert name is missing or empty", field=f"{prefix}{m.name}")

@@ -16,9 +16,9 @@ from datetime import datetime
 from typing import Any, Literal
 
 import orjson
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr
 
-from alertflow.errors import Forbidden, Unauthorized
+from alertflow.errors import Forbidden, InputError, Unauthorized
 from alertflow.models import Alert, AlertStatus, Severity
 from integrations.payloads import fit_fingerprint, label_fingerprint, scalar_text, validate
 
@@ -52,14 +52,6 @@ class Event(BaseModel):
     client_url: str = ""
     links: list[Link] = []
 
-    @model_validator(mode="after")
-    def _needs(self) -> Event:
-        if self.event_action == "trigger" and self.payload is None:
-            raise ValueError("payload: a trigger event needs a payload (summary, source, severity)")
-        if self.event_action != "trigger" and not self.dedup_key:
-            raise ValueError(f"dedup_key: an {self.event_action} event needs the dedup_key of its trigger")
-        return self
-
 
 class PagerDutySource:
     name = "pagerduty"
@@ -78,7 +70,12 @@ class PagerDutySource:
         return None
 
     def event(self, payload: Any) -> Event:
-        return validate(Event, payload)
+        event = validate(Event, payload)
+        if event.event_action == "trigger" and event.payload is None:
+            raise InputError("payload: a trigger event needs a payload (summary, source, severity)", field="payload")
+        if event.event_action != "trigger" and not event.dedup_key:
+            raise InputError(f"dedup_key: an {event.event_action} event needs the dedup_key of its trigger", field="dedup_key")
+        return event
 
     def acknowledged(self, payload: Any) -> str | None:
         """The dedup_key an ``acknowledge`` event acknowledges, else None."""
