@@ -7,11 +7,13 @@ other side?" Secrets are never printed, only which kind of auth is in force.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Annotated
 
 import typer
 
 from alertflow.apiclient import ConfigOption, cli_settings
+from alertflow.config import Settings
 
 
 def sources(
@@ -35,3 +37,13 @@ def sources(
         open_to_all = isinstance(endpoint.auth, NoAuth) and not endpoint.proof
         table.add_row(endpoint.name, endpoint.kind, urls, f"[red]{auth}[/]" if open_to_all else auth, endpoint.proof or "-")
     Console(width=200).print(table)
+
+
+def source_auth_headers(settings: Settings, source: str, body: bytes) -> dict[str, str]:
+    """What ``alertflow fire --source`` sends to authenticate as ``source``'s sender."""
+    from alertflow.sources import build_endpoints
+    from alertflow.webhook_auth import BearerAuth, NoAuth, sender_headers
+
+    endpoint = build_endpoints(settings).get(source)
+    fallback = BearerAuth(token=settings.webhook_token) if settings.webhook_token else NoAuth()
+    return sender_headers(endpoint.auth if endpoint else fallback, body, datetime.now(timezone.utc))

@@ -123,6 +123,20 @@ def _check_hmac(auth: HmacAuth, headers: Mapping[str, str], body: bytes, now: da
         raise Forbidden(f"signature in {auth.header} does not match the body", field=auth.header)
 
 
+def sender_headers(auth: AuthSettings, body: bytes, now: datetime) -> dict[str, str]:
+    """The auth headers a sender configured like ``auth`` sends with ``body`` (``alertflow fire`` uses them)."""
+    if isinstance(auth, BearerAuth):
+        return {"Authorization": f"Bearer {auth.token.get_secret_value()}"}
+    if isinstance(auth, BasicAuth):
+        pair = f"{auth.username}:{auth.password.get_secret_value()}".encode()
+        return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
+    if isinstance(auth, HmacAuth):
+        stamp = str(int(now.timestamp())) if auth.timestamp_header else None
+        headers = {auth.header: sign(auth.secret.get_secret_value(), body, stamp)}
+        return {**headers, auth.timestamp_header: stamp} if auth.timestamp_header and stamp else headers
+    return {}
+
+
 def sign(secret: str, body: bytes, timestamp: str | None = None) -> str:
     """The hex signature a sender configured like ``HmacAuth`` puts in its header (docs and tests use it)."""
     signed = body if timestamp is None else timestamp.encode() + b":" + body

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -70,6 +72,15 @@ def test_grafana_hmac_with_timestamp(api: ApiThread) -> None:
     assert inbox_rows(api) == 0
     ok = api.post("/webhooks/grafana", content=body, headers=grafana_headers(body, time.time()))
     assert ok.status_code == 202 and ok.json()["accepted"] == 2
+
+
+@pytest.mark.parametrize("case", ["grafana/resolved", "datadog/warn-numbers-unquoted", "pagerduty/trigger-minimal"])
+def test_fire_authenticates_as_the_source_sender(api: ApiThread, case: str) -> None:
+    """`alertflow fire --source` signs (Grafana HMAC with timestamp), uses basic auth (Datadog) or nothing but the body (PagerDuty)."""
+    fire = [sys.executable, "-m", "alertflow", "fire", str(PAYLOADS / f"{case}.json"), "--source", case.split("/")[0]]
+    result = subprocess.run(fire, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and "HTTP 202" in result.stdout, result.stdout + result.stderr
+    assert inbox_rows(api) == 1
 
 
 def test_each_source_has_its_own_auth_and_the_global_token_still_guards_the_rest(api: ApiThread) -> None:
