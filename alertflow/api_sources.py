@@ -21,7 +21,7 @@ from fastapi import APIRouter, Request, Response
 from sqlalchemy import select
 
 from alertflow import tables as t
-from alertflow.api import check_content_type, json_response, parse_json, read_body, require_token
+from alertflow.api import Accepted, check_content_type, json_response, parse_json, read_body, require_token
 from alertflow.errors import NotFound
 from alertflow.metrics import Metrics
 from alertflow.service import Service
@@ -61,7 +61,7 @@ def webhooks_router(service: Service, metrics: Metrics) -> APIRouter:
 
     responses: dict[int | str, dict[str, Any]] = {code: {} for code in (400, 401, 403, 404, 413, 415, 422)}
 
-    @router.post("/webhooks/{name}", status_code=202, responses=responses)
+    @router.post("/webhooks/{name}", status_code=202, response_model=Accepted, responses=responses)
     async def receive_webhook(name: str, request: Request) -> Response:
         """Accept alerts from a sender; 202 means they are committed to disk. `alertflow sources` lists the names."""
         return await accept(name, request)
@@ -69,7 +69,7 @@ def webhooks_router(service: Service, metrics: Metrics) -> APIRouter:
     pagerduty = enqueue_source(endpoints)
     if pagerduty is not None:
 
-        @router.post("/v2/enqueue", status_code=202, responses=responses)
+        @router.post("/v2/enqueue", status_code=202, response_model=Accepted, responses=responses)
         async def enqueue(request: Request) -> Response:
             """PagerDuty Events API v2, so any tool that can page PagerDuty can page alertflow."""
             return await accept(pagerduty, request)

@@ -68,6 +68,8 @@ def _kinds_known(sources: dict[str, SourceSettings]) -> dict[str, SourceSettings
     for name, entry in sources.items():
         if entry.kind is None and name not in kinds:
             raise ValueError(f"sources.{name}: unknown kind; name it after one or set kind: to one of {', '.join(kinds)}")
+        if (entry.kind or name) == "generic" and entry.mapping is None:
+            raise ValueError(f"sources.{name}: a generic source needs a mapping (at least `name`: the path to the alert's name)")
         if not name or not all(c.isalnum() or c in "-_" for c in name):
             raise ValueError(f"sources.{name}: a source name is letters, digits, - and _ (it is part of the URL)")
     return sources

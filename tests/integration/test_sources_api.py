@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import httpx
 import pytest
@@ -28,13 +27,6 @@ def inbox_rows(api: ApiThread) -> int:
     path = api.settings.resolved_database_url.removeprefix("sqlite+aiosqlite:///")
     with sqlite3.connect(path) as conn:
         return conn.execute("select count(*) from inbox").fetchone()[0]
-
-
-@pytest.fixture
-def sns(tmp_path: Path):  # type: ignore[no-untyped-def]
-    peer = SnsPeer(tmp_path)
-    yield peer
-    peer.close()
 
 
 @pytest.fixture

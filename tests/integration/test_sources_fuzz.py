@@ -17,13 +17,6 @@ from tests.support import ApiThread
 
 
 @pytest.fixture
-def sns(tmp_path: Path):  # type: ignore[no-untyped-def]
-    peer = SnsPeer(tmp_path)
-    yield peer
-    peer.close()
-
-
-@pytest.fixture
 def api(sandbox, make_config, database_url, sns):  # type: ignore[no-untyped-def]
     generic = yaml.safe_load((PAYLOADS / "generic" / "_source.yaml").read_text())
     sources = {"generic": generic, "cloudwatch": sns.source_settings()}

@@ -47,6 +47,7 @@ def test_unknown_kind_and_generic_without_mapping_are_config_errors(tmp_path: Pa
     config.write_text("sources:\n  nagios: {}\n")
     with pytest.raises(ConfigError, match=r"sources\.nagios: unknown kind"):
         load_settings(config)
-    config.write_text("sources:\n  zabbix: {kind: generic}\n")
-    with pytest.raises(ConfigError, match="mapping"):
-        load_settings(config)
+    for entry in ("zabbix: {kind: generic}", "generic: {}"):
+        config.write_text(f"sources:\n  {entry}\n")
+        with pytest.raises(ConfigError, match="mapping"):
+            load_settings(config)
