@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,8 @@ from typer.testing import CliRunner
 from alertflow.cli import app
 from alertflow.config import load_settings
 from alertflow.errors import ConfigError
+from alertflow.sources import build_endpoints
+from alertflow.webhook_auth import HmacAuth
 
 CONFIG = """
 webhook_token: global-s3cret
@@ -51,3 +55,16 @@ def test_unknown_kind_and_generic_without_mapping_are_config_errors(tmp_path: Pa
         config.write_text(f"sources:\n  {entry}\n")
         with pytest.raises(ConfigError, match="mapping"):
             load_settings(config)
+
+
+def test_a_second_source_of_a_kind_serves_under_its_own_name(tmp_path: Path) -> None:
+    """`staging-grafana: {kind: grafana}` parses Grafana bodies into alerts whose source is its own name, with its own auth."""
+    config = tmp_path / "alertflow.yaml"
+    config.write_text("sources:\n  staging-grafana: {kind: grafana, auth: {kind: hmac, secret: x}}\n")
+    endpoints = build_endpoints(load_settings(config))
+    staging, grafana = endpoints["staging-grafana"], endpoints["grafana"]
+    assert staging.path == "/webhooks/staging-grafana" and isinstance(staging.auth, HmacAuth)
+    body = (Path(__file__).resolve().parents[1] / "payloads" / "grafana" / "resolved.json").read_text()
+    now = datetime(2026, 11, 27, 10, tzinfo=timezone.utc)
+    [alert] = staging.source.parse(json.loads(body), now)
+    assert alert.source == "staging-grafana" and grafana.source.parse(json.loads(body), now)[0].source == "grafana"
