@@ -124,9 +124,10 @@ class DecisionWriter:
         failover = self.rule_action(rule_id, FlowName.failover)
         if resolved and isinstance(failover, FailoverAction) and failover.params.failback_after_seconds is not None:
             actions.append(failover.failback(by_hand=False))
-        for action in filter(None, actions):
+        queued = [action for action in actions if action is not None]
+        for action in queued:
             await tx.queue_action(incident_id, action, now)
-        return sum(1 for action in actions if action)
+        return len(queued)
 
     def rule_action(self, rule_id: str, flow: FlowName) -> Action | None:
         rule = self.ruleset.get(rule_id)

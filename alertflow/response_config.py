@@ -128,11 +128,15 @@ class ShellStep(_Step):
         """A value such as the service (from an alert label) may only ever be one whole argument."""
         if PLACEHOLDER.search(argv[0]):
             raise ValueError("the program (argv[0]) cannot hold a placeholder")
-        for item in argv[1:]:
-            check_placeholders(item, RUNBOOK_VARIABLES)
-            if PLACEHOLDER.search(item) and not PLACEHOLDER.fullmatch(item):
-                raise ValueError(f"{item!r}: a placeholder must be a whole argument, e.g. [restart, '{{service}}']")
+        _check_whole_placeholders(argv[1:], "argument, e.g. [restart, '{service}']")
         return argv
+
+
+def _check_whole_placeholders(items: list[Any], what: str) -> None:
+    """Runbook values hold known placeholders only, each filling the whole value (never spliced into text)."""
+    for item in items:
+        if isinstance(item, str) and PLACEHOLDER.search(check_placeholders(item, RUNBOOK_VARIABLES)) and not PLACEHOLDER.fullmatch(item):
+            raise ValueError(f"{item!r}: a placeholder must be a whole {what}")
 
 
 class HealthCheck(_Section):
@@ -151,6 +155,12 @@ class RunDeploymentStep(_Step):
     deployment: str = Field(pattern=r"^[^/]+/[^/]+$", description="another Prefect deployment, as flow-name/deployment-name")
     parameters: dict[str, Any] = {}
     timeout_seconds: float = Field(600.0, gt=0, description="how long to wait for that run to finish")
+
+    @field_validator("parameters")
+    @classmethod
+    def _placeholders_are_whole_values(cls, parameters: dict[str, Any]) -> dict[str, Any]:
+        _check_whole_placeholders(list(parameters.values()), "parameter value, e.g. {service: '{service}'}")
+        return parameters
 
 
 RunbookStep = Annotated[HttpStep | ShellStep | WaitStep | RunDeploymentStep, Field(discriminator="kind")]

@@ -43,8 +43,7 @@ def check_rules(path: Path, config: Path | None) -> tuple[list[str], str]:
                     )
                 elif isinstance(action, FailoverAction) and (targets := settings.switches[action.params.switch].targets):
                     for field in ("to", "back_to"):
-                        if getattr(action.params, field) not in targets:
-                            target = getattr(action.params, field)
+                        if (target := getattr(action.params, field)) not in targets:
                             problems.append(
                                 f"{where(node, (*loc, field), str(path))}: switch {action.params.switch} has no target {target!r}"
                             )

@@ -15,13 +15,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import orjson
 from sqlalchemy import delete, event, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
@@ -55,7 +54,6 @@ class Store:
     def __init__(self, url: str) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
-        self.is_postgres = url.startswith("postgresql")
         options: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
         if self.is_sqlite:
             options["connect_args"] = {"timeout": 30}
@@ -194,19 +192,15 @@ class Store:
     # -- locks ---------------------------------------------------------------
 
     async def acquire_lock(self, name: str, holder: str, ttl_seconds: float) -> str:
-        """Take the named lock unless someone else holds it unexpired; returns who holds it now.
+        """Take the named lock (or extend it, if ``holder`` has it already) unless someone else
+        holds it unexpired; returns who holds it now.
 
-        Delete-expired then insert-if-absent, in one write transaction: SQLite's
-        BEGIN IMMEDIATE serializes writers, PostgreSQL's ON CONFLICT DO NOTHING
-        makes the insert atomic, so exactly one of two racing holders wins.
+        Delete-expired then insert-or-renew-own, in one write transaction: SQLite's
+        BEGIN IMMEDIATE serializes writers, PostgreSQL's ON CONFLICT makes the
+        insert atomic, so exactly one of two racing holders wins.
         """
-        now = datetime.now(timezone.utc)
-        dialect = postgresql if self.is_postgres else sqlite
-        row = {"name": name, "holder": holder, "acquired_at": now, "expires_at": now + timedelta(seconds=ttl_seconds)}
         async with self.write() as tx:
-            await tx.conn.execute(delete(t.locks).where(t.locks.c.name == name, t.locks.c.expires_at < now))
-            await tx.conn.execute(dialect.insert(t.locks).values(**row).on_conflict_do_nothing(index_elements=["name"]))
-            return (await tx.conn.execute(select(t.locks.c.holder).where(t.locks.c.name == name))).scalar_one()
+            return await tx.take_lock(name, holder, datetime.now(timezone.utc), ttl_seconds)
 
     async def release_lock(self, name: str, holder: str) -> None:
         async with self.write() as tx:

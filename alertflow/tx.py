@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
@@ -28,6 +28,11 @@ _ALLOWED = {
     IncidentStatus.mitigated: {IncidentStatus.acknowledged, IncidentStatus.resolved},
     IncidentStatus.resolved: set(),
 }
+
+
+def _insert(conn: AsyncConnection, table: Any) -> Any:
+    """An INSERT that can take ON CONFLICT clauses, in the database's own dialect (SQLite or PostgreSQL)."""
+    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
 
 
 class Tx:
@@ -83,8 +88,7 @@ class Tx:
         """Record alerts in incidents, one statement for a whole batch; rows are incident_alerts rows."""
         if not rows:
             return
-        dialect = postgresql if self.conn.dialect.name == "postgresql" else sqlite
-        statement = dialect.insert(t.incident_alerts)
+        statement = _insert(self.conn, t.incident_alerts)
         statement = statement.on_conflict_do_update(
             index_elements=["incident_id", "fingerprint"],
             set_={"status": statement.excluded.status, "last_seen": statement.excluded.last_seen},
@@ -112,8 +116,7 @@ class Tx:
         """Save what the engine changed: upsert rows with a state, delete rows without one."""
         upserts = [{"kind": kind, "key": key, "state": state} for kind, key, state in rows if state is not None]
         if upserts:
-            dialect = postgresql if self.conn.dialect.name == "postgresql" else sqlite
-            statement = dialect.insert(t.engine_state)
+            statement = _insert(self.conn, t.engine_state)
             statement = statement.on_conflict_do_update(index_elements=["kind", "key"], set_={"state": statement.excluded.state})
             await self.conn.execute(statement, upserts)
         deletes: dict[str, list[str]] = {}
@@ -146,6 +149,18 @@ class Tx:
         """Queue one response flow run: the outbox row the dispatcher will send to Prefect."""
         parameters = {"incident_id": incident_id, "action": action.model_dump(mode="json")}
         return await self.add_outbox(incident_id, action.flow, parameters, at)
+
+    async def take_lock(self, name: str, holder: str, at: datetime, ttl_seconds: float) -> str:
+        """Take the named lease, or renew it if ``holder`` has it, unless another holder has it
+        unexpired; returns who holds it now."""
+        await self.conn.execute(delete(t.locks).where(t.locks.c.name == name, t.locks.c.expires_at < at))
+        expires_at = at + timedelta(seconds=ttl_seconds)
+        statement = _insert(self.conn, t.locks).values(name=name, holder=holder, acquired_at=at, expires_at=expires_at)
+        statement = statement.on_conflict_do_update(
+            index_elements=["name"], set_={"expires_at": statement.excluded.expires_at}, where=t.locks.c.holder == holder
+        )
+        await self.conn.execute(statement)
+        return (await self.conn.execute(select(t.locks.c.holder).where(t.locks.c.name == name))).scalar_one()
 
     async def mark_processed(self, inbox_ids: Sequence[int], at: datetime, error: str | None = None) -> None:
         if inbox_ids:

@@ -10,10 +10,8 @@ after how long) belong to the paging flow.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
-from alertflow.models import PagingAction, PagingParams, RetryPolicy, TimelineEntry, TimelineKind
-from flows.runtime import current_run, store
+from alertflow.models import PagingAction, PagingParams, RetryPolicy, TimelineKind
+from flows.runtime import current_run, store, timeline_entry
 
 DETAIL_LIMIT = 1000
 ESCALATION_RETRY = RetryPolicy(retries=3, exponential_backoff=1)
@@ -26,20 +24,11 @@ def trim(text: object, limit: int = DETAIL_LIMIT) -> str:
 
 async def escalate(incident_id: int, reason: str, detail: str) -> int:
     """Record the escalation and queue a page saying ``reason``; returns the outbox row id."""
-    run_id, link = current_run()
+    link = current_run()[1]
     detail = trim(detail)
     page_detail = trim(f"{detail} (flow run: {link})" if link else detail, 2000)
     action = PagingAction(params=PagingParams(reason=trim(reason, 500), detail=page_detail), retry=ESCALATION_RETRY)
-    data = {"reason": reason, "detail": detail, **({"flow_run_id": run_id, "flow_run_url": link} if run_id else {})}
-    now = datetime.now(timezone.utc)
-    entry = TimelineEntry(
-        incident_id=incident_id,
-        at=now,
-        kind=TimelineKind.escalation,
-        summary=f"escalated: {reason}",
-        data=data,
-        actor=f"flow-run:{run_id}" if run_id else "system",
-    )
+    entry = timeline_entry(incident_id, TimelineKind.escalation, f"escalated: {reason}", reason=reason, detail=detail)
     async with store().write() as tx:
         await tx.add_timeline([entry])
-        return await tx.queue_action(incident_id, action, now)
+        return await tx.queue_action(incident_id, action, entry.at)

@@ -4,7 +4,8 @@ Queued when an incident resolves (if its rule's failover action sets
 ``failback_after_seconds``) or by hand (``alertflow failback SERVICE``, no
 waiting). Hysteresis against flapping: the primary's health endpoint must
 answer healthy continuously for ``healthy_for_seconds`` (any failure restarts
-the clock), within ``max_wait_seconds``, else traffic stays where it is. Then
+the clock), within ``max_wait_seconds``, else traffic stays where it is and a
+person is told (escalation). Then
 the same check → shift → verify │ restore discipline as failover applies,
 under the same per-switch lock.
 """
@@ -18,11 +19,12 @@ from typing import Any
 import httpx
 from prefect import flow
 
-from alertflow.errors import RetryableIntegrationError
+from alertflow.errors import IntegrationError, RetryableIntegrationError
 from alertflow.models import FailbackAction, TimelineKind
-from flows.runtime import record, store
+from flows.escalation import escalate
+from flows.runtime import record
 from flows.timeline import LIFECYCLE_HOOKS
-from flows.traffic import describe_plan, move_traffic, switch_lock, switch_settings
+from flows.traffic import current_state, describe_plan, move_traffic, switch_settings
 from integrations.http import request
 
 POLL_SECONDS = 1.0
@@ -37,7 +39,7 @@ async def wait_until_stably_healthy(url: str, healthy_for: float, max_wait: floa
             try:
                 await request(client, "GET", url, timeout=timeout)
                 healthy_since = healthy_since or time.monotonic()
-            except Exception:
+            except IntegrationError:
                 healthy_since = None
             now = time.monotonic()
             if healthy_since is not None and now - healthy_since >= healthy_for:
@@ -52,10 +54,11 @@ async def fail_back(incident_id: int, action: FailbackAction) -> str | dict[str,
     """Wait until the primary is stably healthy, then shift traffic back to it and verify."""
     params = action.params
     if params.dry_run:
-        return await describe_plan(incident_id, params.switch, params.to, TimelineKind.failover, "fail back")
+        return await describe_plan(incident_id, params.switch, params.to, "fail back")
     configured = switch_settings(params.switch)
     target = configured.targets.get(params.to)
-    if target is not None and params.healthy_for_seconds > 0:
+    # Traffic already there (the failover never ran, or was rolled back): no wait, and move_traffic says so.
+    if target is not None and params.healthy_for_seconds > 0 and (await current_state(params.switch, action.retry)).active != params.to:
         summary = f"failback: waiting until {params.to} has been healthy for {params.healthy_for_seconds:g}s"
         await record(incident_id, TimelineKind.failover, summary, switch=params.switch)
         try:
@@ -64,9 +67,7 @@ async def fail_back(incident_id: int, action: FailbackAction) -> str | dict[str,
             )
         except RetryableIntegrationError as err:
             await record(incident_id, TimelineKind.failover, f"failback: {params.to} {err}; traffic stays", switch=params.switch)
+            await escalate(incident_id, f"failback of {params.switch} to {params.to} not done: {params.to} not stably healthy", str(err))
             raise
         await record(incident_id, TimelineKind.failover, f"failback: {params.to} stably healthy after {waited:.0f}s", switch=params.switch)
-    incident = await store().get_incident(incident_id)
-    variables = {"service": incident.service, "incident_id": str(incident_id)}
-    async with switch_lock(incident_id, params.switch, configured.lock_wait_seconds):
-        return await move_traffic(incident_id, params.switch, params.to, action.retry, TimelineKind.failover, variables)
+    return await move_traffic(incident_id, params.switch, params.to, action.retry, "failback")

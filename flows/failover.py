@@ -13,10 +13,9 @@ from typing import Any
 
 from prefect import flow
 
-from alertflow.models import FailoverAction, TimelineKind
-from flows.runtime import store
+from alertflow.models import FailoverAction
 from flows.timeline import LIFECYCLE_HOOKS
-from flows.traffic import describe_plan, move_traffic, switch_lock, switch_settings
+from flows.traffic import describe_plan, move_traffic
 
 
 @flow(name="failover", flow_run_name="failover-incident-{incident_id}", **LIFECYCLE_HOOKS)
@@ -24,8 +23,5 @@ async def fail_over(incident_id: int, action: FailoverAction) -> str | dict[str,
     """Shift traffic for the incident's service to the standby and verify it (or, as a dry run, say how)."""
     params = action.params
     if params.dry_run:
-        return await describe_plan(incident_id, params.switch, params.to, TimelineKind.failover, "fail over")
-    incident = await store().get_incident(incident_id)
-    variables = {"service": incident.service, "incident_id": str(incident_id)}
-    async with switch_lock(incident_id, params.switch, switch_settings(params.switch).lock_wait_seconds):
-        return await move_traffic(incident_id, params.switch, params.to, action.retry, TimelineKind.failover, variables)
+        return await describe_plan(incident_id, params.switch, params.to, "fail over")
+    return await move_traffic(incident_id, params.switch, params.to, action.retry, "failover")

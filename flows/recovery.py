@@ -19,7 +19,7 @@ from prefect.deployments import run_deployment
 from alertflow.errors import ConfigError, IntegrationError, RetryableIntegrationError
 from alertflow.models import RecoveryAction, TimelineKind
 from alertflow.response_config import HealthCheck, HttpStep, RunbookStep, RunDeploymentStep, ShellStep
-from alertflow.templates import PLACEHOLDER, render
+from alertflow.templates import render
 from flows.escalation import escalate, trim
 from flows.runtime import io_task, record, settings, store, with_retry
 from flows.secrets import resolve_secrets
@@ -30,11 +30,8 @@ TASK_TIMEOUT_MARGIN = 5.0  # the step enforces its own timeout; Prefect's is the
 
 
 async def start_deployment(step: RunDeploymentStep, variables: dict[str, str]) -> Outcome:
-    """Run another Prefect deployment and wait for it; placeholders fill whole string parameters."""
-    parameters = {
-        key: render(value, variables) if isinstance(value, str) and PLACEHOLDER.fullmatch(value) else value
-        for key, value in step.parameters.items()
-    }
+    """Run another Prefect deployment and wait for it; placeholders fill whole string parameters (checked at load)."""
+    parameters = {key: render(value, variables) if isinstance(value, str) else value for key, value in step.parameters.items()}
     run = await run_deployment(step.deployment, parameters=parameters, timeout=step.timeout_seconds, poll_interval=1)
     state = run.state
     if state is None or not state.is_final():

@@ -68,12 +68,12 @@ def run_link(flow_run_id: Any) -> str:
     return f"{settings().prefect_ui_url}/runs/flow-run/{flow_run_id}"
 
 
-async def record(incident_id: int, kind: TimelineKind, summary: str, flow_run_id: Any = None, **data: Any) -> None:
-    """Write one timeline entry as the current flow run (or ``flow_run_id``, from a state hook)."""
+def timeline_entry(incident_id: int, kind: TimelineKind, summary: str, flow_run_id: Any = None, **data: Any) -> TimelineEntry:
+    """One timeline entry by the current flow run (or ``flow_run_id``, from a state hook), linked to it."""
     run_id = str(flow_run_id) if flow_run_id else current_run()[0]
     if run_id:
         data.update(flow_run_id=run_id, flow_run_url=run_link(run_id))
-    entry = TimelineEntry(
+    return TimelineEntry(
         incident_id=incident_id,
         at=datetime.now(timezone.utc),
         kind=kind,
@@ -81,4 +81,8 @@ async def record(incident_id: int, kind: TimelineKind, summary: str, flow_run_id
         data=data,
         actor=f"flow-run:{run_id}" if run_id else "system",
     )
-    await store().add_timeline(entry)
+
+
+async def record(incident_id: int, kind: TimelineKind, summary: str, flow_run_id: Any = None, **data: Any) -> None:
+    """Write one timeline entry as the current flow run (or ``flow_run_id``, from a state hook)."""
+    await store().add_timeline(timeline_entry(incident_id, kind, summary, flow_run_id, **data))

@@ -12,13 +12,16 @@ compensation, but in-process and best-effort (a hook that raises is logged and
 swallowed); here a failed restore is itself recorded and escalated.
 
 At most one move per switch at a time: a lease in the store (``locks`` table)
-named after the switch, which any worker and any database backend honour; a
-second run waits for the first, then finds the work done and says so.
+named after the switch, which any worker and any database backend honour,
+renewed while held so a long move (retries, backoff) never outlives it; a
+second run waits for the first, then finds the work done and says so. Every
+entry these steps write is a ``failover`` timeline entry, failback's included.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -27,7 +30,7 @@ from typing import Any
 
 import httpx
 
-from alertflow.errors import ConfigError, RetryableIntegrationError
+from alertflow.errors import ConfigError, RetryableIntegrationError, StoreError
 from alertflow.models import RetryPolicy, TimelineKind
 from alertflow.response_config import HaproxySwitchSettings, HttpSwitchSettings, Probe
 from flows.escalation import escalate, trim
@@ -40,7 +43,9 @@ from integrations.http import request, safe_url
 from integrations.http_switch import HttpTrafficSwitch
 
 LOCK_TTL_SECONDS = 900.0  # a holder that died frees the switch after this long
+LOCK_RENEW_SECONDS = LOCK_TTL_SECONDS / 3
 LOCK_POLL_SECONDS = 0.5
+KIND = TimelineKind.failover
 
 
 @io_task
@@ -101,27 +106,44 @@ async def open_switch(
 
 
 @asynccontextmanager
-async def switch_lock(incident_id: int, name: str, wait_seconds: float) -> AsyncIterator[None]:
-    """Hold the switch's lease; wait for another holder up to ``wait_seconds``, then fail saying who holds it."""
+async def switch_lock(incident_id: int, name: str) -> AsyncIterator[None]:
+    """Hold the switch's lease, renewed while held; wait for another holder up to the switch's
+    ``lock_wait_seconds``, then fail saying who holds it."""
+    wait_seconds = switch_settings(name).lock_wait_seconds
     lock, me = f"switch:{name}", current_run()[0] or f"process:{uuid.uuid4()}"
     deadline, said = time.monotonic() + wait_seconds, False
     while (holder := await store().acquire_lock(lock, me, LOCK_TTL_SECONDS)) != me:
         if not said:
-            await record(incident_id, TimelineKind.failover, f"switch {name} is being moved by {holder}: waiting for it", holder=holder)
+            await record(incident_id, KIND, f"switch {name} is being moved by {holder}: waiting for it", holder=holder)
             said = True
         if time.monotonic() >= deadline:
             raise RetryableIntegrationError(f"switch {name} is still held by {holder} after {wait_seconds:g}s")
         await asyncio.sleep(LOCK_POLL_SECONDS)
+    renewal = asyncio.create_task(_renew_lock(lock, me))
     try:
         yield
     finally:
+        renewal.cancel()
         await store().release_lock(lock, me)
 
 
-async def describe_plan(incident_id: int, name: str, to: str, kind: TimelineKind, verb: str, **extra: Any) -> dict[str, Any]:
+async def _renew_lock(lock: str, holder: str) -> None:
+    while True:
+        await asyncio.sleep(LOCK_RENEW_SECONDS)
+        with contextlib.suppress(StoreError):  # the next renewal tries again, well before expiry
+            await store().acquire_lock(lock, holder, LOCK_TTL_SECONDS)
+
+
+async def current_state(name: str, retry: RetryPolicy) -> SwitchState:
+    """What the named switch serves now."""
+    async with open_switch(name, {}) as (_, switch):
+        return await with_retry(read_switch, retry)(switch)
+
+
+async def describe_plan(incident_id: int, name: str, to: str, verb: str) -> dict[str, Any]:
     """Dry run: read the switch and the target's health, record the plan, change nothing."""
-    async with open_switch(name, {}) as (configured, switch):
-        state = await read_switch(switch)
+    configured = switch_settings(name)
+    state = await current_state(name, RetryPolicy())
     target = configured.targets.get(to)
     health = "no health_url configured"
     if target is not None:
@@ -139,44 +161,52 @@ async def describe_plan(incident_id: int, name: str, to: str, kind: TimelineKind
             "on failure: restore",
         ]
     )
-    plan = {"switch": name, "current": state.active, "detail": state.detail, "target": to, "target_health": health, "steps": steps, **extra}
+    plan = {"switch": name, "current": state.active, "detail": state.detail, "target": to, "target_health": health, "steps": steps}
     summary = f"dry run: would {verb} switch {name} from {state.active} to {to} ({'; '.join(steps)}); {to} health: {health}"
-    await record(incident_id, kind, summary, dry_run=True, plan=plan)
+    await record(incident_id, KIND, summary, dry_run=True, plan=plan)
     return plan
 
 
-async def move_traffic(incident_id: int, name: str, to: str, retry: RetryPolicy, kind: TimelineKind, variables: dict[str, str]) -> str:
-    """The saga (see the module docstring); call it with the switch's lock held."""
-    async with open_switch(name, variables) as (configured, switch):
-        return await _move(incident_id, name, to, retry, kind, configured, switch)
+async def move_traffic(incident_id: int, name: str, to: str, retry: RetryPolicy, what: str) -> str:
+    """The saga (see the module docstring), under the switch's lock; ``what`` (failover, failback) names it to people."""
+    incident = await store().get_incident(incident_id)
+    variables = {"service": incident.service, "incident_id": str(incident_id)}
+    async with switch_lock(incident_id, name), open_switch(name, variables) as (configured, switch):
+        return await _move(incident_id, name, to, retry, what, configured, switch)
 
 
 async def _move(
-    incident_id: int, name: str, to: str, retry: RetryPolicy, kind: TimelineKind, configured: Any, switch: TrafficSwitch
+    incident_id: int,
+    name: str,
+    to: str,
+    retry: RetryPolicy,
+    what: str,
+    configured: HttpSwitchSettings | HaproxySwitchSettings,
+    switch: TrafficSwitch,
 ) -> str:
     before = await with_retry(read_switch, retry)(switch)
     if before.active == to:
-        await record(incident_id, kind, f"switch {name} already serves {to}: nothing to do", switch=name, state=before.detail)
+        await record(incident_id, KIND, f"switch {name} already serves {to}: nothing to do", switch=name, state=before.detail)
         return "unchanged"
     target = configured.targets.get(to)
     if target is None:
-        await record(incident_id, kind, f"switch {name}: no health check configured for {to}; shifting unchecked", switch=name)
+        await record(incident_id, KIND, f"switch {name}: no health check configured for {to}; shifting unchecked", switch=name)
     else:
         try:
             health = await with_retry(check_health, retry)(target.health_url, configured.timeout_seconds)
         except Exception as err:
-            await record(incident_id, kind, f"switch {name}: {to} is unhealthy, traffic not shifted: {trim(err, 300)}", switch=name)
-            await escalate(incident_id, f"{kind.value} of {name} to {to} not done: {to} is unhealthy", str(err))
+            await record(incident_id, KIND, f"switch {name}: {to} is unhealthy, traffic not shifted: {trim(err, 300)}", switch=name)
+            await escalate(incident_id, f"{what} of {name} to {to} not done: {to} is unhealthy", str(err))
             raise
-        await record(incident_id, kind, f"switch {name}: {to} is healthy ({health})", switch=name)
+        await record(incident_id, KIND, f"switch {name}: {to} is healthy ({health})", switch=name)
     try:
         await with_retry(shift_traffic, retry)(switch, to)
-        await record(incident_id, kind, f"switch {name} shifted from {before.active} to {to}", switch=name, previous=before.detail)
+        await record(incident_id, KIND, f"switch {name} shifted from {before.active} to {to}", switch=name, previous=before.detail)
         proof = await with_retry(verify_traffic, retry)(switch, to, configured.probe, configured.marker(to))
     except Exception as err:
-        await roll_back(incident_id, name, switch, before, retry, f"{kind.value} to {to} failed: {trim(err, 300)}")
+        await roll_back(incident_id, name, switch, before, retry, f"{what} to {to} failed: {trim(err, 300)}")
         raise
-    await record(incident_id, kind, f"switch {name} verified serving {to}: {proof}", switch=name)
+    await record(incident_id, KIND, f"switch {name} verified serving {to}: {proof}", switch=name)
     return to
 
 

@@ -1,9 +1,7 @@
 """What the engine concludes: the one type that leaves the pure engine for the pipeline.
 
 A decision names its kind, the alert and incident key it is about, and why, in
-words the timeline shows people. A plain dataclass, not a pydantic model: the
-engine makes one per alert on its hot path, and it never crosses a process or
-user boundary.
+words the timeline shows people.
 """
 
 from __future__ import annotations

@@ -212,6 +212,9 @@ class GroupLogic:
 
     def _severity(self, group: Group, rule: Rule, alert: Alert, now: datetime, out: list[Decision]) -> None:
         """Incident severity is the highest of its firing alerts; reaching a level can start actions."""
+        member = group.members.get(alert.fingerprint)
+        if member is not None and member.firing and member.severity is group.severity:
+            return  # the usual case, in O(1): no firing member is above the incident's severity
         firing = [m.severity for m in group.members.values() if m.firing]
         if not firing:
             return

@@ -55,6 +55,16 @@ def sandbox_switch(sandbox_url: str, name: str) -> dict[str, Any]:
     }
 
 
+def summaries(entries: list[Any]) -> list[str]:
+    """The summaries of timeline entries, in order."""
+    return [e.summary for e in entries]
+
+
+async def pages(store: Any, incident_id: int) -> list[dict[str, Any]]:
+    """The params of every paging flow run queued for the incident (escalations included)."""
+    return [row["parameters"]["action"]["params"] for row in await store.outbox_for(incident_id) if row["flow"] == "paging"]
+
+
 class ApiThread:
     """The real API process's core (uvicorn + service) in a thread, on a loopback port."""
 

@@ -10,6 +10,7 @@ from alertflow.models import FailbackAction, FailoverAction, RetryPolicy
 from alertflow.response_config import HaproxySwitchSettings
 from flows import fail_back, fail_over
 from integrations.haproxy import HaproxySwitch
+from tests.support import pages, summaries
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("prefect_server")]
 QUICK = RetryPolicy(retries=2, retry_delay_seconds=0.3)
@@ -23,17 +24,9 @@ def haproxy_incident(incident, load_balancer, sandbox, make_config):  # type: ig
     return store, incident_id, load_balancer
 
 
-def summaries(entries: list) -> list[str]:  # type: ignore[type-arg]
-    return [e.summary for e in entries]
-
-
 async def haproxy_state(load_balancer) -> dict[str, str]:  # type: ignore[no-untyped-def]
     switch = HaproxySwitch(HaproxySwitchSettings.model_validate(load_balancer.switch_settings()))
     return (await switch.status()).detail
-
-
-async def pages(store, incident_id: int) -> list[dict]:  # type: ignore[no-untyped-def,type-arg]
-    return [row["parameters"]["action"]["params"] for row in await store.outbox_for(incident_id) if row["flow"] == "paging"]
 
 
 async def test_failover_moves_real_traffic_to_the_standby(haproxy_incident) -> None:  # type: ignore[no-untyped-def]
@@ -128,7 +121,7 @@ async def test_failback_waits_for_a_stably_healthy_primary_then_returns(haproxy_
 
 
 async def test_failback_gives_up_when_the_primary_stays_down(haproxy_incident) -> None:  # type: ignore[no-untyped-def]
-    """A primary that never comes back within max_wait: failback fails, says so, and traffic stays on the standby."""
+    """A primary that never comes back within max_wait: failback fails, says so, escalates, and traffic stays on the standby."""
     store, incident_id, lb = haproxy_incident
     lb.kill("web1")
     await fail_over(incident_id, FailoverAction(params={"switch": "checkout"}, retry=QUICK))
@@ -136,3 +129,16 @@ async def test_failback_gives_up_when_the_primary_stays_down(haproxy_incident) -
     state = await fail_back(incident_id, failback, return_state=True)
     assert state.is_failed() and lb.served_by() == "web2"
     assert any("traffic stays" in s for s in summaries(await store.get_timeline(incident_id)))
+    [page] = await pages(store, incident_id)
+    assert page["reason"] == "failback of checkout to primary not done: primary not stably healthy"
+
+
+async def test_failback_with_traffic_on_the_primary_neither_waits_nor_moves(haproxy_incident) -> None:  # type: ignore[no-untyped-def]
+    """No failover happened (web1 serves): failback does not wait out its hysteresis period; it changes nothing and says so."""
+    store, incident_id, lb = haproxy_incident
+    failback = FailbackAction(params={"switch": "checkout", "healthy_for_seconds": 300, "max_wait_seconds": 600}, retry=QUICK)
+    assert await asyncio.wait_for(fail_back(incident_id, failback), 60) == "unchanged"
+    assert await haproxy_state(lb) == {"web1": "ready", "web2": "maint"}
+    timeline = summaries(await store.get_timeline(incident_id))
+    assert "switch checkout already serves primary: nothing to do" in timeline
+    assert not any(s.startswith("failback: waiting") for s in timeline), timeline

@@ -10,14 +10,11 @@ from prefect.client.orchestration import get_client
 from alertflow.models import FailoverAction, IncidentStatus, PagingAction, RecoveryAction, RetryPolicy, TimelineAction
 from flows import fail_over, page_oncall, record_timeline, run_recovery
 from flows.timeline import artifact_key
+from tests.support import summaries
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("prefect_server")]
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)
 NO_WAIT = {"retry_delay_seconds": 0}
-
-
-def summaries(entries: list) -> list[str]:  # type: ignore[type-arg]
-    return [e.summary for e in entries]
 
 
 async def test_paging_posts_slack_message_and_records_it(sandbox, incident) -> None:  # type: ignore[no-untyped-def]

@@ -28,6 +28,14 @@ async def test_an_expired_lock_is_taken_over(store) -> None:  # type: ignore[no-
     assert await store.acquire_lock("switch:checkout", "run-b", 60) == "run-b"
 
 
+async def test_the_holder_renews_its_lease(store) -> None:  # type: ignore[no-untyped-def]
+    """Acquiring again as the holder extends the lease, so a long move keeps its lock past the first expiry."""
+    assert await store.acquire_lock("switch:checkout", "run-a", 0.2) == "run-a"
+    assert await store.acquire_lock("switch:checkout", "run-a", 60) == "run-a"
+    await asyncio.sleep(0.3)
+    assert await store.acquire_lock("switch:checkout", "run-b", 60) == "run-a"
+
+
 async def test_racing_takers_get_exactly_one_winner(store) -> None:  # type: ignore[no-untyped-def]
     """Ten concurrent takers: every one of them sees the same single holder."""
     holders = await asyncio.gather(*(store.acquire_lock("switch:race", f"run-{n}", 60) for n in range(10)))

@@ -16,6 +16,7 @@ from alertflow.response_config import ShellStep
 from flows import run_recovery
 from integrations.runbook import run_shell_step
 from tests.conftest import REPO, free_port, wait_for
+from tests.support import pages
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("prefect_server")]
 BACKEND = str(REPO / "tests" / "backend.py")
@@ -38,10 +39,6 @@ def answer(port: int) -> str | None:
         return httpx.get(f"http://127.0.0.1:{port}/", timeout=1).text
     except httpx.HTTPError:
         return None
-
-
-async def pages(store, incident_id: int) -> list[dict]:  # type: ignore[no-untyped-def,type-arg]
-    return [row["parameters"]["action"]["params"] for row in await store.outbox_for(incident_id) if row["flow"] == "paging"]
 
 
 async def test_runbook_restarts_a_dead_process_and_verifies_health(sandbox, incident, make_config, service_process) -> None:  # type: ignore[no-untyped-def]

@@ -60,6 +60,18 @@ def test_switch_kinds_are_told_apart_and_url_only_means_http(tmp_path: Path) -> 
             id="placeholder-inside-an-argument",
         ),
         pytest.param(
+            "runbooks:\n  r:\n    steps: [{kind: run_deployment, name: d, deployment: a/b, parameters: {svc: 'x-{service}'}}]\n"
+            "    verify: {url: http://x}\n",
+            "a placeholder must be a whole parameter value",
+            id="placeholder-inside-a-deployment-parameter",
+        ),
+        pytest.param(
+            "runbooks:\n  r:\n    steps: [{kind: run_deployment, name: d, deployment: a/b, parameters: {svc: '{servce}'}}]\n"
+            "    verify: {url: http://x}\n",
+            "unknown placeholder {servce}; allowed: {incident_id}, {runbook}, {service}",
+            id="unknown-deployment-parameter-placeholder",
+        ),
+        pytest.param(
             "runbooks:\n  r:\n    steps: [{kind: shell, name: s, argv: ['{service}']}]\n    verify: {url: http://x}\n",
             "the program (argv[0]) cannot hold a placeholder",
             id="placeholder-as-program",
