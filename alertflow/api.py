@@ -11,7 +11,6 @@ from __future__ import annotations
 import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime, timezone
 from typing import Annotated, Any
 
 import orjson
@@ -34,10 +33,7 @@ from alertflow.errors import (
 from alertflow.metrics import Metrics
 from alertflow.models import FlowName, Incident, IncidentStatus, TimelineEntry
 from alertflow.service import Service
-from integrations import Source
-from integrations.alertmanager import AlertmanagerSource
 
-SOURCES: dict[str, Source] = {source.name: source for source in (AlertmanagerSource(),)}
 # curl -d sends form-urlencoded by default; its body is still the JSON we parse.
 JSON_TYPES = ("application/json", "text/json", "application/x-www-form-urlencoded")
 
@@ -81,9 +77,9 @@ def require_token(request: Request, token: SecretStr | None) -> None:
         raise Unauthorized("missing or wrong bearer token (Authorization: Bearer ...)", field="authorization")
 
 
-def check_content_type(value: str | None) -> None:
+def check_content_type(value: str | None, also: tuple[str, ...] = ()) -> None:
     media = (value or "application/json").split(";")[0].strip().lower()
-    if media not in JSON_TYPES and not media.endswith("+json"):
+    if media not in JSON_TYPES and media not in also and not media.endswith("+json"):
         raise UnsupportedMediaType(f"content type {media!r} is not supported; send application/json", field="content-type")
 
 
@@ -143,22 +139,6 @@ def create_app(service: Service) -> FastAPI:
         field = ".".join(str(part) for part in first["loc"])
         return error_response(422, f"{field}: {first['msg']}", field)
 
-    @app.post(
-        "/webhooks/{source}", status_code=202, response_model=Accepted, responses={400: {}, 401: {}, 404: {}, 413: {}, 415: {}, 422: {}}
-    )
-    async def receive_webhook(source: str, request: Request) -> Response:
-        """Accept alerts from a sender; 202 means they are committed to disk."""
-        require_token(request, settings.webhook_token)
-        parser = SOURCES.get(source)
-        if parser is None:
-            raise NotFound(f"unknown source {source!r}; known sources: {', '.join(sorted(SOURCES))}")
-        check_content_type(request.headers.get("content-type"))
-        payload = parse_json(await read_body(request, settings.max_body_bytes))
-        alerts = parser.parse(payload, datetime.now(timezone.utc))
-        ids = await service.inbox.append(alerts)
-        metrics.accepted(source, len(ids))
-        return json_response({"accepted": len(ids), "alert_ids": ids}, 202)
-
     @app.get("/incidents", response_model=list[Incident])
     async def list_incidents(
         request: Request, status: Annotated[list[IncidentStatus] | None, Query()] = None, limit: int = 100
@@ -195,6 +175,9 @@ def create_app(service: Service) -> FastAPI:
         return {"outbox_id": await service.pipeline.request_run(incident_id, flow, body.actor, dry_run=body.dry_run)}
 
     from alertflow.api_responses import responses_router  # imports this module's helpers
+    from alertflow.api_sources import webhooks_router
+
+    app.include_router(webhooks_router(service, metrics))
 
     app.include_router(responses_router(service))
 

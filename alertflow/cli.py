@@ -21,6 +21,7 @@ from alertflow.cli_replay import inbox_app, replay
 from alertflow.cli_responses import DryRunOption, failback, follow_run
 from alertflow.cli_rules import rules_app
 from alertflow.cli_silence import silence_app
+from alertflow.cli_sources import source_auth_headers, sources
 from alertflow.errors import ConfigError
 from alertflow.models import FlowName, IncidentStatus
 
@@ -31,6 +32,7 @@ app.add_typer(rules_app, name="rules")
 app.add_typer(silence_app, name="silence")
 app.add_typer(inbox_app, name="inbox")
 app.command()(failback)
+app.command()(sources)
 
 
 @app.command()
@@ -93,13 +95,12 @@ def fire(
     source: Annotated[str, typer.Option(help="which sender's format the payload is in")] = "alertmanager",
     config: ConfigOption = None,
 ) -> None:
-    """Post a payload to the webhook, as its sender would."""
+    """Post a payload to the webhook, as its sender would (with the source's auth: token, basic, HMAC signature)."""
     settings = cli_settings(config)
-    headers = {"Content-Type": "application/json"}
-    if settings.webhook_token:
-        headers["Authorization"] = f"Bearer {settings.webhook_token.get_secret_value()}"
+    body = file.read_bytes()
+    headers = {"Content-Type": "application/json", **source_auth_headers(settings, source, body)}
     try:
-        response = httpx.post(f"{settings.resolved_api_url}/webhooks/{source}", content=file.read_bytes(), headers=headers, timeout=30)
+        response = httpx.post(f"{settings.resolved_api_url}/webhooks/{source}", content=body, headers=headers, timeout=30)
     except httpx.TransportError as err:
         typer.secho(f"cannot reach {settings.resolved_api_url}: {err}", fg="red", err=True)
         raise typer.Exit(3) from None

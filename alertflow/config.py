@@ -25,6 +25,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from alertflow.errors import ConfigError
 from alertflow.people import Person
 from alertflow.response_config import Runbook, SwitchSettings
+from alertflow.source_config import Sources
 from alertflow.yamlmodel import describe_problem, parse_yaml
 
 
@@ -60,6 +61,7 @@ class Settings(BaseSettings):
     people: dict[str, Person] = Field({}, description="who can be paged, by name")
     switches: dict[str, SwitchSettings] = {}
     runbooks: dict[str, Runbook] = {}
+    sources: Sources = Field({}, description="senders: auth and settings per source (docs/sources.md)")
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):  # type: ignore[no-untyped-def,override]

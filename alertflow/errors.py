@@ -12,6 +12,7 @@ single hierarchy::
     │   ├── PayloadTooLarge         body over the documented limit (413)
     │   ├── UnsupportedMediaType    content type we do not parse (415)
     │   ├── Unauthorized            missing or wrong bearer token (401)
+    │   ├── Forbidden               credentials present but refused: bad signature, replay, untrusted signer (403)
     │   └── Conflict                the incident's state forbids it, e.g. ack after resolve (409)
     ├── NotFound                    unknown source, incident or flow (404)
     ├── StoreError                  the database refused a write (e.g. a constraint)
@@ -59,6 +60,10 @@ class UnsupportedMediaType(InputError):
 
 class Unauthorized(InputError):
     status_code = 401
+
+
+class Forbidden(InputError):
+    status_code = 403
 
 
 class Conflict(InputError):

@@ -10,7 +10,7 @@ They never import rules, flows or Prefect.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
@@ -23,6 +23,18 @@ class Source(Protocol):
     name: str
 
     def parse(self, payload: Any, received_at: datetime) -> list[Alert]: ...
+
+
+@runtime_checkable
+class VerifyingSource(Protocol):
+    """A source whose messages carry their own proof of origin (SNS signatures, PagerDuty routing keys).
+
+    ``verify`` runs after the request's own auth (alertflow/webhook_auth.py) and before
+    ``parse``; it raises ``Unauthorized``/``Forbidden``, or returns text when the message was a
+    control message handled here (an SNS subscription confirmed) that carries no alerts.
+    """
+
+    async def verify(self, payload: Any) -> str | None: ...
 
 
 class SwitchState(BaseModel):

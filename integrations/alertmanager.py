@@ -3,20 +3,24 @@
 Alertmanager sends a whole group per request and resends it every
 ``repeat_interval``, with each alert's ``fingerprint`` (a hash of its labels) and
 ``endsAt`` of ``0001-01-01T00:00:00Z`` while firing. We keep the fingerprint,
-so resends dedupe in the engine, and keep each alert's own JSON as ``raw``.
+so resends (and the same group from each Alertmanager of an HA pair) dedupe in
+the engine, and keep each alert's own JSON as ``raw``. When Alertmanager cut the
+group short (``max_alerts``), ``truncatedAlerts`` is kept on every alert as the
+``alertflow_truncated_alerts`` annotation, so people see that some are missing.
+Grafana's webhook is this format plus a few fields (integrations/grafana.py).
 """
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from alertflow.errors import InputError
 from alertflow.models import Alert, AlertStatus, Severity
+from integrations.payloads import label_fingerprint, validate
 
+__all__ = ["AlertmanagerSource", "WebhookAlert", "WebhookPayload", "label_fingerprint"]
 ZERO_TIME_YEAR = 1  # Alertmanager's "no end yet": 0001-01-01T00:00:00Z
 
 
@@ -38,6 +42,10 @@ class WebhookAlert(BaseModel):
             raise ValueError("every alert needs an alertname label")
         return labels
 
+    def extra_annotations(self) -> dict[str, str]:
+        """Vendor fields worth showing people, as annotations (none for Alertmanager)."""
+        return {}
+
 
 class WebhookPayload(BaseModel):
     model_config = ConfigDict(extra="ignore")
@@ -46,24 +54,21 @@ class WebhookPayload(BaseModel):
     status: Literal["firing", "resolved"]
     receiver: str = ""
     groupKey: str = ""
-    truncatedAlerts: int = 0
+    truncatedAlerts: int = Field(0, ge=0)
     alerts: list[WebhookAlert] = Field(min_length=1)
 
 
 class AlertmanagerSource:
     name = "alertmanager"
+    payload_model: type[WebhookPayload] = WebhookPayload
 
     def parse(self, payload: Any, received_at: datetime) -> list[Alert]:
-        try:
-            body = WebhookPayload.model_validate(payload)
-        except ValidationError as err:
-            first = err.errors(include_url=False)[0]
-            field = ".".join(str(part) for part in first["loc"]) or "body"
-            raise InputError(f"{field}: {first['msg'].removeprefix('Value error, ')}", field=field) from None
+        body = validate(self.payload_model, payload)
+        truncated = {"alertflow_truncated_alerts": str(body.truncatedAlerts)} if body.truncatedAlerts else {}
         raws = payload["alerts"]
-        return [self._alert(alert, raw, received_at) for alert, raw in zip(body.alerts, raws, strict=True)]
+        return [self._alert(alert, raw, received_at, truncated) for alert, raw in zip(body.alerts, raws, strict=True)]
 
-    def _alert(self, alert: WebhookAlert, raw: dict[str, Any], received_at: datetime) -> Alert:
+    def _alert(self, alert: WebhookAlert, raw: dict[str, Any], received_at: datetime, extra: dict[str, str]) -> Alert:
         labels = alert.labels
         ends_at = alert.endsAt if alert.endsAt and alert.endsAt.year > ZERO_TIME_YEAR else None
         return Alert(
@@ -74,16 +79,10 @@ class AlertmanagerSource:
             severity=Severity.parse(labels.get("severity")),
             status=AlertStatus(alert.status),
             labels=labels,
-            annotations=alert.annotations,
+            annotations={**alert.annotations, **alert.extra_annotations(), **extra},
             starts_at=alert.startsAt,
             ends_at=ends_at,
             received_at=received_at,
             generator_url=alert.generatorURL or None,
             raw=raw,
         )
-
-
-def label_fingerprint(labels: dict[str, str]) -> str:
-    """A stable identity for an alert without Alertmanager's own fingerprint."""
-    canonical = "\x00".join(f"{k}\x01{v}" for k, v in sorted(labels.items()))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]

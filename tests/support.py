@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -105,6 +106,44 @@ def start_worker(config_path: Path, log_path: Path) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
             [sys.executable, "-m", "alertflow", "worker", "--config", str(config_path)], stdout=log, stderr=subprocess.STDOUT
         )
+
+
+def start_alertmanager(directory: Path, webhook_url: str, token: str) -> tuple[subprocess.Popen[bytes], str]:
+    """The real Alertmanager (Debian's prometheus-alertmanager), alone (no cluster), routing every alert
+    to ``webhook_url`` with a bearer token; its files in a fresh folder under ``directory``."""
+    binary = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+    assert binary, "prometheus-alertmanager is not installed: run `make test` (it installs it) or apt-get install prometheus-alertmanager"
+    port = free_port()
+    home = directory / f"alertmanager-{port}"
+    home.mkdir()
+    route = {
+        "receiver": "alertflow",
+        "group_by": ["alertname", "service"],
+        "group_wait": "1s",
+        "group_interval": "1s",
+        "repeat_interval": "1h",
+    }
+    webhook = {"url": webhook_url, "send_resolved": True, "http_config": {"authorization": {"type": "Bearer", "credentials": token}}}
+    (home / "alertmanager.yml").write_text(
+        yaml.safe_dump({"route": route, "receivers": [{"name": "alertflow", "webhook_configs": [webhook]}]})
+    )
+    with open(home / "alertmanager.log", "wb") as log:
+        process = subprocess.Popen(
+            [binary, f"--config.file={home / 'alertmanager.yml'}", f"--storage.path={home / 'data'}",
+             f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
+            stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        try:
+            return httpx.get(f"{url}/-/ready", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return process.poll() is not None
+
+    wait_for(ready, 30, "Alertmanager to be ready")
+    assert process.poll() is None, (home / "alertmanager.log").read_text()
+    return process, url
 
 
 def stop_process(process: subprocess.Popen[bytes]) -> None:

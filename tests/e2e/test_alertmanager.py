@@ -2,74 +2,25 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
-import yaml
 
-from tests.conftest import free_port, wait_for
-from tests.support import stop_process
+from tests.conftest import wait_for
+from tests.support import start_alertmanager, stop_process
 
-BINARY = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 TOKEN = "am-to-alertflow-token"
 
 
 @pytest.fixture
 def alertmanager(tmp_path):  # type: ignore[no-untyped-def]
     """Start Alertmanager routing every alert to a webhook URL given by the test."""
-    assert BINARY, "prometheus-alertmanager is not installed: run `make test` (it installs it) or apt-get install prometheus-alertmanager"
     processes = []
 
     def start(webhook_url: str) -> str:
-        config = {
-            "route": {
-                "receiver": "alertflow",
-                "group_by": ["alertname", "service"],
-                "group_wait": "1s",
-                "group_interval": "1s",
-                "repeat_interval": "1h",
-            },
-            "receivers": [
-                {
-                    "name": "alertflow",
-                    "webhook_configs": [
-                        {
-                            "url": webhook_url,
-                            "send_resolved": True,
-                            "http_config": {"authorization": {"type": "Bearer", "credentials": TOKEN}},
-                        }
-                    ],
-                }
-            ],
-        }
-        (tmp_path / "alertmanager.yml").write_text(yaml.safe_dump(config))
-        port = free_port()
-        log = open(tmp_path / "alertmanager.log", "wb")  # noqa: SIM115
-        process = subprocess.Popen(
-            [
-                BINARY,
-                f"--config.file={tmp_path / 'alertmanager.yml'}",
-                f"--storage.path={tmp_path / 'am-data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--cluster.listen-address=",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        process, url = start_alertmanager(tmp_path, webhook_url, TOKEN)
         processes.append(process)
-        url = f"http://127.0.0.1:{port}"
-
-        def ready() -> bool:
-            try:
-                return httpx.get(f"{url}/-/ready", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return process.poll() is not None
-
-        wait_for(ready, 30, "Alertmanager to be ready")
-        assert process.poll() is None, (tmp_path / "alertmanager.log").read_text()
         return url
 
     yield start

@@ -38,3 +38,13 @@ async def incident(sandbox, make_config):  # type: ignore[no-untyped-def]
         )
     yield store, incident_id
     await store.dispose()
+
+
+@pytest.fixture
+def sns(tmp_path):  # type: ignore[no-untyped-def]
+    """A stand-in for Amazon SNS: our own CA and signing certificate over HTTPS on loopback (tests/sns_peer.py)."""
+    from tests.sns_peer import SnsPeer
+
+    peer = SnsPeer(tmp_path)
+    yield peer
+    peer.close()

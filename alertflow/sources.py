@@ -1,0 +1,85 @@
+"""The webhook sources this process serves: built from the config once, shared by the API and the CLI.
+
+Every built-in kind is served under its own name without any config; entries
+under ``sources:`` replace one or add another name (``kind: generic`` with a
+mapping, a second Grafana with its own secret). Each gets its request auth
+here: its own ``auth``, else the ``webhook_token`` as a bearer token (what
+``/webhooks/*`` always required), except senders that cannot set headers and
+prove themselves in the body instead: CloudWatch's SNS signature (always
+checked) and PagerDuty's routing key (when ``routing_keys`` are set).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from alertflow.config import Settings
+from alertflow.errors import ConfigError
+from alertflow.source_config import SourceSettings
+from alertflow.webhook_auth import AuthSettings, BearerAuth, NoAuth
+from integrations import Source
+from integrations.alertmanager import AlertmanagerSource
+from integrations.cloudwatch import CloudWatchSource
+from integrations.datadog import DatadogSource
+from integrations.generic import GenericSource
+from integrations.grafana import GrafanaSource
+from integrations.pagerduty import PagerDutySource
+
+BUILT_IN = ("alertmanager", "grafana", "datadog", "pagerduty", "cloudwatch")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    kind: str
+    source: Source
+    auth: AuthSettings
+    proof: str  # what the body itself must carry, for people ("" when nothing)
+
+    @property
+    def path(self) -> str:
+        return f"/webhooks/{self.name}"
+
+
+def build_endpoints(settings: Settings) -> dict[str, Endpoint]:
+    configured = {name: entry for name, entry in settings.sources.items()}
+    for kind in BUILT_IN:
+        configured.setdefault(kind, SourceSettings())
+    return {name: _endpoint(name, entry, settings) for name, entry in sorted(configured.items())}
+
+
+def enqueue_source(endpoints: dict[str, Endpoint]) -> str | None:
+    """The source PagerDuty's ``/v2/enqueue`` route serves: the first of kind pagerduty."""
+    return next((e.name for e in endpoints.values() if e.kind == "pagerduty"), None)
+
+
+def _endpoint(name: str, entry: SourceSettings, settings: Settings) -> Endpoint:
+    kind = entry.kind or name
+    fallback: AuthSettings = BearerAuth(token=settings.webhook_token) if settings.webhook_token else NoAuth()
+    proof = ""
+    source: Source
+    if kind == "generic":
+        assert entry.mapping is not None  # SourceSettings requires it
+        source = GenericSource(name, entry.mapping)
+    elif kind == "cloudwatch":
+        source, fallback, proof = CloudWatchSource(entry.sns), NoAuth(), "SNS signature (SignatureVersion 1 or 2)"
+    elif kind == "pagerduty":
+        source = PagerDutySource(entry.routing_keys)
+        if entry.routing_keys:
+            fallback, proof = NoAuth(), f"routing_key (one of {len(entry.routing_keys)} configured)"
+    elif kind in _PARSERS:
+        source = _PARSERS[kind]()
+    else:
+        raise ConfigError(f"sources.{name}: unknown kind {kind!r}; set kind: to one of {', '.join(BUILT_IN)}, generic")
+    if source.name != name:
+        source = _renamed(source, name)
+    return Endpoint(name=name, kind=kind, source=source, auth=entry.auth or fallback, proof=proof)
+
+
+_PARSERS = {"alertmanager": AlertmanagerSource, "grafana": GrafanaSource, "datadog": DatadogSource}
+
+
+def _renamed(source: Source, name: str) -> Source:
+    """The same parser serving under another name (alerts carry it as their ``source``)."""
+    source.name = name
+    return source

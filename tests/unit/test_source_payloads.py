@@ -1,0 +1,64 @@
+"""Golden payloads: every file under tests/payloads/<source>/ parses into exactly its expected Alerts.
+
+Each ``<case>.json`` is a body as the vendor sends it; ``<case>.expected.json``
+is the list of Alerts it must become (without ``received_at`` and ``raw``,
+checked apart). A directory's ``_source.yaml`` is its config entry (the generic
+source's mapping). ``REGEN_GOLDEN_PAYLOADS=1`` rewrites the expected files
+from the parsers: review the diff before committing it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from alertflow.config import Settings
+from alertflow.source_config import SourceSettings
+from alertflow.sources import build_endpoints
+from integrations import Source
+
+PAYLOADS = Path(__file__).resolve().parents[1] / "payloads"
+RECEIVED = datetime(2026, 11, 27, 10, 0, 1, tzinfo=timezone.utc)
+CASES = sorted(path for path in PAYLOADS.glob("*/*.json") if not path.name.endswith(".expected.json"))
+
+
+def source_for(directory: Path) -> Source:
+    """The source serving ``directory``'s payloads, built the way the API builds it."""
+    config = directory / "_source.yaml"
+    entry = SourceSettings.model_validate(yaml.safe_load(config.read_text())) if config.exists() else None
+    settings = Settings(sources={directory.name: entry} if entry else {})
+    return build_endpoints(settings)[directory.name].source
+
+
+def normalized(alerts: list[Any]) -> list[dict[str, Any]]:
+    return [alert.model_dump(mode="json", exclude={"raw", "received_at"}) for alert in alerts]
+
+
+def test_every_source_has_golden_payloads() -> None:
+    """Each built-in source and the generic one has at least two golden payloads, each with its expectation."""
+    by_source = {path.parent.name for path in CASES}
+    assert by_source == {"alertmanager", "grafana", "datadog", "pagerduty", "cloudwatch", "generic"}
+    for name in by_source:
+        assert len([p for p in CASES if p.parent.name == name]) >= 2, name
+    missing = [str(p) for p in CASES if not p.with_name(p.stem + ".expected.json").exists()]
+    assert missing == [] or os.environ.get("REGEN_GOLDEN_PAYLOADS")
+
+
+@pytest.mark.parametrize("path", CASES, ids=[f"{p.parent.name}/{p.stem}" for p in CASES])
+def test_golden_payload(path: Path) -> None:
+    """The payload becomes exactly the expected alerts, each keeping raw JSON and the source's name."""
+    payload = json.loads(path.read_text())
+    alerts = source_for(path.parent).parse(payload, RECEIVED)
+    expected_path = path.with_name(path.stem + ".expected.json")
+    if os.environ.get("REGEN_GOLDEN_PAYLOADS"):
+        expected_path.write_text(json.dumps(normalized(alerts), indent=2, ensure_ascii=False) + "\n")
+    assert normalized(alerts) == json.loads(expected_path.read_text())
+    for alert in alerts:
+        assert alert.source == path.parent.name and alert.received_at == RECEIVED
+        assert alert.raw and "routing_key" not in alert.raw  # kept for people, without credentials

@@ -1,0 +1,70 @@
+"""`alertflow sources`: every source with its URL and auth state, from the config alone, secrets never shown."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from alertflow.cli import app
+from alertflow.config import load_settings
+from alertflow.errors import ConfigError
+from alertflow.sources import build_endpoints
+from alertflow.webhook_auth import HmacAuth
+
+CONFIG = """
+webhook_token: global-s3cret
+sources:
+  grafana:
+    auth: {kind: hmac, secret: hmac-s3cret, timestamp_header: X-Grafana-Alerting-Timestamp}
+  datadog:
+    auth: {kind: basic, username: dd, password: basic-s3cret}
+  zabbix:
+    kind: generic
+    mapping: {name: event.name}
+  pagerduty:
+    routing_keys: [routing-s3cret]
+"""
+
+
+def test_sources_lists_urls_and_auth_without_secrets(tmp_path: Path) -> None:
+    """Each source shows its URL (PagerDuty also /v2/enqueue) and its auth kind; no secret appears."""
+    config = tmp_path / "alertflow.yaml"
+    config.write_text(CONFIG)
+    result = CliRunner().invoke(app, ["sources", "--config", str(config), "--base-url", "https://af.example.com"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    rows = {line.split("│")[1].strip(): line for line in result.output.splitlines() if line.count("│") > 4 and line.split("│")[1].strip()}
+    assert set(rows) == {"alertmanager", "cloudwatch", "datadog", "grafana", "pagerduty", "zabbix"}
+    assert "https://af.example.com/webhooks/zabbix" in rows["zabbix"] and "bearer token" in rows["zabbix"]
+    assert "basic auth (user dd)" in rows["datadog"] and "HMAC-SHA256" in rows["grafana"]
+    assert "SNS signature" in rows["cloudwatch"] and "routing_key" in rows["pagerduty"]
+    assert "https://af.example.com/v2/enqueue" in result.output
+    assert "s3cret" not in result.output
+
+
+def test_unknown_kind_and_generic_without_mapping_are_config_errors(tmp_path: Path) -> None:
+    """A source name that is no kind needs `kind:`; a generic source needs a mapping: both fail at load, with the path."""
+    config = tmp_path / "alertflow.yaml"
+    config.write_text("sources:\n  nagios: {}\n")
+    with pytest.raises(ConfigError, match=r"sources\.nagios: unknown kind"):
+        load_settings(config)
+    for entry in ("zabbix: {kind: generic}", "generic: {}"):
+        config.write_text(f"sources:\n  {entry}\n")
+        with pytest.raises(ConfigError, match="mapping"):
+            load_settings(config)
+
+
+def test_a_second_source_of_a_kind_serves_under_its_own_name(tmp_path: Path) -> None:
+    """`staging-grafana: {kind: grafana}` parses Grafana bodies into alerts whose source is its own name, with its own auth."""
+    config = tmp_path / "alertflow.yaml"
+    config.write_text("sources:\n  staging-grafana: {kind: grafana, auth: {kind: hmac, secret: x}}\n")
+    endpoints = build_endpoints(load_settings(config))
+    staging, grafana = endpoints["staging-grafana"], endpoints["grafana"]
+    assert staging.path == "/webhooks/staging-grafana" and isinstance(staging.auth, HmacAuth)
+    body = (Path(__file__).resolve().parents[1] / "payloads" / "grafana" / "resolved.json").read_text()
+    now = datetime(2026, 11, 27, 10, tzinfo=timezone.utc)
+    [alert] = staging.source.parse(json.loads(body), now)
+    assert alert.source == "staging-grafana" and grafana.source.parse(json.loads(body), now)[0].source == "grafana"
