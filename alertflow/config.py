@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import certifi
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from alertflow.errors import ConfigError
+from alertflow.oncall import EscalationPolicy, Schedule, check_references
 from alertflow.people import Person
 from alertflow.response_config import Runbook, SwitchSettings
 from alertflow.yamlmodel import describe_problem, parse_yaml
@@ -58,12 +59,19 @@ class Settings(BaseSettings):
     allow_shell: bool = Field(False, description="runbook shell steps are refused unless true")
     slack: SlackSettings = SlackSettings()
     people: dict[str, Person] = Field({}, description="who can be paged, by name")
+    schedules: dict[str, Schedule] = Field({}, description="on-call rotations (docs/oncall.md)")
+    escalation_policies: dict[str, EscalationPolicy] = Field({}, description="who is paged, in which order (docs/oncall.md)")
     switches: dict[str, SwitchSettings] = {}
     runbooks: dict[str, Runbook] = {}
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):  # type: ignore[no-untyped-def,override]
         return (env_settings, init_settings)  # the file's values arrive as init kwargs
+
+    @model_validator(mode="after")
+    def _oncall_names_exist(self) -> Settings:
+        check_references(self.people, self.schedules, self.escalation_policies)
+        return self
 
     @property
     def resolved_database_url(self) -> str:
