@@ -38,6 +38,7 @@ class SlackSettings(_Section):
     channel: str = "#oncall"
     base_url: str = Field("https://slack.com/api/", description="point at a Slack-compatible server")
     timeout_seconds: float = 10.0
+    signing_secret: SecretStr | None = Field(None, description="app signing secret: verifies button clicks on /slack/interactions")
 
 
 class Settings(BaseSettings):

@@ -29,10 +29,21 @@ from starlette.routing import Route
 
 
 @dataclass
+class SlackFailure:
+    """One scripted Slack answer: ``(200, "invalid_auth")``, ``(429, "ratelimited", 2)``, or a slow 500."""
+
+    status: int
+    error: str
+    retry_after: float = 1  # sent on a 429
+    delay: float = 0.0  # answer this many seconds late (longer than the client's timeout: a timeout)
+
+
+@dataclass
 class SandboxState:
     slack_token: str | None = None
     slack_calls: list[dict[str, Any]] = field(default_factory=list)
-    slack_failures: list[tuple[int, str]] = field(default_factory=list)
+    slack_failures: list[SlackFailure | tuple[Any, ...]] = field(default_factory=list)  # tuples: SlackFailure's fields
+    slack_messages_sent: int = 0
     switches: dict[str, str] = field(default_factory=dict)
     switch_calls: list[dict[str, Any]] = field(default_factory=list)
     switch_failures: dict[str, list[int]] = field(default_factory=dict)
@@ -54,18 +65,22 @@ def build_app(state: SandboxState) -> Starlette:
         call = {"method": method, "body": body, "at": time.time(), "ok": False}
         state.slack_calls.append(call)
         if state.slack_failures:
-            status, error = state.slack_failures.pop(0)
-            headers = {"Retry-After": "1"} if status == 429 else {}
-            return JSONResponse({"ok": False, "error": error}, status_code=status, headers=headers)
+            failure = state.slack_failures.pop(0)
+            failure = SlackFailure(*failure) if isinstance(failure, tuple) else failure
+            await asyncio.sleep(failure.delay)
+            headers = {"Retry-After": f"{failure.retry_after:g}"} if failure.status == 429 else {}
+            return JSONResponse({"ok": False, "error": failure.error}, status_code=failure.status, headers=headers)
         if state.slack_token and request.headers.get("authorization") != f"Bearer {state.slack_token}":
             return JSONResponse({"ok": False, "error": "invalid_auth"})
         call["ok"] = True
-        ts = f"{time.time():.6f}"
+        state.slack_messages_sent += 1
+        ts = f"{int(time.time())}.{state.slack_messages_sent:06d}"  # unique, as Slack's are per channel
         if method == "auth.test":
             return JSONResponse({"ok": True, "team": "sandbox", "user": "alertflow"})
         if method in ("chat.postMessage", "chat.update"):
             ts = body.get("ts", ts)
-            return JSONResponse({"ok": True, "channel": "C0SANDBOX", "ts": ts, "message": {"text": body.get("text"), "ts": ts}})
+            message = {"text": body.get("text"), "ts": ts} | ({"thread_ts": body["thread_ts"]} if body.get("thread_ts") else {})
+            return JSONResponse({"ok": True, "channel": "C0SANDBOX", "ts": ts, "message": message})
         return JSONResponse({"ok": False, "error": "unknown_method"})
 
     async def switch(request: Request) -> JSONResponse:
@@ -111,7 +126,10 @@ def build_app(state: SandboxState) -> Starlette:
         """Failure injection for tests and demos."""
         what, body = request.path_params["what"], await request.json()
         if what == "slack-fail":
-            state.slack_failures.extend([(body.get("status", 500), body.get("error", "internal_error"))] * body.get("times", 1))
+            failure = SlackFailure(
+                body.get("status", 500), body.get("error", "internal_error"), body.get("retry_after", 1), body.get("delay", 0)
+            )
+            state.slack_failures.extend([failure] * body.get("times", 1))
         elif what == "switch-fail":
             state.switch_failures.setdefault(body["name"], []).extend([body.get("status", 503)] * body.get("times", 1))
         elif what == "switch-stuck":
