@@ -41,6 +41,14 @@ class SlackSettings(_Section):
     signing_secret: SecretStr | None = Field(None, description="app signing secret: verifies button clicks on /slack/interactions")
 
 
+class PagerDutySettings(_Section):
+    events_url: str = Field("https://events.pagerduty.com/v2/enqueue", description="Events API v2; point at a compatible server")
+    routing_key: SecretStr | None = Field(None, description="integration key of the default service (people may have their own)")
+    timeout_seconds: float = Field(10.0, gt=0)
+    retries: int = Field(3, ge=0, description="429, 5xx and timeouts are retried this many times")
+    backoff_seconds: float = Field(1.0, ge=0, description="first wait between retries, doubled each time (at least Retry-After)")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ALERTFLOW_", env_nested_delimiter="__", extra="forbid")
 
@@ -59,6 +67,7 @@ class Settings(BaseSettings):
     worker_poll_seconds: float = Field(0.25, gt=0, description="how often the worker asks Prefect for new runs")
     allow_shell: bool = Field(False, description="runbook shell steps are refused unless true")
     slack: SlackSettings = SlackSettings()
+    pagerduty: PagerDutySettings | None = None
     people: dict[str, Person] = Field({}, description="who can be paged, by name")
     schedules: dict[str, Schedule] = Field({}, description="on-call rotations (docs/oncall.md)")
     escalation_policies: dict[str, EscalationPolicy] = Field({}, description="who is paged, in which order (docs/oncall.md)")

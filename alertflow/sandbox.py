@@ -17,7 +17,7 @@ import asyncio
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qsl
 
 import orjson
@@ -156,12 +156,11 @@ def build_app(state: SandboxState) -> Starlette:
     )
 
 
-class SandboxServer:
-    """Runs the sandbox on loopback, in a thread (tests) or as a task (``alertflow up``)."""
+class LoopbackServer:
+    """Runs an ASGI app on loopback, in a thread (tests) or as a task (``alertflow up``)."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, slack_token: str | None = None) -> None:
-        self.state = SandboxState(slack_token=slack_token)
-        config = uvicorn.Config(build_app(self.state), host=host, port=port, log_level="warning", lifespan="off")
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0) -> None:
+        config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
         self.server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
 
@@ -173,12 +172,12 @@ class SandboxServer:
     async def serve(self) -> None:
         await self.server.serve()
 
-    def start_in_thread(self) -> SandboxServer:
-        self._thread = threading.Thread(target=asyncio.run, args=(self.serve(),), daemon=True, name="sandbox")
+    def start_in_thread(self) -> Self:
+        self._thread = threading.Thread(target=asyncio.run, args=(self.serve(),), daemon=True, name=type(self).__name__)
         self._thread.start()
         while not self.server.started:
             if not self._thread.is_alive():
-                raise RuntimeError("sandbox server failed to start (is the port taken?)")
+                raise RuntimeError(f"{type(self).__name__} failed to start (is the port taken?)")
             time.sleep(0.01)
         return self
 
@@ -186,3 +185,11 @@ class SandboxServer:
         self.server.should_exit = True
         if self._thread:
             self._thread.join(timeout=5)
+
+
+class SandboxServer(LoopbackServer):
+    """The sandbox on loopback; ``state`` is what it received and what it is scripted to do."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, slack_token: str | None = None) -> None:
+        self.state = SandboxState(slack_token=slack_token)
+        super().__init__(build_app(self.state), host, port)
