@@ -49,7 +49,9 @@ class PageLog:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    async def claim(self, incident_id: int, episode: str, step: str, notifier: str, recipient: str, address: str, at: datetime) -> tuple[PageRecord, bool]:
+    async def claim(
+        self, incident_id: int, episode: str, step: str, notifier: str, recipient: str, address: str, at: datetime
+    ) -> tuple[PageRecord, bool]:
         """The step's row, and whether this call created it (only then may the caller send)."""
         dialect = postgresql if self.store.is_postgres else sqlite
         values = {"incident_id": incident_id, "episode": episode, "step": step, "notifier": notifier,
@@ -61,7 +63,9 @@ class PageLog:
             row = (await tx.conn.execute(query)).one()
         return PageRecord.model_validate(row._mapping), created
 
-    async def finish(self, record_id: int, status: Status, channel: str | None = None, ts: str | None = None, detail: str | None = None) -> None:
+    async def finish(
+        self, record_id: int, status: Status, channel: str | None = None, ts: str | None = None, detail: str | None = None
+    ) -> None:
         values = {"status": status, "channel": channel, "ts": ts, "detail": detail[:2000] if detail else None}
         async with self.store.write() as tx:
             await tx.conn.execute(update(t.pages).where(t.pages.c.id == record_id).values(**values))
