@@ -32,7 +32,7 @@ from slack_sdk.errors import SlackApiError
 
 from alertflow.config import SlackSettings
 from alertflow.errors import PermanentIntegrationError, RetryableIntegrationError
-from alertflow.models import Severity
+from alertflow.models import Incident, Severity
 from integrations.http import retry_after_seconds
 
 # Slack errors that a retry can fix; every other ``ok: false`` is permanent.
@@ -74,6 +74,23 @@ class PageMessage(BaseModel):
     acked_at: datetime | None = None
     resolved_by: str | None = None
     resolved_at: datetime | None = None
+
+    @classmethod
+    def for_incident(cls, incident: Incident, **extra: Any) -> PageMessage:
+        """The page for the incident as it stands: status, and who acknowledged or resolved it and when
+        (what ``update`` shows after an ack from anywhere). ``extra`` sets links, firing_count, step..."""
+        state = {
+            "incident_id": incident.id,
+            "title": incident.title,
+            "severity": incident.severity,
+            "service": incident.service,
+            "status": incident.status.value,
+            "acked_by": incident.acknowledged_by,
+            "acked_at": incident.acknowledged_at,
+            "resolved_by": incident.resolved_by,
+            "resolved_at": incident.resolved_at,
+        }
+        return cls(**(state | extra))
 
     def text(self) -> str:
         """The notification and fallback text (Block Kit replaces it in the message itself)."""

@@ -36,6 +36,11 @@ def slack_calls(sandbox: SandboxServer, method: str) -> list[dict[str, Any]]:
     return sandbox.state.messages(method)
 
 
+def thread_replies(sandbox: SandboxServer, ts: str) -> list[str]:
+    """Texts of the replies posted in the thread of the message ``ts``, in order."""
+    return [body["text"] for body in slack_calls(sandbox, "chat.postMessage") if body.get("thread_ts") == ts]
+
+
 def block_actions(action_id: str, value: str, user_id: str = "U024BE7LH", username: str = "alice.smith") -> dict[str, Any]:
     """A button click as Slack describes it (trimmed to the fields Slack always sends for a message button)."""
     return {

@@ -10,7 +10,7 @@ from alertflow.config import SlackSettings
 from alertflow.errors import PermanentIntegrationError, RetryableIntegrationError
 from alertflow.models import Severity
 from integrations.slack import MessageRef, PageMessage, SlackNotifier
-from tests.fake_slack import fail_next, slack_calls
+from tests.fake_slack import fail_next, slack_calls, thread_replies
 
 pytestmark = pytest.mark.anyio
 PAGE = PageMessage(incident_id=7, title="checkout API down", severity=Severity.critical, service="checkout", status="open", firing_count=3)
@@ -45,8 +45,8 @@ async def test_reply_posts_in_the_page_thread(sandbox) -> None:  # type: ignore[
     slack = notifier(sandbox)
     ref = await slack.send(PAGE)
     reply = await slack.reply(ref, "failover done: checkout serves standby")
-    body = slack_calls(sandbox, "chat.postMessage")[-1]
-    assert body["thread_ts"] == ref.ts and body["text"] == "failover done: checkout serves standby"
+    await slack.reply(ref, "resolved by alice")
+    assert thread_replies(sandbox, ref.ts) == ["failover done: checkout serves standby", "resolved by alice"]
     assert reply.channel == ref.channel and reply.ts != ref.ts
 
 
