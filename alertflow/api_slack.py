@@ -13,13 +13,18 @@ pipeline with the clicking person as actor (their name from ``people:`` when
 their Slack id is known, else ``slack:<username>``); "Escalate now" is a
 timeline entry the paging flow acts on. Updating the Slack message is the
 paging flow's job, for every kind of ack alike, so this answers within
-Slack's three seconds after one database transaction.
+Slack's three seconds after one database transaction. Slack shows nothing of
+that answer to the person who clicked, so a line for them (done, or why not:
+no such incident, already resolved) goes to the click's ``response_url``
+afterwards, best effort.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import logging
 import time
 from datetime import datetime, timezone
 from urllib.parse import parse_qs
@@ -29,13 +34,16 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from alertflow.api import json_response, read_body
-from alertflow.errors import Conflict, MalformedBody, Unauthorized
+from alertflow.config import SlackSettings
+from alertflow.errors import Conflict, IntegrationError, MalformedBody, NotFound, Unauthorized
 from alertflow.models import Incident, IncidentStatus, TimelineEntry, TimelineKind
 from alertflow.people import person_for_slack_user
 from alertflow.service import Service
-from integrations.slack import ACK, ESCALATE, RESOLVE
+from integrations.slack import ACK, ESCALATE, RESOLVE, SlackNotifier
 
 MAX_AGE_SECONDS = 300
+log = logging.getLogger("alertflow.api_slack")
+_responding: set[asyncio.Task[None]] = set()
 
 
 class _SlackModel(BaseModel):
@@ -57,6 +65,7 @@ class BlockActions(_SlackModel):
     type: str
     user: SlackUser
     actions: list[SlackAction] = Field(min_length=1)
+    response_url: str | None = None  # where to answer the person who clicked
 
 
 class InteractionResult(BaseModel):
@@ -124,19 +133,48 @@ def slack_router(service: Service) -> APIRouter:
         incident_id = int(action.value)
         user = click.user
         actor = person_for_slack_user(settings.people, user.id) or f"slack:{user.username or user.name or user.id}"
-        if action.action_id == ACK:
-            incident = await service.pipeline.acknowledge(incident_id, actor)
-        elif action.action_id == RESOLVE:
-            incident = await service.pipeline.resolve(incident_id, actor)
-        elif action.action_id == ESCALATE:
-            incident = await request_escalation(service, incident_id, actor, user.id)
-        else:
+        if action.action_id not in (ACK, RESOLVE, ESCALATE):
             field = "payload.actions.0.action_id"
             raise MalformedBody(f"{field} {action.action_id!r} is not one of {ACK}, {RESOLVE}, {ESCALATE}", field=field)
+        try:
+            incident, said = await perform(service, action.action_id, incident_id, actor, user.id)
+        except (NotFound, Conflict) as err:
+            tell_clicker(settings.slack, click.response_url, str(err))
+            raise
+        tell_clicker(settings.slack, click.response_url, said)
         result = InteractionResult(action=action.action_id, incident_id=incident_id, actor=actor, status=incident.status)
         return json_response(result.model_dump(mode="json"))
 
     return router
+
+
+async def perform(service: Service, action_id: str, incident_id: int, actor: str, slack_user_id: str) -> tuple[Incident, str]:
+    """Do what the button says; the incident afterwards and a line for the person who clicked."""
+    if action_id == ACK:
+        incident = await service.pipeline.acknowledge(incident_id, actor)
+        return incident, f"Incident #{incident_id} is acknowledged (by {incident.acknowledged_by})."
+    if action_id == RESOLVE:
+        incident = await service.pipeline.resolve(incident_id, actor)
+        return incident, f"Incident #{incident_id} is resolved (by {incident.resolved_by})."
+    incident = await request_escalation(service, incident_id, actor, slack_user_id)
+    return incident, f"Escalation of incident #{incident_id} requested: the next escalation step is paged now."
+
+
+def tell_clicker(slack: SlackSettings, response_url: str | None, text: str) -> None:
+    """Answer only the person who clicked, after the HTTP answer (Slack shows none for button clicks).
+    Best effort: a failure is logged, the click's effect stands."""
+    if not response_url:
+        return
+
+    async def respond() -> None:
+        try:
+            await SlackNotifier(slack).respond(response_url, text)
+        except IntegrationError as err:
+            log.warning("could not answer the Slack click: %s", err)
+
+    task = asyncio.create_task(respond(), name="slack-response")
+    _responding.add(task)  # a reference until done, so the task is not collected mid-flight
+    task.add_done_callback(_responding.discard)
 
 
 async def request_escalation(service: Service, incident_id: int, actor: str, slack_user_id: str) -> Incident:

@@ -7,7 +7,8 @@ import time
 import pytest
 
 from alertflow.models import TimelineKind
-from tests.fake_slack import SIGNING_SECRET, block_actions, click, form_body, slack_headers
+from tests.conftest import wait_for
+from tests.fake_slack import SIGNING_SECRET, block_actions, click, form_body, response_url, slack_headers
 from tests.support import ApiThread
 
 pytestmark = pytest.mark.anyio
@@ -127,3 +128,18 @@ def test_without_a_signing_secret_clicks_are_refused(sandbox, make_config) -> No
     with ApiThread(make_config(sandbox, slack=slack_settings(sandbox, signing_secret=None))) as api:
         response = click(api.url, block_actions("alertflow_ack", "1"))
     assert response.status_code == 401 and "slack.signing_secret is not configured" in response.json()["error"]
+
+
+async def test_the_clicking_person_is_told_the_outcome_through_response_url(api, sandbox) -> None:  # type: ignore[no-untyped-def]
+    """After the HTTP answer, an ephemeral line goes to the click's response_url: done, or why not."""
+    api, _store, incident_id = api
+    back = response_url(sandbox)
+    assert click(api.url, block_actions("alertflow_escalate", str(incident_id), user_id=ALICE, response_url=back)).status_code == 200
+    assert click(api.url, block_actions("alertflow_ack", "999", response_url=back)).status_code == 404
+    responses = wait_for(lambda: sandbox.state.slack_responses if len(sandbox.state.slack_responses) == 2 else None, 5, "two answers")
+    texts = sorted(r["body"]["text"] for r in responses)
+    assert texts == [
+        f"Escalation of incident #{incident_id} requested: the next escalation step is paged now.",
+        "incident 999 does not exist",
+    ]
+    assert all(r["body"]["response_type"] == "ephemeral" and r["body"]["replace_original"] is False for r in responses)
