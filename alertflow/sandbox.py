@@ -44,6 +44,7 @@ class SandboxState:
     slack_calls: list[dict[str, Any]] = field(default_factory=list)
     slack_failures: list[SlackFailure | tuple[Any, ...]] = field(default_factory=list)  # tuples: SlackFailure's fields
     slack_messages_sent: int = 0
+    slack_responses: list[dict[str, Any]] = field(default_factory=list)  # what the app posted to a click's response_url
     switches: dict[str, str] = field(default_factory=dict)
     switch_calls: list[dict[str, Any]] = field(default_factory=list)
     switch_failures: dict[str, list[int]] = field(default_factory=dict)
@@ -82,6 +83,11 @@ def build_app(state: SandboxState) -> Starlette:
             message = {"text": body.get("text"), "ts": ts} | ({"thread_ts": body["thread_ts"]} if body.get("thread_ts") else {})
             return JSONResponse({"ok": True, "channel": "C0SANDBOX", "ts": ts, "message": message})
         return JSONResponse({"ok": False, "error": "unknown_method"})
+
+    async def slack_response(request: Request) -> JSONResponse:
+        """A click's ``response_url`` (Slack's hooks.slack.com/actions/...): messages to the person who clicked."""
+        state.slack_responses.append({"path": request.path_params["path"], "body": await request.json(), "at": time.time()})
+        return JSONResponse({"ok": True})
 
     async def switch(request: Request) -> JSONResponse:
         name = request.path_params["name"]
@@ -146,6 +152,7 @@ def build_app(state: SandboxState) -> Starlette:
     return Starlette(
         routes=[
             Route("/slack/api/{method}", slack_api, methods=["POST"]),
+            Route("/slack/actions/{path:path}", slack_response, methods=["POST"]),
             Route("/switch/{name}", switch, methods=["GET", "POST", "PUT"]),
             Route("/front/{name}", front, methods=["GET"]),
             Route("/health/{name}", health, methods=["GET"]),

@@ -25,15 +25,17 @@ import asyncio
 import urllib.error
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import urlsplit
 
+import httpx
 from pydantic import BaseModel
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from alertflow.config import SlackSettings
 from alertflow.errors import PermanentIntegrationError, RetryableIntegrationError
-from alertflow.models import Severity
-from integrations.http import retry_after_seconds
+from alertflow.models import Incident, Severity
+from integrations.http import request, retry_after_seconds, safe_url
 
 # Slack errors that a retry can fix; every other ``ok: false`` is permanent.
 RETRYABLE_ERRORS = {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
@@ -74,6 +76,23 @@ class PageMessage(BaseModel):
     acked_at: datetime | None = None
     resolved_by: str | None = None
     resolved_at: datetime | None = None
+
+    @classmethod
+    def for_incident(cls, incident: Incident, **extra: Any) -> PageMessage:
+        """The page for the incident as it stands: status, and who acknowledged or resolved it and when
+        (what ``update`` shows after an ack from anywhere). ``extra`` sets links, firing_count, step..."""
+        state = {
+            "incident_id": incident.id,
+            "title": incident.title,
+            "severity": incident.severity,
+            "service": incident.service,
+            "status": incident.status.value,
+            "acked_by": incident.acknowledged_by,
+            "acked_at": incident.acknowledged_at,
+            "resolved_by": incident.resolved_by,
+            "resolved_at": incident.resolved_at,
+        }
+        return cls(**(state | extra))
 
     def text(self) -> str:
         """The notification and fallback text (Block Kit replaces it in the message itself)."""
@@ -164,6 +183,19 @@ class SlackNotifier:
         """A reply in the page message's thread (major timeline events)."""
         response = await self._call("chat_postMessage", channel=ref.channel, thread_ts=ref.ts, text=text)
         return MessageRef(channel=response["channel"], ts=response["ts"])
+
+    async def respond(self, response_url: str, text: str) -> None:
+        """Tell only the person who clicked (a click's ``response_url``), leaving the page message as it is.
+
+        The URL comes from the click's payload, so it is used only when it is Slack's own
+        (https://hooks.slack.com) or on the Slack-compatible server ``base_url`` points at.
+        """
+        url, base = urlsplit(response_url), urlsplit(self.settings.base_url)
+        if not ((url.scheme, url.hostname) == ("https", "hooks.slack.com") or (url.scheme, url.netloc) == (base.scheme, base.netloc)):
+            raise PermanentIntegrationError(f"slack response_url {safe_url(response_url)} is not Slack's; not answered")
+        body = {"response_type": "ephemeral", "replace_original": False, "text": text}
+        async with httpx.AsyncClient(timeout=self.settings.timeout_seconds) as client:
+            await request(client, "POST", response_url, json=body)
 
     async def _call(self, method: str, **kwargs: Any) -> Any:
         if self.settings.token is None:

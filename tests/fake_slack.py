@@ -36,8 +36,21 @@ def slack_calls(sandbox: SandboxServer, method: str) -> list[dict[str, Any]]:
     return sandbox.state.messages(method)
 
 
-def block_actions(action_id: str, value: str, user_id: str = "U024BE7LH", username: str = "alice.smith") -> dict[str, Any]:
-    """A button click as Slack describes it (trimmed to the fields Slack always sends for a message button)."""
+def thread_replies(sandbox: SandboxServer, ts: str) -> list[str]:
+    """Texts of the replies posted in the thread of the message ``ts``, in order."""
+    return [body["text"] for body in slack_calls(sandbox, "chat.postMessage") if body.get("thread_ts") == ts]
+
+
+def response_url(sandbox: SandboxServer) -> str:
+    """A click's response_url on the sandbox (Slack's would be https://hooks.slack.com/actions/...)."""
+    return f"{sandbox.url}/slack/actions/T9TK3CUKW/1/abc"
+
+
+def block_actions(
+    action_id: str, value: str, user_id: str = "U024BE7LH", username: str = "alice.smith", response_url: str | None = None
+) -> dict[str, Any]:
+    """A button click as Slack describes it, with the fields Slack sends for a message button; ``response_url`` only when
+    given, so tests never reach the real hooks.slack.com."""
     return {
         "type": "block_actions",
         "team": {"id": "T9TK3CUKW", "domain": "example"},
@@ -48,7 +61,6 @@ def block_actions(action_id: str, value: str, user_id: str = "U024BE7LH", userna
         "trigger_id": "13345224609.738474920.8088930838d88f008e0",
         "channel": {"id": "C0SANDBOX", "name": "oncall"},
         "message": {"type": "message", "ts": "1700000000.000100", "text": "page"},
-        "response_url": "https://hooks.slack.com/actions/T9TK3CUKW/1/abc",
         "actions": [
             {
                 "type": "button",
@@ -59,7 +71,7 @@ def block_actions(action_id: str, value: str, user_id: str = "U024BE7LH", userna
                 "action_ts": f"{time.time():.6f}",
             }
         ],
-    }
+    } | ({"response_url": response_url} if response_url else {})
 
 
 def form_body(payload: dict[str, Any] | str) -> bytes:

@@ -10,7 +10,7 @@ from alertflow.config import SlackSettings
 from alertflow.errors import PermanentIntegrationError, RetryableIntegrationError
 from alertflow.models import Severity
 from integrations.slack import MessageRef, PageMessage, SlackNotifier
-from tests.fake_slack import fail_next, slack_calls
+from tests.fake_slack import fail_next, response_url, slack_calls, thread_replies
 
 pytestmark = pytest.mark.anyio
 PAGE = PageMessage(incident_id=7, title="checkout API down", severity=Severity.critical, service="checkout", status="open", firing_count=3)
@@ -45,8 +45,8 @@ async def test_reply_posts_in_the_page_thread(sandbox) -> None:  # type: ignore[
     slack = notifier(sandbox)
     ref = await slack.send(PAGE)
     reply = await slack.reply(ref, "failover done: checkout serves standby")
-    body = slack_calls(sandbox, "chat.postMessage")[-1]
-    assert body["thread_ts"] == ref.ts and body["text"] == "failover done: checkout serves standby"
+    await slack.reply(ref, "resolved by alice")
+    assert thread_replies(sandbox, ref.ts) == ["failover done: checkout serves standby", "resolved by alice"]
     assert reply.channel == ref.channel and reply.ts != ref.ts
 
 
@@ -107,3 +107,20 @@ async def test_wrong_token_is_invalid_auth(sandbox) -> None:  # type: ignore[no-
     slack = SlackNotifier(SlackSettings(token="xoxb-wrong", base_url=f"{sandbox.url}/slack/api/"))
     with pytest.raises(PermanentIntegrationError, match="invalid_auth"):
         await slack.update(MessageRef(channel="C0SANDBOX", ts="1.000001"), PAGE)
+
+
+async def test_respond_answers_only_slacks_own_response_urls(sandbox) -> None:  # type: ignore[no-untyped-def]
+    """respond posts an ephemeral line to a response_url on the Slack server base_url names; any other host is refused."""
+    slack = notifier(sandbox)
+    await slack.respond(response_url(sandbox), "Incident #7 is acknowledged (by alice).")
+    [answer] = sandbox.state.slack_responses
+    assert answer["body"] == {"response_type": "ephemeral", "replace_original": False, "text": "Incident #7 is acknowledged (by alice)."}
+    for url in (
+        "http://hooks.slack.com/actions/T/1/a",
+        "https://hooks.slack.com.evil.example/actions/T/1/a",
+        "http://127.0.0.2:9/x?token=s",
+    ):
+        with pytest.raises(PermanentIntegrationError, match="is not Slack's") as raised:
+            await slack.respond(url, "hello")
+        assert "token=s" not in str(raised.value)
+    assert len(sandbox.state.slack_responses) == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from alertflow.models import Severity
+from alertflow.models import Incident, IncidentStatus, Severity
 from integrations.slack import PageMessage
 
 AT = datetime(2026, 11, 27, 10, 5, tzinfo=timezone.utc)
@@ -91,3 +91,22 @@ def test_alert_text_cannot_inject_links_or_mentions() -> None:
     shown = texts(message(title="disk <!channel> & <http://evil|click>", acked_by="<@U1>").blocks())
     assert "<!channel>" not in shown and "&lt;!channel&gt; &amp; &lt;http://evil|click&gt;" in shown
     assert "Acknowledged by &lt;@U1&gt;" in shown
+
+
+def test_message_for_an_acknowledged_incident_shows_who_and_when() -> None:
+    """for_incident carries the incident's state, so an update after an ack from the CLI shows that ack too."""
+    incident = Incident(
+        id=42,
+        key="service-down|service=checkout",
+        title="checkout API down",
+        service="checkout",
+        severity=Severity.critical,
+        status=IncidentStatus.acknowledged,
+        rule_id="service-down",
+        opened_at=AT,
+        acknowledged_at=AT,
+        acknowledged_by="alice",
+    )
+    page = PageMessage.for_incident(incident, firing_count=2)
+    assert (page.status, page.acked_by, page.acked_at, page.resolved_by, page.firing_count) == ("acknowledged", "alice", AT, None, 2)
+    assert actions(page.blocks()) == [] and "Acknowledged by alice" in texts(page.blocks())
