@@ -80,22 +80,8 @@ def routing_key(address: str, config: Settings) -> str | None:
 def page_message(
     incident: Incident, params: PagingParams, link: str | None, firing: int, links: dict[str, str], step: str | None = None
 ) -> PageMessage:
-    return PageMessage(
-        incident_id=incident.id,
-        title=incident.title,
-        severity=incident.severity,
-        service=incident.service,
-        status=incident.status.value,
-        link=link,
-        links=links,
-        firing_count=firing,
-        step=step,
-        reason=params.reason,
-        detail=params.detail,
-        acked_by=incident.acknowledged_by,
-        acked_at=incident.acknowledged_at,
-        resolved_by=incident.resolved_by if incident.status is IncidentStatus.resolved else None,
-        resolved_at=incident.resolved_at if incident.status is IncidentStatus.resolved else None,
+    return PageMessage.for_incident(
+        incident, link=link, links=links, firing_count=firing, step=step, reason=params.reason, detail=params.detail
     )
 
 

@@ -16,7 +16,7 @@ import pytest
 from alertflow.models import IncidentStatus, PagingAction, TimelineEntry, TimelineKind
 from flows import page_oncall
 from tests.fake_pagerduty import ROUTING_KEY
-from tests.fake_slack import fail_next
+from tests.fake_slack import SIGNING_SECRET, block_actions, click, fail_next
 from tests.support import ApiThread
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("prefect_server")]
@@ -115,20 +115,18 @@ def replies(sandbox) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
 
 
 async def test_escalate_now_skips_the_wait_and_a_policy_runs_out(sandbox, incident, make_config) -> None:  # type: ignore[no-untyped-def]
-    """An escalate-now request ends a 60 s wait at once; after the last step the run records that nobody
+    """A signed Escalate-now click on the Slack endpoint ends a 60 s wait at once; after the last step the run records that nobody
     acknowledged, and keeps following the incident until it resolves."""
     store, incident_id = incident
     policy = {"steps": [{"notify": {"slack_channel": "#first"}, "wait": "60s"}, {"notify": {"slack_channel": "#second"}, "wait": "1s"}]}
-    configure(sandbox, make_config, store, {"two": policy})
-    run = asyncio.create_task(page_oncall(incident_id, PagingAction(params={"policy": "two"})))
-    await until(lambda: len(posts(sandbox)) == 1, what="the first page")
-    clicked = time.monotonic()
-    await store.add_timeline(
-        TimelineEntry(
-            incident_id=incident_id, at=utcnow(), kind=TimelineKind.escalate_requested, summary="escalation requested", actor="bob"
-        )
-    )
-    await until(lambda: len(posts(sandbox)) == 2, what="the second step")
+    slack = {"token": "xoxb-test-token", "base_url": f"{sandbox.url}/slack/api/", "signing_secret": SIGNING_SECRET}
+    with ApiThread(configure(sandbox, make_config, store, {"two": policy}, slack=slack)) as api:
+        run = asyncio.create_task(page_oncall(incident_id, PagingAction(params={"policy": "two"})))
+        await until(lambda: len(posts(sandbox)) == 1, what="the first page")
+        clicked = time.monotonic()
+        answer = await asyncio.to_thread(click, api.url, block_actions("alertflow_escalate", str(incident_id), user_id="UBOB"))
+        assert answer.status_code == 200, answer.text
+        await until(lambda: len(posts(sandbox)) == 2, what="the second step")
     assert time.monotonic() - clicked < 2, "the request ended the 60 s wait"
     assert posts(sandbox)[1]["channel"] == "#second"
     await asyncio.sleep(1.5)
