@@ -34,7 +34,7 @@ from datetime import datetime, timedelta, timezone
 from prefect import flow
 
 from alertflow.errors import ConfigError, IntegrationError, PermanentIntegrationError
-from alertflow.models import Incident, IncidentStatus, PagingAction, TimelineKind
+from alertflow.models import Incident, IncidentStatus, PagingAction, TimelineEntry, TimelineKind
 from alertflow.oncall import EscalationPolicy, Step, Target
 from alertflow.pages import PageLog, PageRecord
 from flows.escalation import trim
@@ -51,6 +51,7 @@ from flows.notify import (
 )
 from flows.runtime import current_run, record, settings, store, with_retry
 from flows.timeline import LIFECYCLE_HOOKS
+from flows.ui_answer import PageAnswer, UiPrompt, apply_answer
 from integrations.slack import MessageRef
 from rules.durations import format_duration
 
@@ -77,6 +78,7 @@ class Escalation:
         self.link = current_run()[1]
         self.cursor = 0  # the last timeline entry id this run has seen
         self.told: set[IncidentStatus] = set()
+        self.pending: list[tuple[int, str]] = []  # (timeline id, text) for the threads
 
     async def start(self) -> None:
         entries = await self.log.timeline_after(self.incident_id, 0)
@@ -158,37 +160,66 @@ class Escalation:
         return f"{label}: " if self.name else ""
 
     async def wait(self, until: datetime, step: Step, label: str, last: bool) -> bool:
-        """Wait out a step; True when someone answered (ends the escalation), False to go on."""
-        while True:
-            incident = await store().get_incident(self.incident_id)
-            if answered(incident):
+        """Wait out a step, paused for an answer in the Prefect UI; True when someone answered."""
+        prompt = await UiPrompt.open((until - now()).total_seconds(), self.incident_id)
+        try:
+            outcome, value = await self.watch(until, prompt)
+        finally:
+            late = await prompt.close() if prompt else None
+        await self.flush()  # thread replies wait while the run is paused: Prefect runs no tasks then
+        answer = value if isinstance(value, PageAnswer) else late
+        if answer is not None:
+            try:
+                verb = await apply_answer(self.incident_id, answer)
+                await record(self.incident_id, TimelineKind.page, f"{label}: {verb} by {answer.by} from the Prefect UI", by=answer.by)
                 return True
+            except IntegrationError as err:
+                await record(self.incident_id, TimelineKind.page, f"{label}: the Prefect UI answer by {answer.by} failed: {err}")
+        if outcome == "answered":
+            return True
+        if outcome == "escalate":
+            summary = f"{label}: escalation requested by {value}" + ("" if last else ", next step now")
+            await record(self.incident_id, TimelineKind.escalation, summary, requested_by=value)
+        else:
+            summary = f"{label}: no acknowledgement within {format_duration(step.wait)}" + ("" if last else ", next step")
+            await record(self.incident_id, TimelineKind.escalation, summary)
+        return False
+
+    async def watch(self, until: datetime, prompt: UiPrompt | None) -> tuple[str, object]:
+        """Poll the store (and the UI) until an answer, an escalate-now request (its actor) or the wait's end."""
+        while True:
+            if answered(await store().get_incident(self.incident_id)):
+                return "answered", None
+            if prompt is not None and (answer := await prompt.answer()) is not None:
+                return "ui", answer
             requested = [entry for entry in await self.news() if entry.kind is TimelineKind.escalate_requested]
             if requested:
-                summary = f"{label}: escalation requested by {requested[0].actor}" + ("" if last else ", next step now")
-                await record(self.incident_id, TimelineKind.escalation, summary, requested_by=requested[0].actor)
-                return False
+                return "escalate", requested[0].actor
             left = (until - now()).total_seconds()
             if left <= 0:
-                summary = f"{label}: no acknowledgement within {format_duration(step.wait)}" + ("" if last else ", next step")
-                await record(self.incident_id, TimelineKind.escalation, summary)
-                return False
+                return "timeout", None
             await asyncio.sleep(min(POLL_SECONDS, left))
 
-    async def news(self):  # type: ignore[no-untyped-def]
-        """New timeline entries since the last look; major ones go to the Slack pages' threads."""
+    async def news(self) -> list[TimelineEntry]:
+        """New timeline entries since the last look; major ones are queued for the Slack pages' threads."""
         fresh = await self.log.timeline_after(self.incident_id, self.cursor)
         for entry_id, entry in fresh:
             self.cursor = entry_id
             text = news(entry)
             if text is not None:
-                for page in await self.sent("slack"):
-                    row, created = await self.log.claim(
-                        self.incident_id, self.episode, f"reply.{entry_id}.{page.id}", "slack", page.recipient, page.address, now()
-                    )
-                    if created:
-                        await self.send_reply(row, page, text)
+                self.pending.append((entry_id, text))
         return [entry for _, entry in fresh]
+
+    async def flush(self) -> None:
+        """Post queued news in each Slack page's thread, each reply at most once ever."""
+        pending, self.pending = self.pending, []
+        for entry_id, text in pending:
+            for page in await self.sent("slack"):
+                row, created = await self.log.claim(
+                    self.incident_id, self.episode, f"reply.{entry_id}.{page.id}", "slack", page.recipient, page.address, now()
+                )
+                if created:
+                    await self.send_reply(row, page, text)
 
     async def send_reply(self, row: PageRecord, page: PageRecord, text: str) -> None:
         try:
@@ -207,6 +238,7 @@ class Escalation:
         deadline = time.monotonic() + seconds
         while True:
             await self.news()
+            await self.flush()
             incident = await store().get_incident(self.incident_id)
             await self.tell(incident)
             if incident.status is IncidentStatus.resolved or time.monotonic() >= deadline:

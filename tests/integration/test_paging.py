@@ -62,7 +62,7 @@ async def test_policy_escalates_step_by_step_and_an_ack_stops_it(sandbox, incide
         await until(lambda: len(posts(sandbox)) == 2, what="the second step's page")
         first, second = posts(sandbox)
         assert (first["channel"], second["channel"]) == ("UALICE", "UBOB")
-        assert 0.8 <= second["at"] - first["at"] < 2.0, "step 2 follows step 1's wait of 1 s (counted from when step 1 began)"
+        assert 0.8 <= second["at"] - first["at"] < 5.0, "step 2 follows step 1's wait of 1 s (counted from when step 1 began)"
         assert "step 1/2, repeat 1/2" in str(first["blocks"]) and "alertflow_ack" in str(first["blocks"])
         acked = await asyncio.to_thread(api.post, f"/incidents/{incident_id}/ack", json={"actor": "carol"})
         assert acked.status_code == 200
@@ -98,6 +98,7 @@ async def test_policy_escalates_step_by_step_and_an_ack_stops_it(sandbox, incide
     ):
         assert expected in timeline, timeline
     assert not any("repeat 2/2" in s for s in timeline)
+    assert timeline.count("paging flow started") == 1, "pausing for the UI and resuming is not a new start"
 
 
 def utcnow() -> datetime:
@@ -127,7 +128,7 @@ async def test_escalate_now_skips_the_wait_and_a_policy_runs_out(sandbox, incide
         answer = await asyncio.to_thread(click, api.url, block_actions("alertflow_escalate", str(incident_id), user_id="UBOB"))
         assert answer.status_code == 200, answer.text
         await until(lambda: len(posts(sandbox)) == 2, what="the second step")
-    assert time.monotonic() - clicked < 2, "the request ended the 60 s wait"
+    assert time.monotonic() - clicked < 10, "the request ended the 60 s wait"
     assert posts(sandbox)[1]["channel"] == "#second"
     await asyncio.sleep(1.5)
     timeline = await summaries(store, incident_id)
@@ -210,3 +211,34 @@ async def test_fallback_when_the_last_step_reaches_nobody_and_failure_when_nobod
     state = await page_oncall(incident_two, PagingAction(params={"policy": "empty"}), return_state=True)
     assert state.is_failed() and "nobody could be paged" in state.message
     assert "step 1/1: schedule:later: nobody is on call for later" in await summaries(store, incident_two)
+
+
+async def test_resuming_the_paused_run_in_the_prefect_ui_acknowledges(sandbox, incident, make_config) -> None:  # type: ignore[no-untyped-def]
+    """While a step waits the run is Paused with an answer form; resuming it with an ack (what the UI's Resume
+    button sends) acknowledges the incident through the API as that person, and nothing more is paged."""
+    from prefect.client.orchestration import get_client
+    from prefect.flow_runs import aresume_flow_run
+
+    store, incident_id = incident
+    policy = {"steps": [{"notify": {"slack_channel": "#first"}, "wait": "30s"}, {"notify": {"slack_channel": "#second"}}]}
+    with ApiThread(configure(sandbox, make_config, store, {"p": policy})) as api:
+        run = asyncio.create_task(page_oncall(incident_id, PagingAction(params={"policy": "p"})))
+        await until(lambda: posts(sandbox), what="the first page")
+        [started] = [e for e in await store.get_timeline(incident_id) if e.summary == "paging flow started"]
+        run_id = started.data["flow_run_id"]
+        async with get_client() as client:
+            for _ in range(100):
+                if (await client.read_flow_run(run_id)).state.is_paused():
+                    break
+                await asyncio.sleep(0.1)
+            assert (await client.read_flow_run(run_id)).state.is_paused()
+        await aresume_flow_run(run_id, run_input={"acknowledge": True, "by": "dave"})
+        await until(lambda: sandbox.state.messages("chat.update"), what="the page updated")
+        incident_now = await store.get_incident(incident_id)
+        assert (incident_now.status.value, incident_now.acknowledged_by) == ("acknowledged", "dave")
+        assert "Acknowledged by dave" in str(sandbox.state.messages("chat.update")[0]["blocks"])
+        assert (await asyncio.to_thread(api.post, f"/incidents/{incident_id}/resolve", json={"actor": "dave"})).status_code == 200
+        await asyncio.wait_for(run, 15)
+    assert [p["channel"] for p in posts(sandbox)] == ["#first"]
+    timeline = await summaries(store, incident_id)
+    assert "step 1/2: ack by dave from the Prefect UI" in timeline and "acknowledged by dave" in timeline
