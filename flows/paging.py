@@ -52,7 +52,7 @@ from flows.notify import (
 from flows.runtime import current_run, record, settings, store, with_retry
 from flows.timeline import LIFECYCLE_HOOKS
 from flows.ui_answer import PageAnswer, UiPrompt, apply_answer
-from integrations.slack import MessageRef
+from integrations.slack import MessageRef, PageMessage
 from rules.durations import format_duration
 
 POLL_SECONDS = 0.5  # how soon an ack or an escalate-now click is noticed while a step waits
@@ -136,7 +136,7 @@ class Escalation:
                 reached |= await self.deliver(row, delivery, incident, message, label)
         return started, reached
 
-    async def deliver(self, row: PageRecord, delivery: Delivery, incident: Incident, message, label: str) -> bool:  # type: ignore[no-untyped-def]
+    async def deliver(self, row: PageRecord, delivery: Delivery, incident: Incident, message: PageMessage, label: str) -> bool:
         via = "Slack" if delivery.notifier == "slack" else "PagerDuty"
         reason = f": {self.action.params.reason}" if self.action.params.reason else ""
         try:
