@@ -26,12 +26,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from itertools import pairwise
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, model_validator
 
 from alertflow.yamlmodel import LocatedValueError
 from rules.durations import Duration
+from rules.suppression import TimeZoneName
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -149,18 +150,9 @@ class Override(_Model):
 
 
 class Schedule(_Model):
-    time_zone: str = "UTC"
+    time_zone: TimeZoneName = "UTC"
     layers: list[Layer] = Field(min_length=1)
     overrides: list[Override] = []
-
-    @field_validator("time_zone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Berlin)") from None
-        return value
 
     @property
     def zone(self) -> tzinfo:
