@@ -46,6 +46,7 @@ SEVERITY_EMOJI = {
     Severity.info: ":large_blue_circle:",
 }
 ACK, RESOLVE, ESCALATE = "alertflow_ack", "alertflow_resolve", "alertflow_escalate"
+MAX_DETAIL = 2500  # a section's text holds 3000 characters
 BUTTONS = ((ACK, "Acknowledge", "primary"), (RESOLVE, "Resolve", None), (ESCALATE, "Escalate now", "danger"))
 
 
@@ -98,7 +99,7 @@ class PageMessage(BaseModel):
         """The notification and fallback text (Block Kit replaces it in the message itself)."""
         escalation = f" ESCALATION: {self.reason}" if self.reason else ""
         done = f" (resolved by {self.resolved_by})" if self.resolved_by else f" (acknowledged by {self.acked_by})" if self.acked_by else ""
-        return f"[{self.severity.value.upper()}] Incident #{self.incident_id}: {self.title} ({self.service}){escalation}{done}"
+        return escape(f"[{self.severity.value.upper()}] Incident #{self.incident_id}: {self.title} ({self.service}){escalation}{done}")
 
     def blocks(self) -> list[dict[str, Any]]:
         heading = f"{SEVERITY_EMOJI[self.severity]} *Incident #{self.incident_id}: {escape(self.title)}*"
@@ -109,11 +110,11 @@ class PageMessage(BaseModel):
             fields.append(f"*Escalation*\n{escape(self.step)}")
         blocks: list[dict[str, Any]] = [section(heading), {"type": "section", "fields": [mrkdwn(f) for f in fields]}]
         if self.reason:
-            text = f"*Escalation:* {escape(self.reason)}" + (f"\n```{escape(self.detail)}```" if self.detail else "")
+            text = f"*Escalation:* {escape(self.reason)}" + (f"\n```{escape(self.detail[:MAX_DETAIL])}```" if self.detail else "")
             blocks.append(section(text))
         links = ({"Prefect flow run": self.link} if self.link else {}) | self.links
         if links:
-            text = " · ".join(f"<{url}|{escape(label)}>" for label, url in links.items())
+            text = " · ".join(f"<{escape(url)}|{escape(label)}>" for label, url in links.items())
             blocks.append({"type": "context", "elements": [mrkdwn(text)]})
         done = self._done()
         blocks.append({"type": "context", "elements": [mrkdwn(line) for line in done]} if done else self._buttons())
