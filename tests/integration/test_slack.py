@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import httpx
 import pytest
 
 from alertflow.config import SlackSettings
@@ -124,3 +125,11 @@ async def test_respond_answers_only_slacks_own_response_urls(sandbox) -> None:  
             await slack.respond(url, "hello")
         assert "token=s" not in str(raised.value)
     assert len(sandbox.state.slack_responses) == 1
+
+
+async def test_failures_can_be_scripted_over_http(sandbox) -> None:  # type: ignore[no-untyped-def]
+    """POST /_sandbox/slack-fail scripts the same answers for demos and other processes: here a 429 with Retry-After: 0."""
+    script = {"status": 429, "error": "ratelimited", "retry_after": 0, "times": 1}
+    assert httpx.post(f"{sandbox.url}/_sandbox/slack-fail", json=script).status_code == 200
+    await notifier(sandbox).send(PAGE)
+    assert [c["ok"] for c in sandbox.state.slack_calls] == [False, True]
