@@ -96,10 +96,10 @@ class PageMessage(BaseModel):
         return cls(**(state | extra))
 
     def text(self) -> str:
-        """The notification and fallback text (Block Kit replaces it in the message itself)."""
+        """Plain text: Slack's notification and fallback (escaped when sent), PagerDuty's summary."""
         escalation = f" ESCALATION: {self.reason}" if self.reason else ""
         done = f" (resolved by {self.resolved_by})" if self.resolved_by else f" (acknowledged by {self.acked_by})" if self.acked_by else ""
-        return escape(f"[{self.severity.value.upper()}] Incident #{self.incident_id}: {self.title} ({self.service}){escalation}{done}")
+        return f"[{self.severity.value.upper()}] Incident #{self.incident_id}: {self.title} ({self.service}){escalation}{done}"
 
     def blocks(self) -> list[dict[str, Any]]:
         heading = f"{SEVERITY_EMOJI[self.severity]} *Incident #{self.incident_id}: {escape(self.title)}*"
@@ -174,15 +174,15 @@ class SlackNotifier:
 
     async def send(self, message: PageMessage, channel: str | None = None) -> MessageRef:
         target = channel or self.settings.channel
-        response = await self._call("chat_postMessage", channel=target, text=message.text(), blocks=message.blocks())
+        response = await self._call("chat_postMessage", channel=target, text=escape(message.text()), blocks=message.blocks())
         return MessageRef(channel=response["channel"], ts=response["ts"])
 
     async def update(self, ref: MessageRef, message: PageMessage) -> None:
-        await self._call("chat_update", channel=ref.channel, ts=ref.ts, text=message.text(), blocks=message.blocks())
+        await self._call("chat_update", channel=ref.channel, ts=ref.ts, text=escape(message.text()), blocks=message.blocks())
 
     async def reply(self, ref: MessageRef, text: str) -> MessageRef:
-        """A reply in the page message's thread (major timeline events)."""
-        response = await self._call("chat_postMessage", channel=ref.channel, thread_ts=ref.ts, text=text)
+        """A reply in the page message's thread (major timeline events); ``text`` is plain, sent escaped."""
+        response = await self._call("chat_postMessage", channel=ref.channel, thread_ts=ref.ts, text=escape(text))
         return MessageRef(channel=response["channel"], ts=response["ts"])
 
     async def respond(self, response_url: str, text: str) -> None:

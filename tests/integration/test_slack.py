@@ -31,6 +31,13 @@ async def test_send_posts_block_kit_with_buttons(sandbox) -> None:  # type: igno
     assert ref.channel == "C0SANDBOX" and ref.ts
 
 
+async def test_alert_text_cannot_mention_everyone(sandbox) -> None:  # type: ignore[no-untyped-def]
+    """A title with <!channel> is sent escaped in the notification text too, so nobody is notified by it."""
+    await notifier(sandbox).send(PAGE.model_copy(update={"title": "db <!channel> down"}))
+    [body] = slack_calls(sandbox, "chat.postMessage")
+    assert "<!channel>" not in body["text"] and "db &lt;!channel&gt; down" in body["text"]
+
+
 async def test_update_after_ack_edits_the_same_message_without_buttons(sandbox) -> None:  # type: ignore[no-untyped-def]
     """update sends chat.update for the original ts; the acknowledged message has no buttons and names the actor."""
     slack = notifier(sandbox)
