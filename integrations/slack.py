@@ -46,6 +46,7 @@ SEVERITY_EMOJI = {
     Severity.info: ":large_blue_circle:",
 }
 ACK, RESOLVE, ESCALATE = "alertflow_ack", "alertflow_resolve", "alertflow_escalate"
+MAX_DETAIL = 2500  # a section's text holds 3000 characters
 BUTTONS = ((ACK, "Acknowledge", "primary"), (RESOLVE, "Resolve", None), (ESCALATE, "Escalate now", "danger"))
 
 
@@ -95,7 +96,7 @@ class PageMessage(BaseModel):
         return cls(**(state | extra))
 
     def text(self) -> str:
-        """The notification and fallback text (Block Kit replaces it in the message itself)."""
+        """Plain text: Slack's notification and fallback (escaped when sent), PagerDuty's summary."""
         escalation = f" ESCALATION: {self.reason}" if self.reason else ""
         done = f" (resolved by {self.resolved_by})" if self.resolved_by else f" (acknowledged by {self.acked_by})" if self.acked_by else ""
         return f"[{self.severity.value.upper()}] Incident #{self.incident_id}: {self.title} ({self.service}){escalation}{done}"
@@ -109,11 +110,11 @@ class PageMessage(BaseModel):
             fields.append(f"*Escalation*\n{escape(self.step)}")
         blocks: list[dict[str, Any]] = [section(heading), {"type": "section", "fields": [mrkdwn(f) for f in fields]}]
         if self.reason:
-            text = f"*Escalation:* {escape(self.reason)}" + (f"\n```{escape(self.detail)}```" if self.detail else "")
+            text = f"*Escalation:* {escape(self.reason)}" + (f"\n```{escape(self.detail[:MAX_DETAIL])}```" if self.detail else "")
             blocks.append(section(text))
         links = ({"Prefect flow run": self.link} if self.link else {}) | self.links
         if links:
-            text = " · ".join(f"<{url}|{escape(label)}>" for label, url in links.items())
+            text = " · ".join(f"<{escape(url)}|{escape(label)}>" for label, url in links.items())
             blocks.append({"type": "context", "elements": [mrkdwn(text)]})
         done = self._done()
         blocks.append({"type": "context", "elements": [mrkdwn(line) for line in done]} if done else self._buttons())
@@ -173,15 +174,15 @@ class SlackNotifier:
 
     async def send(self, message: PageMessage, channel: str | None = None) -> MessageRef:
         target = channel or self.settings.channel
-        response = await self._call("chat_postMessage", channel=target, text=message.text(), blocks=message.blocks())
+        response = await self._call("chat_postMessage", channel=target, text=escape(message.text()), blocks=message.blocks())
         return MessageRef(channel=response["channel"], ts=response["ts"])
 
     async def update(self, ref: MessageRef, message: PageMessage) -> None:
-        await self._call("chat_update", channel=ref.channel, ts=ref.ts, text=message.text(), blocks=message.blocks())
+        await self._call("chat_update", channel=ref.channel, ts=ref.ts, text=escape(message.text()), blocks=message.blocks())
 
     async def reply(self, ref: MessageRef, text: str) -> MessageRef:
-        """A reply in the page message's thread (major timeline events)."""
-        response = await self._call("chat_postMessage", channel=ref.channel, thread_ts=ref.ts, text=text)
+        """A reply in the page message's thread (major timeline events); ``text`` is plain, sent escaped."""
+        response = await self._call("chat_postMessage", channel=ref.channel, thread_ts=ref.ts, text=escape(text))
         return MessageRef(channel=response["channel"], ts=response["ts"])
 
     async def respond(self, response_url: str, text: str) -> None:

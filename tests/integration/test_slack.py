@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import httpx
 import pytest
 
 from alertflow.config import SlackSettings
@@ -28,6 +29,13 @@ async def test_send_posts_block_kit_with_buttons(sandbox) -> None:  # type: igno
     actions = [e["action_id"] for b in body["blocks"] if b["type"] == "actions" for e in b["elements"]]
     assert actions == ["alertflow_ack", "alertflow_resolve", "alertflow_escalate"]
     assert ref.channel == "C0SANDBOX" and ref.ts
+
+
+async def test_alert_text_cannot_mention_everyone(sandbox) -> None:  # type: ignore[no-untyped-def]
+    """A title with <!channel> is sent escaped in the notification text too, so nobody is notified by it."""
+    await notifier(sandbox).send(PAGE.model_copy(update={"title": "db <!channel> down"}))
+    [body] = slack_calls(sandbox, "chat.postMessage")
+    assert "<!channel>" not in body["text"] and "db &lt;!channel&gt; down" in body["text"]
 
 
 async def test_update_after_ack_edits_the_same_message_without_buttons(sandbox) -> None:  # type: ignore[no-untyped-def]
@@ -124,3 +132,11 @@ async def test_respond_answers_only_slacks_own_response_urls(sandbox) -> None:  
             await slack.respond(url, "hello")
         assert "token=s" not in str(raised.value)
     assert len(sandbox.state.slack_responses) == 1
+
+
+async def test_failures_can_be_scripted_over_http(sandbox) -> None:  # type: ignore[no-untyped-def]
+    """POST /_sandbox/slack-fail scripts the same answers for demos and other processes: here a 429 with Retry-After: 0."""
+    script = {"status": 429, "error": "ratelimited", "retry_after": 0, "times": 1}
+    assert httpx.post(f"{sandbox.url}/_sandbox/slack-fail", json=script).status_code == 200
+    await notifier(sandbox).send(PAGE)
+    assert [c["ok"] for c in sandbox.state.slack_calls] == [False, True]

@@ -110,3 +110,12 @@ def test_message_for_an_acknowledged_incident_shows_who_and_when() -> None:
     page = PageMessage.for_incident(incident, firing_count=2)
     assert (page.status, page.acked_by, page.acked_at, page.resolved_by, page.firing_count) == ("acknowledged", "alice", AT, None, 2)
     assert actions(page.blocks()) == [] and "Acknowledged by alice" in texts(page.blocks())
+
+
+def test_link_urls_are_escaped_and_long_detail_is_cut() -> None:
+    """A generator URL with & stays one link (Slack wants &amp;); an escalation detail fits Slack's 3000-character limit."""
+    page = message(links={"Generator": "http://prom/graph?g0.expr=up&g0.tab=1"}, reason="recovery failed", detail="x" * 5000)
+    shown = texts(page.blocks())
+    assert "<http://prom/graph?g0.expr=up&amp;g0.tab=1|Generator>" in shown
+    assert all(len(block["text"]["text"]) <= 3000 for block in page.blocks() if "text" in block)
+    assert "<!here> db down" in message(title="<!here> db down").text()  # plain: PagerDuty's summary too; Slack escapes on send
