@@ -242,3 +242,23 @@ async def test_resuming_the_paused_run_in_the_prefect_ui_acknowledges(sandbox, i
     assert [p["channel"] for p in posts(sandbox)] == ["#first"]
     timeline = await summaries(store, incident_id)
     assert "step 1/2: ack by dave from the Prefect UI" in timeline and "acknowledged by dave" in timeline
+
+
+async def test_pagerduty_400_is_recorded_not_retried_and_falls_back(sandbox, incident, make_config, pagerduty) -> None:  # type: ignore[no-untyped-def]
+    """A person's PagerDuty service answering 400 (invalid event) is tried once, recorded with PagerDuty's reason,
+    and the policy's fallback channel is paged instead."""
+    store, incident_id = incident
+    people = PEOPLE | {"erin": {"pagerduty_routing_key": "too-short-to-be-a-key"}}
+    policy = {"steps": [{"notify": {"person": "erin"}, "wait": "60s"}], "fallback": {"slack_channel": "#fallback"}}
+    make_config(
+        sandbox, database_url=store.url, people=people, escalation_policies={"p": policy}, pagerduty={"events_url": pagerduty.events_url}
+    )
+    action = PagingAction(params={"policy": "p"}, retry={"retries": 2, "retry_delay_seconds": 0})
+    run = asyncio.create_task(page_oncall(incident_id, action))
+    await until(lambda: posts(sandbox), what="the fallback page")
+    assert len(pagerduty.state.events) == 1 and not pagerduty.state.accepted
+    await resolve(store, incident_id)
+    await asyncio.wait_for(run, 15)
+    [failed] = [s for s in await summaries(store, incident_id) if "failed" in s and "erin" in s]
+    assert failed.startswith("step 1/1: page to erin on PagerDuty failed:") and "routing_key" in failed, failed
+    assert "too-short-to-be-a-key" not in failed
