@@ -11,8 +11,9 @@ ends the escalation within a poll and no notification follows it. An
 "escalate now" click is a timeline entry that ends the current wait.
 
 Exactly one page per step: every notification is claimed in the page log
-(alertflow/pages.py) before it is sent, so a retried or restarted run skips
-what was sent and waits only what is left of a step's wait. A permanent error
+(alertflow/pages.py) before it is sent, keyed by the flow run, so a retried
+or restarted run skips what was sent and waits only what is left of a step's
+wait. A permanent error
 (``invalid_auth``, ``channel_not_found``, a 400 from PagerDuty) is recorded
 and falls through to the next step at once, or to the policy's fallback after
 the last: a broken Slack token never means nobody is paged. If nobody at all
@@ -74,8 +75,10 @@ class Escalation:
     def __init__(self, incident_id: int, action: PagingAction, policy: EscalationPolicy, name: str | None) -> None:
         self.incident_id, self.action, self.policy, self.name = incident_id, action, policy, name
         self.log = PageLog(store())
-        self.episode = hashlib.sha256(action.params.model_dump_json().encode()).hexdigest()[:32]
-        self.link = current_run()[1]
+        run_id, self.link = current_run()
+        # A retry of this flow run (Prefect's, the UI's Retry, the outbox re-sending it) is the same episode;
+        # a new run, e.g. `alertflow run paging`, pages afresh.
+        self.episode = run_id.replace("-", "") if run_id else hashlib.sha256(action.params.model_dump_json().encode()).hexdigest()[:32]
         self.cursor = 0  # the last timeline entry id this run has seen
         self.told: set[IncidentStatus] = set()
         self.pending: list[tuple[int, str]] = []  # (timeline id, text) for the threads
