@@ -201,7 +201,7 @@ pages = Table(
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("incident_id", Id, ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
-    Column("episode", String(32), nullable=False),  # one paging action's run through its policy
+    Column("episode", String(32), nullable=False),  # the paging flow run (hex id): its retries share it
     Column("step", String(64), nullable=False),  # e.g. "1.2.0.slack": pass, step, target, notifier
     Column("notifier", String(16), nullable=False),  # slack | pagerduty
     Column("recipient", String(256), nullable=False),  # who or where, as people read it
