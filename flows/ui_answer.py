@@ -12,6 +12,8 @@ engine records it: one meaning, whatever the channel.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import uuid
 from typing import Any
 
@@ -21,7 +23,7 @@ from prefect.client.schemas.responses import SetStateStatus
 from prefect.context import FlowRunContext
 from prefect.input import RunInput
 from prefect.input.run_input import Keyset, keyset_from_paused_state
-from prefect.states import Paused
+from prefect.states import Paused, Running
 from prefect.utilities.engine import propose_state
 from pydantic import Field
 
@@ -29,6 +31,8 @@ from alertflow.errors import IntegrationError
 from flows.runtime import settings
 
 GRACE_SECONDS = 300  # Prefect fails a run paused past its timeout: ours resumes itself long before
+CLOSE_ATTEMPTS = 4
+log = logging.getLogger(__name__)
 
 
 class PageAnswer(RunInput):
@@ -55,30 +59,49 @@ class UiPrompt:
         state = Paused(timeout_seconds=int(seconds) + GRACE_SECONDS, reschedule=False, pause_key=f"page-{uuid.uuid4().hex[:12]}")
         keyset = keyset_from_paused_state(state)
         state.state_details.run_input_keyset = keyset
-        async with get_client() as client:
-            new = await propose_state(client, state, flow_run_id=context.flow_run.id)
-        if not new.is_paused():
-            return None
         form = PageAnswer.with_initial_data(description=f"Incident #{incident_id} is paging: resume to acknowledge it (or resolve it).")
-        await form.asave(keyset, flow_run_id=context.flow_run.id)
-        return cls(context.flow_run.id, keyset)
+        run_id = context.flow_run.id
+        try:
+            async with get_client() as client:
+                if not (await propose_state(client, state, flow_run_id=run_id)).is_paused():
+                    return None
+                try:  # after the pause, as Prefect does: entering it clears its keys
+                    await form.asave(keyset, flow_run_id=run_id)
+                except Exception:  # without the form nobody could resume it, not even us: leave the pause by force
+                    await client.set_flow_run_state(run_id, Running(), force=True)
+                    raise
+        except Exception as err:  # the UI is a convenience: paging goes on without it
+            log.warning("paging: cannot pause for a Prefect UI answer (%s); waiting without", err)
+            return None
+        return cls(run_id, keyset)
 
     async def answer(self) -> PageAnswer | None:
         """The UI's answer, once someone resumed the run."""
-        async with get_client() as client:
-            run = await client.read_flow_run(self.flow_run_id)
+        try:
+            async with get_client() as client:
+                run = await client.read_flow_run(self.flow_run_id)
+        except Exception as err:
+            log.warning("paging: cannot read the run's state (%s); asking again at the next poll", err)
+            return None
         if self.closed or (run.state is not None and run.state.is_paused()):
             return None
         self.closed = True
         return await self._load()
 
     async def close(self) -> PageAnswer | None:
-        """Resume the run ourselves; if someone beat us to it, their answer."""
+        """Resume the run ourselves (tasks cannot run in a paused run); if someone beat us to it, their answer."""
         if self.closed:
             return None
+        for attempt in range(1, CLOSE_ATTEMPTS + 1):
+            try:
+                async with get_client() as client:
+                    response = await client.resume_flow_run(self.flow_run_id, run_input=_NO_ANSWER)
+                break
+            except Exception:
+                if attempt == CLOSE_ATTEMPTS:
+                    raise
+                await asyncio.sleep(attempt)
         self.closed = True
-        async with get_client() as client:
-            response = await client.resume_flow_run(self.flow_run_id, run_input=_NO_ANSWER)
         return None if response.status is SetStateStatus.ACCEPT else await self._load()
 
     async def _load(self) -> PageAnswer | None:
