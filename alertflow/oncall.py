@@ -103,6 +103,8 @@ class Layer(_Model):
             raise LocatedValueError(("shift",), f"shift is only for custom rotations ({self.rotation.value} is fixed)")
         if self.shift is not None and self.shift < timedelta(minutes=1):
             raise LocatedValueError(("shift",), "a shift must be at least 1m")
+        if self.end is not None and self.end.tzinfo is not None:
+            raise LocatedValueError(("end",), "write end as local time in the schedule's zone, without an offset")
         return self
 
     @property
@@ -115,7 +117,7 @@ class Layer(_Model):
 
     def person_at(self, local: datetime) -> str | None:
         """Who this layer has on call at a naive local time, if anyone."""
-        if local < self.anchor or (self.end and local >= self.end.replace(tzinfo=None)):
+        if local < self.anchor or (self.end and local >= self.end):
             return None
         if self.restrict and not self.restrict.covers(local):
             return None
@@ -123,7 +125,7 @@ class Layer(_Model):
 
     def edges(self, start: datetime, end: datetime) -> list[datetime]:
         """Naive local instants in [start, end) where this layer's answer may change."""
-        found = [self.anchor] + ([self.end.replace(tzinfo=None)] if self.end else [])
+        found = [self.anchor] + ([self.end] if self.end else [])
         first = max(0, (start - self.anchor) // self.length)
         k = first
         while (at := self.anchor + k * self.length) < end:

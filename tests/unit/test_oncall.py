@@ -91,6 +91,25 @@ def test_who_is_on_call(schedule: Schedule, at: datetime, expected: tuple[str | 
     assert on_call(schedule, at) == expected
 
 
+def test_a_layer_ends_where_it_says() -> None:
+    """After its end a layer has nobody on, and the earlier layer answers again; end must be local time."""
+    schedule = Schedule.model_validate(
+        {
+            "layers": [
+                {"people": ["alice"], "start": "2026-11-01"},
+                {"name": "temp", "people": ["bob"], "start": "2026-11-20", "end": "2026-11-25T09:00"},
+            ]
+        }
+    )
+    assert on_call(schedule, datetime(2026, 11, 25, 8, 59, tzinfo=timezone.utc)) == ("bob", "temp")
+    assert on_call(schedule, datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)) == ("alice", "layer 1")
+    assert [
+        s.person for s in shifts(schedule, datetime(2026, 11, 24, tzinfo=timezone.utc), datetime(2026, 11, 26, tzinfo=timezone.utc))
+    ] == ["bob", "alice"]
+    with pytest.raises(ConfigError, match=r"layers\.0\.end: write end as local time"):
+        validate_yaml(Schedule, "layers: [{people: [a], start: 2026-11-01, end: '2026-11-25T09:00+01:00'}]", "s")
+
+
 def test_override_wins_over_every_layer_and_last_override_wins() -> None:
     """Overrides beat layers; of two overlapping overrides the later-listed one wins."""
     extra = {"person": "alice", "start": "2026-11-27T13:00", "end": "2026-11-27T13:30"}
