@@ -43,7 +43,7 @@ class SandboxState:
     slack_token: str | None = None
     slack_calls: list[dict[str, Any]] = field(default_factory=list)
     slack_failures: list[SlackFailure | tuple[Any, ...]] = field(default_factory=list)  # tuples: SlackFailure's fields
-    slack_messages_sent: int = 0
+    slack_ts_counter: int = 0
     slack_responses: list[dict[str, Any]] = field(default_factory=list)  # what the app posted to a click's response_url
     switches: dict[str, str] = field(default_factory=dict)
     switch_calls: list[dict[str, Any]] = field(default_factory=list)
@@ -74,8 +74,8 @@ def build_app(state: SandboxState) -> Starlette:
         if state.slack_token and request.headers.get("authorization") != f"Bearer {state.slack_token}":
             return JSONResponse({"ok": False, "error": "invalid_auth"})
         call["ok"] = True
-        state.slack_messages_sent += 1
-        ts = f"{int(time.time())}.{state.slack_messages_sent:06d}"  # unique, as Slack's are per channel
+        state.slack_ts_counter += 1
+        ts = f"{int(time.time())}.{state.slack_ts_counter:06d}"  # unique, as Slack's are per channel
         if method == "auth.test":
             return JSONResponse({"ok": True, "team": "sandbox", "user": "alertflow"})
         if method in ("chat.postMessage", "chat.update"):
