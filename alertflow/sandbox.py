@@ -5,8 +5,10 @@ should see the whole loop work (``alertflow up --sandbox``), and tests must talk
 to real servers rather than mocks. This one small server is both: slack-sdk
 reaches it through ``base_url``, the HTTP traffic switch and runbooks through
 URLs, and everything it receives is recorded. ``/_sandbox/...`` endpoints let a
-test inject failures (the next N calls answer 500, a switch that ignores
-shifts, a health endpoint that goes down). ``/front/{name}`` plays the switched
+test inject failures (the next N Slack calls answer 500, 429 with a
+Retry-After, ``invalid_auth``, or answer late; a switch that ignores shifts, a
+health endpoint that goes down). ``/slack/actions/...`` records what the app
+tells a person who clicked a button (a click's ``response_url``). ``/front/{name}`` plays the switched
 service's public side, answering ``X-Served-By: <active target>``, so failover
 is verified through "traffic" here too.
 """

@@ -16,7 +16,8 @@ and Acknowledge / Resolve / Escalate-now buttons (``alertflow_ack``,
 ``alertflow_resolve``, ``alertflow_escalate``, value = the incident id) that
 ``POST /slack/interactions`` (alertflow/api_slack.py) receives. Once someone
 acknowledges or resolves, the message is updated in place and the buttons give
-way to who did it and when.
+way to who did it and when. Alert text is plain in our models and escaped on
+the way out, so an alert titled ``<!channel>`` cannot notify a whole channel.
 """
 
 from __future__ import annotations
