@@ -182,6 +182,8 @@ async def request_escalation(service: Service, incident_id: int, actor: str, sla
     incident = await service.store.get_incident(incident_id)
     if incident.status is IncidentStatus.resolved:
         raise Conflict(f"incident {incident_id} is already resolved; nothing to escalate")
+    if incident.acknowledged_at is not None:  # escalation stops at an ack; a request now would page nobody
+        raise Conflict(f"incident {incident_id} was acknowledged by {incident.acknowledged_by}; escalation has stopped")
     entry = TimelineEntry(
         incident_id=incident_id,
         at=datetime.now(timezone.utc),

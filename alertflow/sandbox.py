@@ -5,8 +5,10 @@ should see the whole loop work (``alertflow up --sandbox``), and tests must talk
 to real servers rather than mocks. This one small server is both: slack-sdk
 reaches it through ``base_url``, the HTTP traffic switch and runbooks through
 URLs, and everything it receives is recorded. ``/_sandbox/...`` endpoints let a
-test inject failures (the next N calls answer 500, a switch that ignores
-shifts, a health endpoint that goes down). ``/front/{name}`` plays the switched
+test inject failures (the next N Slack calls answer 500, 429 with a
+Retry-After, ``invalid_auth``, or answer late; a switch that ignores shifts, a
+health endpoint that goes down). ``/slack/actions/...`` records what the app
+tells a person who clicked a button (a click's ``response_url``). ``/front/{name}`` plays the switched
 service's public side, answering ``X-Served-By: <active target>``, so failover
 is verified through "traffic" here too.
 """
@@ -43,7 +45,7 @@ class SandboxState:
     slack_token: str | None = None
     slack_calls: list[dict[str, Any]] = field(default_factory=list)
     slack_failures: list[SlackFailure | tuple[Any, ...]] = field(default_factory=list)  # tuples: SlackFailure's fields
-    slack_messages_sent: int = 0
+    slack_ts_counter: int = 0
     slack_responses: list[dict[str, Any]] = field(default_factory=list)  # what the app posted to a click's response_url
     switches: dict[str, str] = field(default_factory=dict)
     switch_calls: list[dict[str, Any]] = field(default_factory=list)
@@ -74,8 +76,8 @@ def build_app(state: SandboxState) -> Starlette:
         if state.slack_token and request.headers.get("authorization") != f"Bearer {state.slack_token}":
             return JSONResponse({"ok": False, "error": "invalid_auth"})
         call["ok"] = True
-        state.slack_messages_sent += 1
-        ts = f"{int(time.time())}.{state.slack_messages_sent:06d}"  # unique, as Slack's are per channel
+        state.slack_ts_counter += 1
+        ts = f"{int(time.time())}.{state.slack_ts_counter:06d}"  # unique, as Slack's are per channel
         if method == "auth.test":
             return JSONResponse({"ok": True, "team": "sandbox", "user": "alertflow"})
         if method in ("chat.postMessage", "chat.update"):

@@ -16,7 +16,8 @@ and Acknowledge / Resolve / Escalate-now buttons (``alertflow_ack``,
 ``alertflow_resolve``, ``alertflow_escalate``, value = the incident id) that
 ``POST /slack/interactions`` (alertflow/api_slack.py) receives. Once someone
 acknowledges or resolves, the message is updated in place and the buttons give
-way to who did it and when.
+way to who did it and when. Alert text is plain in our models and escaped on
+the way out, so an alert titled ``<!channel>`` cannot notify a whole channel.
 """
 
 from __future__ import annotations
@@ -190,13 +191,18 @@ class SlackNotifier:
 
         The URL comes from the click's payload, so it is used only when it is Slack's own
         (https://hooks.slack.com) or on the Slack-compatible server ``base_url`` points at.
+        Its path is a credential (anyone holding it may post for the app), so errors name the host only.
         """
         url, base = urlsplit(response_url), urlsplit(self.settings.base_url)
+        where = f"slack response_url on {url.hostname}"
         if not ((url.scheme, url.hostname) == ("https", "hooks.slack.com") or (url.scheme, url.netloc) == (base.scheme, base.netloc)):
-            raise PermanentIntegrationError(f"slack response_url {safe_url(response_url)} is not Slack's; not answered")
+            raise PermanentIntegrationError(f"{where} ({url.scheme}) is not Slack's; not answered")
         body = {"response_type": "ephemeral", "replace_original": False, "text": text}
         async with httpx.AsyncClient(timeout=self.settings.timeout_seconds) as client:
-            await request(client, "POST", response_url, json=body)
+            try:
+                await request(client, "POST", response_url, json=body)
+            except (RetryableIntegrationError, PermanentIntegrationError) as err:
+                raise type(err)(str(err).replace(f"POST {safe_url(response_url)}", where)) from None
 
     async def _call(self, method: str, **kwargs: Any) -> Any:
         if self.settings.token is None:

@@ -130,7 +130,10 @@ async def test_respond_answers_only_slacks_own_response_urls(sandbox) -> None:  
     ):
         with pytest.raises(PermanentIntegrationError, match="is not Slack's") as raised:
             await slack.respond(url, "hello")
-        assert "token=s" not in str(raised.value)
+        assert "token=s" not in str(raised.value) and "actions" not in str(raised.value)
+    with pytest.raises(PermanentIntegrationError, match=r"slack response_url on 127\.0\.0\.1: HTTP 404") as raised:
+        await slack.respond(f"{sandbox.url}/slack/gone/T9/1/SECRETPART", "hello")
+    assert "SECRETPART" not in str(raised.value)
     assert len(sandbox.state.slack_responses) == 1
 
 

@@ -113,10 +113,14 @@ async def test_malformed_payloads_are_400_naming_the_field(api) -> None:  # type
 
 
 async def test_unknown_and_resolved_incidents_get_a_clear_answer(api) -> None:  # type: ignore[no-untyped-def]
-    """A click for an incident that does not exist is 404; acking or escalating a resolved one is 409, saying why."""
+    """A click for an incident that does not exist is 404; escalating an acknowledged one, or acking or escalating a
+    resolved one, is 409 saying why."""
     api, _store, incident_id = api
     missing = click(api.url, block_actions("alertflow_ack", "999"))
     assert missing.status_code == 404 and missing.json()["error"] == "incident 999 does not exist"
+    assert click(api.url, block_actions("alertflow_ack", str(incident_id), user_id=ALICE)).status_code == 200
+    acked = click(api.url, block_actions("alertflow_escalate", str(incident_id)))
+    assert acked.status_code == 409 and acked.json()["error"] == f"incident {incident_id} was acknowledged by alice; escalation has stopped"
     assert click(api.url, block_actions("alertflow_resolve", str(incident_id))).status_code == 200
     for action in ("alertflow_ack", "alertflow_escalate"):
         late = click(api.url, block_actions(action, str(incident_id)))
