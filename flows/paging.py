@@ -253,8 +253,11 @@ class Escalation:
         if not answered(incident) or state in self.told:
             return
         self.told.add(state)
+        pages = await self.sent()
+        if not pages:
+            return
         message = page_message(incident, self.action.params, self.link, await self.log.firing_count(self.incident_id), self.links)
-        for page in await self.sent():
+        for page in pages:
             try:
                 await with_retry(tell_answer, self.action.retry)(page, incident, message)
             except IntegrationError as err:
