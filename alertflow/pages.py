@@ -53,11 +53,11 @@ class PageLog:
         self, incident_id: int, episode: str, step: str, notifier: str, recipient: str, address: str, at: datetime
     ) -> tuple[PageRecord, bool]:
         """The step's row, and whether this call created it (only then may the caller send)."""
-        dialect = postgresql if self.store.is_postgres else sqlite
         values = {"incident_id": incident_id, "episode": episode, "step": step, "notifier": notifier,
                   "recipient": recipient[:256], "address": address[:256], "status": "sending", "claimed_at": at}  # fmt: skip
-        statement = dialect.insert(t.pages).values(**values).on_conflict_do_nothing(index_elements=["incident_id", "episode", "step"])
         async with self.store.write() as tx:
+            dialect = postgresql if tx.conn.dialect.name == "postgresql" else sqlite
+            statement = dialect.insert(t.pages).values(**values).on_conflict_do_nothing(index_elements=["incident_id", "episode", "step"])
             created = (await tx.conn.execute(statement)).rowcount == 1
             query = select(t.pages).where(t.pages.c.incident_id == incident_id, t.pages.c.episode == episode, t.pages.c.step == step)
             row = (await tx.conn.execute(query)).one()

@@ -47,7 +47,7 @@ def configure(sandbox, make_config, store, policies: dict[str, Any], **extra: An
     return make_config(sandbox, database_url=store.url, people=PEOPLE, schedules=SCHEDULES, escalation_policies=policies, **extra)
 
 
-async def summaries(store, incident_id: int) -> list[str]:  # type: ignore[no-untyped-def]
+async def timeline_summaries(store, incident_id: int) -> list[str]:  # type: ignore[no-untyped-def]
     return [e.summary for e in await store.get_timeline(incident_id)]
 
 
@@ -88,7 +88,7 @@ async def test_policy_escalates_step_by_step_and_an_ack_stops_it(sandbox, incide
         sandbox.state.messages("chat.update")[-1]["blocks"]
     )
     assert [r["text"] for r in replies(sandbox)][2:] == [":large_green_circle: resolved by carol"] * 2
-    timeline = await summaries(store, incident_id)
+    timeline = await timeline_summaries(store, incident_id)
     for expected in (
         "step 1/2, repeat 1/2: paged alice (on call for primary) on Slack",
         "step 1/2, repeat 1/2: no acknowledgement within 1s, next step",
@@ -131,7 +131,7 @@ async def test_escalate_now_skips_the_wait_and_a_policy_runs_out(sandbox, incide
     assert time.monotonic() - clicked < 10, "the request ended the 60 s wait"
     assert posts(sandbox)[1]["channel"] == "#second"
     await asyncio.sleep(1.5)
-    timeline = await summaries(store, incident_id)
+    timeline = await timeline_summaries(store, incident_id)
     assert "step 1/2: escalation requested by bob, next step now" in timeline
     assert "step 2/2: no acknowledgement within 1s" in timeline
     assert "escalation policy two ran out after 1 pass: nobody acknowledged" in timeline
@@ -192,7 +192,7 @@ async def test_permanent_slack_error_falls_through_to_pagerduty(sandbox, inciden
     await resolve(store, incident_id)
     await asyncio.wait_for(run, 15)
     assert [e["event_action"] for e in pagerduty.state.accepted] == ["trigger", "acknowledge", "resolve"]
-    timeline = await summaries(store, incident_id)
+    timeline = await timeline_summaries(store, incident_id)
     assert "step 1/2: page to #first on Slack failed: slack chat.postMessage: HTTP 200 invalid_auth" in timeline
     assert "step 1/2 reached nobody: on to the next step now" in timeline
     assert "step 2/2: paged PagerDuty (default service) on PagerDuty" in timeline
@@ -219,7 +219,7 @@ async def test_fallback_when_the_last_step_reaches_nobody_and_failure_when_nobod
         incident_two = await tx.insert_incident(key="k2", title="t", service="s", severity="critical", rule_id="r", at=utcnow())
     state = await page_oncall(incident_two, PagingAction(params={"policy": "empty"}), return_state=True)
     assert state.is_failed() and "nobody could be paged" in state.message
-    assert "step 1/1: schedule:later: nobody is on call for later" in await summaries(store, incident_two)
+    assert "step 1/1: schedule:later: nobody is on call for later" in await timeline_summaries(store, incident_two)
 
 
 async def test_resuming_the_paused_run_in_the_prefect_ui_acknowledges(sandbox, incident, make_config) -> None:  # type: ignore[no-untyped-def]
@@ -249,7 +249,7 @@ async def test_resuming_the_paused_run_in_the_prefect_ui_acknowledges(sandbox, i
         assert (await asyncio.to_thread(api.post, f"/incidents/{incident_id}/resolve", json={"actor": "dave"})).status_code == 200
         await asyncio.wait_for(run, 15)
     assert [p["channel"] for p in posts(sandbox)] == ["#first"]
-    timeline = await summaries(store, incident_id)
+    timeline = await timeline_summaries(store, incident_id)
     assert "step 1/2: ack by dave from the Prefect UI" in timeline and "acknowledged by dave" in timeline
 
 
@@ -268,6 +268,6 @@ async def test_pagerduty_400_is_recorded_not_retried_and_falls_back(sandbox, inc
     assert len(pagerduty.state.events) == 1 and not pagerduty.state.accepted
     await resolve(store, incident_id)
     await asyncio.wait_for(run, 15)
-    [failed] = [s for s in await summaries(store, incident_id) if "failed" in s and "erin" in s]
+    [failed] = [s for s in await timeline_summaries(store, incident_id) if "failed" in s and "erin" in s]
     assert failed.startswith("step 1/1: page to erin on PagerDuty failed:") and "routing_key" in failed, failed
     assert "too-short-to-be-a-key" not in failed
