@@ -180,6 +180,9 @@ def create_app(service: Service) -> FastAPI:
     app.include_router(webhooks_router(service, metrics))
 
     app.include_router(responses_router(service))
+    from alertflow.api_slack import slack_router  # imports this module's helpers too
+
+    app.include_router(slack_router(service))
 
     app.include_router(silences_router(service, lambda request: require_token(request, settings.api_token)))
     app.include_router(inbox_router(service, lambda request: require_token(request, settings.api_token)))

@@ -17,6 +17,7 @@ import httpx
 import typer
 
 from alertflow.apiclient import ActorOption, ConfigOption, call_api, cli_settings
+from alertflow.cli_oncall import oncall_app
 from alertflow.cli_replay import inbox_app, replay
 from alertflow.cli_responses import DryRunOption, failback, follow_run
 from alertflow.cli_rules import rules_app
@@ -31,6 +32,7 @@ app.add_typer(incidents_app, name="incidents")
 app.add_typer(rules_app, name="rules")
 app.add_typer(silence_app, name="silence")
 app.add_typer(inbox_app, name="inbox")
+app.add_typer(oncall_app, name="oncall")
 app.command()(failback)
 app.command()(sources)
 

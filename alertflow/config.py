@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import certifi
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from alertflow.errors import ConfigError
+from alertflow.oncall import EscalationPolicy, Schedule, check_references
 from alertflow.people import Person
 from alertflow.response_config import Runbook, SwitchSettings
 from alertflow.source_config import Sources
@@ -38,6 +39,15 @@ class SlackSettings(_Section):
     channel: str = "#oncall"
     base_url: str = Field("https://slack.com/api/", description="point at a Slack-compatible server")
     timeout_seconds: float = 10.0
+    signing_secret: SecretStr | None = Field(None, description="app signing secret: verifies button clicks on /slack/interactions")
+
+
+class PagerDutySettings(_Section):
+    events_url: str = Field("https://events.pagerduty.com/v2/enqueue", description="Events API v2; point at a compatible server")
+    routing_key: SecretStr | None = Field(None, description="integration key of the default service (people may have their own)")
+    timeout_seconds: float = Field(10.0, gt=0)
+    retries: int = Field(3, ge=0, description="429, 5xx and timeouts are retried this many times")
+    backoff_seconds: float = Field(1.0, ge=0, description="first wait between retries, doubled each time (at least Retry-After)")
 
 
 class Settings(BaseSettings):
@@ -58,7 +68,10 @@ class Settings(BaseSettings):
     worker_poll_seconds: float = Field(0.25, gt=0, description="how often the worker asks Prefect for new runs")
     allow_shell: bool = Field(False, description="runbook shell steps are refused unless true")
     slack: SlackSettings = SlackSettings()
+    pagerduty: PagerDutySettings | None = None
     people: dict[str, Person] = Field({}, description="who can be paged, by name")
+    schedules: dict[str, Schedule] = Field({}, description="on-call rotations (docs/oncall.md)")
+    escalation_policies: dict[str, EscalationPolicy] = Field({}, description="who is paged, in which order (docs/oncall.md)")
     switches: dict[str, SwitchSettings] = {}
     runbooks: dict[str, Runbook] = {}
     sources: Sources = Field({}, description="senders: auth and settings per source (docs/sources.md)")
@@ -66,6 +79,11 @@ class Settings(BaseSettings):
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):  # type: ignore[no-untyped-def,override]
         return (env_settings, init_settings)  # the file's values arrive as init kwargs
+
+    @model_validator(mode="after")
+    def _oncall_names_exist(self) -> Settings:
+        check_references(self.people, self.schedules, self.escalation_policies)
+        return self
 
     @property
     def resolved_database_url(self) -> str:

@@ -87,7 +87,15 @@ class IntegrationError(AlertflowError):
 
 
 class RetryableIntegrationError(IntegrationError):
-    """A failure worth retrying: 5xx, 429, timeouts, refused connections."""
+    """A failure worth retrying: 5xx, 429, timeouts, refused connections.
+
+    ``retry_after`` is the vendor's own advice (a 429's Retry-After, in seconds),
+    for a caller's retry policy to wait at least that long.
+    """
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class PermanentIntegrationError(IntegrationError):

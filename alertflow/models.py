@@ -171,6 +171,7 @@ class PagingParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     channel: str | None = Field(None, description="Slack channel; the configured default when empty")
+    policy: str | None = Field(None, description="escalation policy (config escalation_policies:); none pages the channel once")
     reason: str | None = Field(None, max_length=500, description="why this page escalates (set by response flows that gave up)")
     detail: str | None = Field(None, max_length=2000, description="what failed, trimmed")
 

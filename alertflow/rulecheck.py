@@ -12,7 +12,7 @@ from pathlib import Path
 
 from alertflow.config import load_settings
 from alertflow.errors import ConfigError
-from alertflow.models import FailoverAction, RecoveryAction
+from alertflow.models import FailoverAction, PagingAction, RecoveryAction
 from alertflow.yamlmodel import parse_yaml, where
 from rules import parse_rules
 
@@ -47,6 +47,10 @@ def check_rules(path: Path, config: Path | None) -> tuple[list[str], str]:
                             problems.append(
                                 f"{where(node, (*loc, field), str(path))}: switch {action.params.switch} has no target {target!r}"
                             )
+                if isinstance(action, PagingAction) and action.params.policy and action.params.policy not in settings.escalation_policies:
+                    problems.append(
+                        f"{where(node, (*loc, 'policy'), str(path))}: no escalation policy {action.params.policy!r} in {config_file}"
+                    )
                 if isinstance(action, RecoveryAction) and action.params.runbook not in settings.runbooks:
                     problems.append(f"{where(node, (*loc, 'runbook'), str(path))}: no runbook {action.params.runbook!r} in {config_file}")
     actions = sum(len(rule.actions) for rule in ruleset.rules)

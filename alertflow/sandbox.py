@@ -5,8 +5,10 @@ should see the whole loop work (``alertflow up --sandbox``), and tests must talk
 to real servers rather than mocks. This one small server is both: slack-sdk
 reaches it through ``base_url``, the HTTP traffic switch and runbooks through
 URLs, and everything it receives is recorded. ``/_sandbox/...`` endpoints let a
-test inject failures (the next N calls answer 500, a switch that ignores
-shifts, a health endpoint that goes down). ``/front/{name}`` plays the switched
+test inject failures (the next N Slack calls answer 500, 429 with a
+Retry-After, ``invalid_auth``, or answer late; a switch that ignores shifts, a
+health endpoint that goes down). ``/slack/actions/...`` records what the app
+tells a person who clicked a button (a click's ``response_url``). ``/front/{name}`` plays the switched
 service's public side, answering ``X-Served-By: <active target>``, so failover
 is verified through "traffic" here too.
 """
@@ -17,7 +19,7 @@ import asyncio
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qsl
 
 import orjson
@@ -29,10 +31,22 @@ from starlette.routing import Route
 
 
 @dataclass
+class SlackFailure:
+    """One scripted Slack answer: ``(200, "invalid_auth")``, ``(429, "ratelimited", 2)``, or a slow 500."""
+
+    status: int
+    error: str
+    retry_after: float = 1  # sent on a 429
+    delay: float = 0.0  # answer this many seconds late (longer than the client's timeout: a timeout)
+
+
+@dataclass
 class SandboxState:
     slack_token: str | None = None
     slack_calls: list[dict[str, Any]] = field(default_factory=list)
-    slack_failures: list[tuple[int, str]] = field(default_factory=list)
+    slack_failures: list[SlackFailure | tuple[Any, ...]] = field(default_factory=list)  # tuples: SlackFailure's fields
+    slack_ts_counter: int = 0
+    slack_responses: list[dict[str, Any]] = field(default_factory=list)  # what the app posted to a click's response_url
     switches: dict[str, str] = field(default_factory=dict)
     switch_calls: list[dict[str, Any]] = field(default_factory=list)
     switch_failures: dict[str, list[int]] = field(default_factory=dict)
@@ -54,19 +68,28 @@ def build_app(state: SandboxState) -> Starlette:
         call = {"method": method, "body": body, "at": time.time(), "ok": False}
         state.slack_calls.append(call)
         if state.slack_failures:
-            status, error = state.slack_failures.pop(0)
-            headers = {"Retry-After": "1"} if status == 429 else {}
-            return JSONResponse({"ok": False, "error": error}, status_code=status, headers=headers)
+            failure = state.slack_failures.pop(0)
+            failure = SlackFailure(*failure) if isinstance(failure, tuple) else failure
+            await asyncio.sleep(failure.delay)
+            headers = {"Retry-After": f"{failure.retry_after:g}"} if failure.status == 429 else {}
+            return JSONResponse({"ok": False, "error": failure.error}, status_code=failure.status, headers=headers)
         if state.slack_token and request.headers.get("authorization") != f"Bearer {state.slack_token}":
             return JSONResponse({"ok": False, "error": "invalid_auth"})
         call["ok"] = True
-        ts = f"{time.time():.6f}"
+        state.slack_ts_counter += 1
+        ts = f"{int(time.time())}.{state.slack_ts_counter:06d}"  # unique, as Slack's are per channel
         if method == "auth.test":
             return JSONResponse({"ok": True, "team": "sandbox", "user": "alertflow"})
         if method in ("chat.postMessage", "chat.update"):
             ts = body.get("ts", ts)
-            return JSONResponse({"ok": True, "channel": "C0SANDBOX", "ts": ts, "message": {"text": body.get("text"), "ts": ts}})
+            message = {"text": body.get("text"), "ts": ts} | ({"thread_ts": body["thread_ts"]} if body.get("thread_ts") else {})
+            return JSONResponse({"ok": True, "channel": "C0SANDBOX", "ts": ts, "message": message})
         return JSONResponse({"ok": False, "error": "unknown_method"})
+
+    async def slack_response(request: Request) -> JSONResponse:
+        """A click's ``response_url`` (Slack's hooks.slack.com/actions/...): messages to the person who clicked."""
+        state.slack_responses.append({"path": request.path_params["path"], "body": await request.json(), "at": time.time()})
+        return JSONResponse({"ok": True})
 
     async def switch(request: Request) -> JSONResponse:
         name = request.path_params["name"]
@@ -111,7 +134,10 @@ def build_app(state: SandboxState) -> Starlette:
         """Failure injection for tests and demos."""
         what, body = request.path_params["what"], await request.json()
         if what == "slack-fail":
-            state.slack_failures.extend([(body.get("status", 500), body.get("error", "internal_error"))] * body.get("times", 1))
+            failure = SlackFailure(
+                body.get("status", 500), body.get("error", "internal_error"), body.get("retry_after", 1), body.get("delay", 0)
+            )
+            state.slack_failures.extend([failure] * body.get("times", 1))
         elif what == "switch-fail":
             state.switch_failures.setdefault(body["name"], []).extend([body.get("status", 503)] * body.get("times", 1))
         elif what == "switch-stuck":
@@ -128,6 +154,7 @@ def build_app(state: SandboxState) -> Starlette:
     return Starlette(
         routes=[
             Route("/slack/api/{method}", slack_api, methods=["POST"]),
+            Route("/slack/actions/{path:path}", slack_response, methods=["POST"]),
             Route("/switch/{name}", switch, methods=["GET", "POST", "PUT"]),
             Route("/front/{name}", front, methods=["GET"]),
             Route("/health/{name}", health, methods=["GET"]),
@@ -138,12 +165,11 @@ def build_app(state: SandboxState) -> Starlette:
     )
 
 
-class SandboxServer:
-    """Runs the sandbox on loopback, in a thread (tests) or as a task (``alertflow up``)."""
+class LoopbackServer:
+    """Runs an ASGI app on loopback, in a thread (tests) or as a task (``alertflow up``)."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, slack_token: str | None = None) -> None:
-        self.state = SandboxState(slack_token=slack_token)
-        config = uvicorn.Config(build_app(self.state), host=host, port=port, log_level="warning", lifespan="off")
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0) -> None:
+        config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
         self.server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
 
@@ -155,12 +181,12 @@ class SandboxServer:
     async def serve(self) -> None:
         await self.server.serve()
 
-    def start_in_thread(self) -> SandboxServer:
-        self._thread = threading.Thread(target=asyncio.run, args=(self.serve(),), daemon=True, name="sandbox")
+    def start_in_thread(self) -> Self:
+        self._thread = threading.Thread(target=asyncio.run, args=(self.serve(),), daemon=True, name=type(self).__name__)
         self._thread.start()
         while not self.server.started:
             if not self._thread.is_alive():
-                raise RuntimeError("sandbox server failed to start (is the port taken?)")
+                raise RuntimeError(f"{type(self).__name__} failed to start (is the port taken?)")
             time.sleep(0.01)
         return self
 
@@ -168,3 +194,11 @@ class SandboxServer:
         self.server.should_exit = True
         if self._thread:
             self._thread.join(timeout=5)
+
+
+class SandboxServer(LoopbackServer):
+    """The sandbox on loopback; ``state`` is what it received and what it is scripted to do."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, slack_token: str | None = None) -> None:
+        self.state = SandboxState(slack_token=slack_token)
+        super().__init__(build_app(self.state), host, port)

@@ -10,6 +10,9 @@
 - ``engine_state`` / ``silences``: the rule engine's memory and people's silences.
 - ``locks``: named leases (e.g. one failover per switch at a time) with an
   expiry, so a holder that died frees its lock by itself.
+- ``pages``: every notification the paging flow claimed, one row per step,
+  target and notifier, unique per incident and escalation episode: a retried
+  or restarted paging run finds the row and does not page twice.
 - ``outbox``: flow runs decided but maybe not yet created in Prefect, in decision
   order; each row's random ``idempotency_key`` goes to Prefect, so a re-send
   after a crash creates nothing new.
@@ -33,6 +36,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     false,
     insert_sentinel,
     text,
@@ -190,4 +194,22 @@ locks = Table(
     Column("holder", String(200), nullable=False),
     Column("acquired_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
+)
+
+pages = Table(
+    "pages",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("incident_id", Id, ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
+    Column("episode", String(32), nullable=False),  # the paging flow run (hex id): its retries share it
+    Column("step", String(64), nullable=False),  # e.g. "1.2.0.slack": pass, step, target, notifier
+    Column("notifier", String(16), nullable=False),  # slack | pagerduty
+    Column("recipient", String(256), nullable=False),  # who or where, as people read it
+    Column("address", String(256), nullable=False),  # Slack channel/user id, or where the routing key is configured
+    Column("status", String(16), nullable=False),  # sending | sent | failed
+    Column("channel", String(64)),
+    Column("ts", String(64)),
+    Column("detail", Text),
+    Column("claimed_at", UTCDateTime, nullable=False),
+    UniqueConstraint("incident_id", "episode", "step", name="ux_pages_step"),
 )

@@ -1,52 +1,293 @@
-"""Paging: tell the on-call person, on Slack, that an incident needs them.
+"""Paging: tell the on-call people, escalate until someone answers, stop the moment they do.
 
-v1 posts one Slack message per incident through slack-sdk, retried by the
-action's policy, and records the page (channel and message ts, so later flows
-can update it in place). A page for an incident already acknowledged or
-resolved is skipped and says so: notifications never continue after an ack.
+A rule's paging action names an escalation policy (alertflow/oncall.py): each
+step notifies its targets, then waits for an acknowledgement; no answer, the
+next step; the list repeats ``repeat`` times. Without a policy, one Slack
+message goes to the action's channel (v1's behaviour).
+
+Acknowledging from anywhere (Slack button, CLI, API) only changes the incident
+in the store; this flow polls the store while it waits, so an ack or resolve
+ends the escalation within a poll and no notification follows it. An
+"escalate now" click is a timeline entry that ends the current wait.
+
+Exactly one page per step: every notification is claimed in the page log
+(alertflow/pages.py) before it is sent, keyed by the flow run, so a retried
+or restarted run skips what was sent and waits only what is left of a step's
+wait. A permanent error
+(``invalid_auth``, ``channel_not_found``, a 400 from PagerDuty) is recorded
+and falls through to the next step at once, or to the policy's fallback after
+the last: a broken Slack token never means nobody is paged. If nobody at all
+could be paged the flow fails, so it shows red in Prefect.
+
+With a policy, the run then follows its incident until it resolves: every page
+sent is updated when someone acknowledges and when it resolves (Slack in
+place, PagerDuty acknowledge/resolve), and major timeline events (failover
+done, recovery failed, resolved) are posted in each Slack page's thread.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import time
+from datetime import datetime, timedelta, timezone
+
 from prefect import flow
 
-from alertflow.models import IncidentStatus, PagingAction, TimelineKind
-from flows.runtime import current_run, io_task, record, settings, store, with_retry
+from alertflow.errors import ConfigError, IntegrationError, PermanentIntegrationError
+from alertflow.models import Incident, IncidentStatus, PagingAction, TimelineEntry, TimelineKind
+from alertflow.oncall import EscalationPolicy, Step, Target
+from alertflow.pages import PageLog, PageRecord
+from flows.escalation import trim
+from flows.notify import (
+    Delivery,
+    alert_links,
+    deliveries,
+    news,
+    page_message,
+    reply_slack,
+    send_slack,
+    tell_answer,
+    trigger_pagerduty,
+)
+from flows.runtime import current_run, record, settings, store, with_retry
 from flows.timeline import LIFECYCLE_HOOKS
-from integrations.slack import MessageRef, PageMessage, SlackNotifier
+from flows.ui_answer import PageAnswer, UiPrompt, apply_answer
+from integrations.slack import MessageRef, PageMessage
+from rules.durations import format_duration
+
+POLL_SECONDS = 0.5  # how soon an ack or an escalate-now click is noticed while a step waits
+FOLLOW_POLL_SECONDS = 2.0
+FOLLOW_SECONDS = 24 * 3600.0  # the longest a run follows an unresolved incident after escalating
 
 
-@io_task
-async def send_page(message: PageMessage, channel: str | None) -> MessageRef:
-    return await SlackNotifier(settings().slack).send(message, channel)
+def answered(incident: Incident) -> bool:
+    return incident.acknowledged_at is not None or incident.status is IncidentStatus.resolved
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Escalation:
+    """One paging action's run through its policy, and the follow-up after it."""
+
+    def __init__(self, incident_id: int, action: PagingAction, policy: EscalationPolicy, name: str | None) -> None:
+        self.incident_id, self.action, self.policy, self.name = incident_id, action, policy, name
+        self.log = PageLog(store())
+        run_id, self.link = current_run()
+        # A retry of this flow run (Prefect's, the UI's Retry, the outbox re-sending it) is the same episode;
+        # a new run, e.g. `alertflow run paging`, pages afresh.
+        self.episode = run_id.replace("-", "") if run_id else hashlib.sha256(action.params.model_dump_json().encode()).hexdigest()[:32]
+        self.cursor = 0  # the last timeline entry id this run has seen
+        self.told: set[IncidentStatus] = set()
+        self.pending: list[tuple[int, str]] = []  # (timeline id, text) for the threads
+
+    async def start(self) -> None:
+        entries = await self.log.timeline_after(self.incident_id, 0)
+        self.cursor = entries[-1][0] if entries else 0
+        self.links = alert_links([entry for _, entry in entries])
+
+    async def escalate(self) -> bool:
+        """Run the policy until someone answers or it runs out; False when nobody at all could be paged."""
+        steps, passes = len(self.policy.steps), self.policy.repeat
+        reached_any = reached = False
+        for p in range(passes):
+            for s, step in enumerate(self.policy.steps):
+                label = f"step {s + 1}/{steps}" + (f", repeat {p + 1}/{passes}" if passes > 1 else "")
+                if (p, s) != (0, 0) and answered(await store().get_incident(self.incident_id)):
+                    return True
+                started, reached = await self.notify(f"{p}.{s}", step.notify, f"policy:{self.name}:{s}", label)
+                reached_any |= reached
+                last = (p, s) == (passes - 1, steps - 1)
+                if not reached:
+                    if not last:
+                        await record(self.incident_id, TimelineKind.escalation, f"{label} reached nobody: on to the next step now")
+                    continue
+                if step.wait and await self.wait(started + step.wait, step, label, last):
+                    return True
+        if not reached and self.policy.fallback:
+            _, fell_back = await self.notify("fallback", [self.policy.fallback], f"policy:{self.name}:fallback", "fallback")
+            reached_any |= fell_back
+        if self.name:
+            summary = f"escalation policy {self.name} ran out after {passes} pass{'es' if passes > 1 else ''}: nobody acknowledged"
+            await record(self.incident_id, TimelineKind.escalation, summary)
+        return reached_any
+
+    async def notify(self, key: str, targets: list[Target], where: str, label: str) -> tuple[datetime, bool]:
+        """Notify one step's targets, each at most once ever; (when the step began, whether anyone was reached)."""
+        incident = await store().get_incident(self.incident_id)
+        message = page_message(
+            incident, self.action.params, self.link, await self.log.firing_count(self.incident_id), self.links, label if self.name else None
+        )
+        started, reached, at = now(), False, now()
+        for j, target in enumerate(targets):
+            found, why = deliveries(target, f"{where}.{j}" if key != "fallback" else where, j, settings(), at)
+            if not found:
+                await record(self.incident_id, TimelineKind.page, f"{self.prefix(label)}{target.label}: {why}")
+            for delivery in found:
+                row, created = await self.log.claim(
+                    self.incident_id, self.episode, f"{key}.{delivery.key}", delivery.notifier, delivery.recipient, delivery.address, at
+                )
+                started = min(started, row.claimed_at)
+                if not created:
+                    reached |= row.status != "failed"
+                    if row.status == "sending":
+                        summary = f"{self.prefix(label)}a page to {row.recipient} was cut off by a crash; not sent again"
+                        await record(self.incident_id, TimelineKind.page, summary)
+                    continue
+                reached |= await self.deliver(row, delivery, incident, message, label)
+        return started, reached
+
+    async def deliver(self, row: PageRecord, delivery: Delivery, incident: Incident, message: PageMessage, label: str) -> bool:
+        via = "Slack" if delivery.notifier == "slack" else "PagerDuty"
+        reason = f": {self.action.params.reason}" if self.action.params.reason else ""
+        try:
+            if delivery.notifier == "slack":
+                ref = await with_retry(send_slack, self.action.retry)(message, delivery.address)
+                channel, ts = ref.channel, ref.ts
+            else:
+                result = await with_retry(trigger_pagerduty, self.action.retry)(incident, message, delivery.address, self.links)
+                channel, ts = None, result.dedup_key
+        except IntegrationError as err:
+            await self.log.finish(row.id, "failed", detail=str(err))
+            summary = f"{self.prefix(label)}page to {delivery.recipient} on {via} failed: {trim(err, 300)}"
+            await record(self.incident_id, TimelineKind.page, summary, notifier=delivery.notifier, error=trim(err, 1000))
+            return False
+        await self.log.finish(row.id, "sent", channel, ts)
+        data = {"channel": channel, "ts": ts} if channel else {"dedup_key": ts}
+        await record(self.incident_id, TimelineKind.page, f"{self.prefix(label)}paged {delivery.recipient} on {via}{reason}", **data)
+        return True
+
+    def prefix(self, label: str) -> str:
+        return f"{label}: " if self.name else ""
+
+    async def wait(self, until: datetime, step: Step, label: str, last: bool) -> bool:
+        """Wait out a step, paused for an answer in the Prefect UI; True when someone answered."""
+        prompt = await UiPrompt.open((until - now()).total_seconds(), self.incident_id)
+        try:
+            outcome, value = await self.watch(until, prompt)
+        finally:
+            late = await prompt.close() if prompt else None
+        await self.flush()  # thread replies wait while the run is paused: Prefect runs no tasks then
+        answer = value if isinstance(value, PageAnswer) else late
+        if answer is not None:
+            try:
+                verb = await apply_answer(self.incident_id, answer)
+                await record(self.incident_id, TimelineKind.page, f"{label}: {verb} by {answer.by} from the Prefect UI", by=answer.by)
+                return True
+            except IntegrationError as err:
+                await record(self.incident_id, TimelineKind.page, f"{label}: the Prefect UI answer by {answer.by} failed: {err}")
+        if outcome == "answered":
+            return True
+        if outcome == "escalate":
+            summary = f"{label}: escalation requested by {value}" + ("" if last else ", next step now")
+            await record(self.incident_id, TimelineKind.escalation, summary, requested_by=value)
+        else:
+            summary = f"{label}: no acknowledgement within {format_duration(step.wait)}" + ("" if last else ", next step")
+            await record(self.incident_id, TimelineKind.escalation, summary)
+        return False
+
+    async def watch(self, until: datetime, prompt: UiPrompt | None) -> tuple[str, object]:
+        """Poll the store (and the UI) until an answer, an escalate-now request (its actor) or the wait's end."""
+        while True:
+            if answered(await store().get_incident(self.incident_id)):
+                return "answered", None
+            if prompt is not None and (answer := await prompt.answer()) is not None:
+                return "ui", answer
+            requested = [entry for entry in await self.news() if entry.kind is TimelineKind.escalate_requested]
+            if requested:
+                return "escalate", requested[0].actor
+            left = (until - now()).total_seconds()
+            if left <= 0:
+                return "timeout", None
+            await asyncio.sleep(min(POLL_SECONDS, left))
+
+    async def news(self) -> list[TimelineEntry]:
+        """New timeline entries since the last look; major ones are queued for the Slack pages' threads."""
+        fresh = await self.log.timeline_after(self.incident_id, self.cursor)
+        for entry_id, entry in fresh:
+            self.cursor = entry_id
+            text = news(entry)
+            if text is not None:
+                self.pending.append((entry_id, text))
+        return [entry for _, entry in fresh]
+
+    async def flush(self) -> None:
+        """Post queued news in each Slack page's thread, each reply at most once ever."""
+        pending, self.pending = self.pending, []
+        for entry_id, text in pending:
+            for page in await self.sent("slack"):
+                row, created = await self.log.claim(
+                    self.incident_id, self.episode, f"reply.{entry_id}.{page.id}", "slack", page.recipient, page.address, now()
+                )
+                if created:
+                    await self.send_reply(row, page, text)
+
+    async def send_reply(self, row: PageRecord, page: PageRecord, text: str) -> None:
+        try:
+            ref = await with_retry(reply_slack, self.action.retry)(page, text)
+            await self.log.finish(row.id, "sent", ref.channel, ref.ts)
+        except IntegrationError as err:
+            await self.log.finish(row.id, "failed", detail=str(err))
+            await record(self.incident_id, TimelineKind.page, f"thread reply to {page.recipient} failed: {trim(err, 300)}")
+
+    async def sent(self, notifier: str | None = None) -> list[PageRecord]:
+        rows = await self.log.records(self.incident_id, self.episode)
+        return [r for r in rows if r.status == "sent" and not r.step.startswith("reply.") and notifier in (None, r.notifier)]
+
+    async def follow(self, seconds: float) -> None:
+        """Until the incident resolves: bring every page up to date on ack and resolve, thread the news."""
+        deadline = time.monotonic() + seconds
+        while True:
+            await self.news()
+            await self.flush()
+            incident = await store().get_incident(self.incident_id)
+            await self.tell(incident)
+            if incident.status is IncidentStatus.resolved or time.monotonic() >= deadline:
+                return
+            await asyncio.sleep(FOLLOW_POLL_SECONDS)
+
+    async def tell(self, incident: Incident) -> None:
+        state = IncidentStatus.resolved if incident.status is IncidentStatus.resolved else IncidentStatus.acknowledged
+        if not answered(incident) or state in self.told:
+            return
+        self.told.add(state)
+        pages = await self.sent()
+        if not pages:
+            return
+        message = page_message(incident, self.action.params, self.link, await self.log.firing_count(self.incident_id), self.links)
+        for page in pages:
+            try:
+                await with_retry(tell_answer, self.action.retry)(page, incident, message)
+            except IntegrationError as err:
+                await record(self.incident_id, TimelineKind.page, f"could not tell {page.recipient} it was {state.value}: {trim(err, 300)}")
+        done = incident.resolved_by if state is IncidentStatus.resolved else incident.acknowledged_by
+        await record(self.incident_id, TimelineKind.page, f"pages updated: {state.value} by {done}")
+
+
+def single_page(channel: str) -> EscalationPolicy:
+    """v1's behaviour as a policy: one Slack message to a channel, no wait."""
+    return EscalationPolicy(steps=[Step(notify=[Target(slack_channel=channel)], wait=timedelta(0))])
 
 
 @flow(name="paging", flow_run_name="paging-incident-{incident_id}", **LIFECYCLE_HOOKS)
 async def page_oncall(incident_id: int, action: PagingAction = PagingAction()) -> dict[str, str] | None:
-    """Page the on-call channel for an incident; returns the Slack message reference."""
+    """Page per the action's escalation policy (or its channel once); returns the first Slack message's reference."""
     incident = await store().get_incident(incident_id)
     # An escalation (a response flow gave up, with a reason) is news even to whoever acknowledged.
-    if incident.status in (IncidentStatus.acknowledged, IncidentStatus.resolved) and not action.params.reason:
+    if answered(incident) and not action.params.reason:
         await record(incident_id, TimelineKind.page, f"page skipped: incident already {incident.status.value}")
         return None
-    _, link = current_run()
-    message = PageMessage(
-        incident_id=incident.id,
-        title=incident.title,
-        severity=incident.severity,
-        service=incident.service,
-        status=incident.status.value,
-        link=link,
-        reason=action.params.reason,
-        detail=action.params.detail,
-    )
-    ref = await with_retry(send_page, action.retry)(message, action.params.channel)
-    await record(
-        incident_id,
-        TimelineKind.page,
-        f"paged {action.params.channel or settings().slack.channel} on Slack"
-        + (f": {action.params.reason}" if action.params.reason else ""),
-        channel=ref.channel,
-        ts=ref.ts,
-    )
-    return ref.model_dump()
+    name = action.params.policy
+    policy = settings().escalation_policies.get(name) if name else single_page(action.params.channel or settings().slack.channel)
+    if policy is None:
+        raise ConfigError(f"no escalation policy {name!r} in the config (escalation_policies:)")
+    run = Escalation(incident_id, action, policy, name)
+    await run.start()
+    if not await run.escalate():
+        raise PermanentIntegrationError("nobody could be paged: every notification failed or had no recipient (see the timeline)")
+    if name:
+        await run.follow(FOLLOW_SECONDS)
+    first = next(iter(await run.sent("slack")), None)
+    return MessageRef(channel=first.channel, ts=first.ts).model_dump() if first and first.channel and first.ts else None

@@ -99,11 +99,13 @@ async def run_recovery(incident_id: int, action: RecoveryAction) -> str | dict[s
         await give_up(incident_id, name, "verification", err)
         raise
     await store().mark_mitigated(incident_id)
-    await record(incident_id, TimelineKind.recovery, f"runbook {name}: service healthy, incident mitigated", detail=outcome.detail)
+    await record(
+        incident_id, TimelineKind.recovery, f"runbook {name}: service healthy, incident mitigated", detail=outcome.detail, major=True
+    )
     return outcome.detail
 
 
 async def give_up(incident_id: int, runbook: str, where: str, err: Exception) -> None:
     output = trim(f"{type(err).__name__}: {err}" if not isinstance(err, IntegrationError) else err)
-    await record(incident_id, TimelineKind.recovery, f"runbook {runbook}: {where} failed after its retries", detail=output)
+    await record(incident_id, TimelineKind.recovery, f"runbook {runbook}: {where} failed after its retries", detail=output, major=True)
     await escalate(incident_id, f"recovery runbook {runbook} failed at {where}", output)

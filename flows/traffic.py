@@ -206,7 +206,7 @@ async def _move(
     except Exception as err:
         await roll_back(incident_id, name, switch, before, retry, f"{what} to {to} failed: {trim(err, 300)}")
         raise
-    await record(incident_id, KIND, f"switch {name} verified serving {to}: {proof}", switch=name)
+    await record(incident_id, KIND, f"switch {name} verified serving {to}: {proof}", switch=name, major=True)
     return to
 
 

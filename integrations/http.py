@@ -9,6 +9,7 @@ before they reach a message, a timeline or the Prefect UI.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -31,8 +32,17 @@ async def request(client: httpx.AsyncClient, method: str, url: str, expect: list
         return response
     message = f"{where}: HTTP {response.status_code} {_excerpt(response)}".rstrip()
     if response.status_code == 429 or response.status_code >= 500:
-        raise RetryableIntegrationError(message)
+        raise RetryableIntegrationError(message, retry_after=retry_after_seconds(response.headers.get("retry-after")))
     raise PermanentIntegrationError(message)
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """A Retry-After header in seconds (the delta form Slack and PagerDuty send), None if absent or unreadable."""
+    try:
+        seconds = float(value) if value is not None else None
+    except ValueError:
+        return None
+    return max(seconds, 0.0) if seconds is not None and math.isfinite(seconds) else None
 
 
 def _excerpt(response: httpx.Response) -> str:

@@ -13,9 +13,10 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime, time
+from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from alertflow.models import Silence
 from rules.matchers import Matcher, MatcherField, match_all
@@ -42,6 +43,17 @@ class InhibitRule(BaseModel):
         return tuple(labels.get(name, "") for name in self.equal)
 
 
+def known_time_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Berlin)") from None
+    return value
+
+
+TimeZoneName = Annotated[str, AfterValidator(known_time_zone)]  # an IANA name, checked when loaded (schedules use it too)
+
+
 class MaintenanceWindow(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -50,22 +62,13 @@ class MaintenanceWindow(BaseModel):
     weekdays: list[Weekday] = Field(default_factory=lambda: list(Weekday), min_length=1)
     start: time
     end: time = Field(description="may be earlier than start: the window crosses midnight")
-    timezone: str = "UTC"
+    timezone: TimeZoneName = "UTC"
 
     @model_validator(mode="after")
     def _not_empty(self) -> MaintenanceWindow:
         if self.start == self.end:
             raise ValueError("start and end are equal: the window would be empty (for all day, use 00:00 to 23:59)")
         return self
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Berlin)") from None
-        return value
 
     def active(self, at: datetime) -> bool:
         local = at.astimezone(ZoneInfo(self.timezone))

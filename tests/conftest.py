@@ -99,6 +99,16 @@ def sandbox() -> Iterator[SandboxServer]:
 
 
 @pytest.fixture
+def pagerduty():  # type: ignore[no-untyped-def]
+    """A PagerDuty-compatible Events API v2 server on loopback (tests/fake_pagerduty.py, fresh per test)."""
+    from tests.fake_pagerduty import FakePagerDuty
+
+    server = FakePagerDuty().start_in_thread()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 def load_balancer(tmp_path: Path):  # type: ignore[no-untyped-def]
     """A real HAProxy serving web1, with web2 in maintenance as the standby (tests/loadbalancer.py)."""
     from tests.loadbalancer import LoadBalancer

@@ -228,3 +228,16 @@ def test_prefect_environment_avoids_parsing_the_ca_bundle_only_for_plain_http(tm
     )
     monkeypatch.setenv("PREFECT_API_SSL_CERT_FILE", "/etc/ssl/mine.pem")
     assert "PREFECT_API_SSL_CERT_FILE" not in prefect_environment(Settings(home=tmp_path, prefect_api_url="http://127.0.0.1:4200/api"))
+
+
+def test_slack_signing_secret_and_pagerduty_key_are_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Slack signing secret and the PagerDuty routing key come from the environment and never print."""
+    monkeypatch.setenv("ALERTFLOW_SLACK__SIGNING_SECRET", "sign-secret-7")
+    monkeypatch.setenv("AF_TEST_PD_KEY", "e93facc04764012d7bfb002500d5d1a6")
+    settings = load_settings(write(tmp_path, 'pagerduty:\n  routing_key: "${AF_TEST_PD_KEY}"\n  retries: 1\n'))
+    assert settings.slack.signing_secret is not None and settings.slack.signing_secret.get_secret_value() == "sign-secret-7"
+    assert settings.pagerduty is not None and settings.pagerduty.events_url == "https://events.pagerduty.com/v2/enqueue"
+    assert settings.pagerduty.routing_key is not None and settings.pagerduty.retries == 1
+    for text in (repr(settings), str(settings), settings.model_dump_json()):
+        assert "sign-secret-7" not in text and "e93facc04764012d7bfb002500d5d1a6" not in text
+    assert Settings().pagerduty is None

@@ -92,11 +92,13 @@ def test_retry_policy_rejects(policy: dict[str, Any], message: str) -> None:
     ("data", "kind", "params"),
     [
         pytest.param({"flow": "timeline"}, TimelineAction, None, id="timeline"),
-        pytest.param({"flow": "paging"}, PagingAction, {"channel": None, "reason": None, "detail": None}, id="paging-default-channel"),
+        pytest.param(
+            {"flow": "paging"}, PagingAction, {"channel": None, "reason": None, "detail": None, "policy": None}, id="paging-default-channel"
+        ),
         pytest.param(
             {"flow": "paging", "params": {"channel": "#db"}},
             PagingAction,
-            {"channel": "#db", "reason": None, "detail": None},
+            {"channel": "#db", "reason": None, "detail": None, "policy": None},
             id="paging-channel",
         ),
         pytest.param(

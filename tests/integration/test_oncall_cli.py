@@ -1,0 +1,68 @@
+"""``alertflow oncall who|show`` and ``rules check`` of paging policies, as a person runs them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.integration.test_rules_cli import cli
+
+CONFIG = """\
+people: {alice: {slack_user_id: U1}, bob: {}, carol: {}}
+schedules:
+  primary:
+    time_zone: Europe/Berlin
+    layers:
+      - {name: weekly, people: [alice, bob], start: 2026-11-02, handoff: 09:00}
+      - {name: nights, people: [carol], rotation: daily, start: 2026-11-01, restrict: {from: 22:00, to: 06:00}}
+    overrides:
+      - {person: carol, start: 2026-11-27T12:00, end: 2026-11-27T14:00}
+escalation_policies:
+  default:
+    steps: [{notify: {schedule: primary}, wait: 5m}, {notify: {slack_channel: "#ops"}}]
+"""
+
+
+def write(tmp_path: Path, text: str = CONFIG) -> Path:
+    path = tmp_path / "alertflow.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_oncall_who_answers_per_schedule_and_time(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """who prints the person, the layer or override, and when the shift ends, in the schedule's zone."""
+    config = write(tmp_path)
+    assert (
+        cli("oncall", "who", "--at", "2026-11-27T10:00", config=config).stdout == "primary: bob (weekly) until Fri 2026-11-27 12:00 CET\n"
+    )
+    assert cli("oncall", "who", "-s", "primary", "--at", "2026-11-27T12:30:00+01:00", config=config).stdout.startswith(
+        "primary: carol (override) until Fri 2026-11-27 14:00 CET"
+    )
+    unknown = cli("oncall", "who", "-s", "nope", config=config)
+    assert unknown.returncode == 2 and "no schedule 'nope' (have: primary)" in unknown.stderr
+
+
+def test_oncall_show_lists_coming_shifts_as_a_table(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """show prints one row per shift: the rotation, the override and the night layer, in order."""
+    shown = cli("oncall", "show", "--at", "2026-11-27T10:00", "--days", "1", config=write(tmp_path))
+    rows = [line.split() for line in shown.stdout.splitlines()[2:]]
+    assert [(row[2], row[8], row[9]) for row in rows] == [
+        ("10:00", "bob", "weekly"),
+        ("12:00", "carol", "override"),
+        ("14:00", "bob", "weekly"),
+        ("22:00", "carol", "nights"),
+        ("06:00", "bob", "weekly"),
+    ], shown.stdout
+
+
+def test_invalid_schedule_fails_rules_check_with_its_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A schedule naming an unknown person fails `rules check` at the person's line; a rule naming an unknown
+    policy fails at the rule's line."""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - id: r\n    description: d\n    actions:\n      - flow: paging\n        params: {policy: nightly}\n")
+    bad = write(tmp_path, CONFIG.replace("people: [carol]", "people: [carole]"))
+    checked = cli("rules", "check", str(rules), "--config", str(bad))
+    assert checked.returncode == 1 and f"{bad}:7:33: schedules.primary.layers.1.people.0: no person 'carole'" in checked.stderr
+    checked = cli("rules", "check", str(rules), "--config", str(write(tmp_path)))
+    assert checked.returncode == 1 and f"{rules}:6:26: rules.0.actions.0.params.policy: no escalation policy 'nightly'" in checked.stderr
+    rules.write_text(rules.read_text().replace("nightly", "default"))
+    assert cli("rules", "check", str(rules), "--config", str(write(tmp_path))).returncode == 0

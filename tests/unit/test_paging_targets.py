@@ -1,0 +1,78 @@
+"""How an escalation step's targets become deliveries, where PagerDuty keys are found, and what goes to a thread."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from alertflow.config import Settings
+from alertflow.models import TimelineEntry, TimelineKind
+from alertflow.oncall import Target
+from flows.notify import Delivery, alert_links, deliveries, news, routing_key
+
+NOW = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)
+SETTINGS = Settings(
+    people={"alice": {"slack_user_id": "UALICE", "pagerduty_routing_key": "alice-key"}, "bob": {"slack_user_id": "UBOB"}, "dora": {}},
+    schedules={
+        "primary": {"layers": [{"people": ["alice"], "start": "2026-01-01"}]},
+        "future": {"layers": [{"people": ["bob"], "start": "2099-01-01"}]},
+    },
+    escalation_policies={
+        "p": {"steps": [{"notify": [{"person": "bob"}, {"pagerduty": "literal-key"}]}], "fallback": {"pagerduty": "default"}}
+    },
+)
+
+
+@pytest.mark.parametrize(
+    ("target", "expected", "why"),
+    [
+        ({"slack_channel": "#ops"}, [Delivery("0.slack", "slack", "#ops", "#ops")], ""),
+        ({"person": "bob"}, [Delivery("0.slack", "slack", "bob", "UBOB")], ""),
+        (
+            {"schedule": "primary"},
+            [
+                Delivery("0.slack", "slack", "alice (on call for primary)", "UALICE"),
+                Delivery("0.pagerduty", "pagerduty", "alice (on call for primary)", "person:alice"),
+            ],
+            "",
+        ),
+        ({"schedule": "future"}, [], "nobody is on call for future"),
+        ({"person": "dora"}, [], "dora has no slack_user_id or pagerduty_routing_key"),
+        ({"pagerduty": "default"}, [Delivery("0.pagerduty", "pagerduty", "PagerDuty (default service)", "policy:p:0.1")], ""),
+    ],
+)
+def test_targets_become_deliveries(target: dict[str, str], expected: list[Delivery], why: str) -> None:
+    """A schedule resolves to its on-call person now; a person to Slack DM and/or PagerDuty; nobody says why."""
+    assert deliveries(Target.model_validate(target), "policy:p:0.1", 0, SETTINGS, NOW) == (expected, why)
+
+
+def test_routing_keys_are_found_where_configured_never_stored() -> None:
+    """Addresses name where a key lives: a person's, a policy target's literal key, or the default (None)."""
+    assert routing_key("person:alice", SETTINGS) == "alice-key"
+    assert routing_key("policy:p:0.1", SETTINGS) == "literal-key"
+    assert routing_key("policy:p:fallback", SETTINGS) is None
+    assert "literal-key" not in str(Target(pagerduty="literal-key").label)
+
+
+def entry(kind: TimelineKind, summary: str, **data: object) -> TimelineEntry:
+    return TimelineEntry(incident_id=1, at=NOW, kind=kind, summary=summary, data=data)
+
+
+def test_major_events_go_to_the_thread_others_do_not() -> None:
+    """Resolves, rollbacks and entries flagged major are threaded; routine steps are not."""
+    assert news(entry(TimelineKind.resolve, "resolved by alice")) == ":large_green_circle: resolved by alice"
+    assert news(entry(TimelineKind.rollback, "switch restored")) == "switch restored"
+    assert news(entry(TimelineKind.failover, "switch verified serving standby", major=True)) == "switch verified serving standby"
+    assert news(entry(TimelineKind.failover, "switch checkout: standby is healthy")) is None
+    assert news(entry(TimelineKind.page, "paged bob on Slack")) is None
+
+
+def test_alert_links_come_from_the_alert_entries() -> None:
+    """The page links to the alerts' generator and runbook URLs, the latest alert's winning."""
+    entries = [
+        entry(TimelineKind.alert, "a", generator_url="http://prom/graph?1"),
+        entry(TimelineKind.rule, "r", generator_url="http://ignored"),
+        entry(TimelineKind.alert, "b", generator_url="http://prom/graph?2", runbook_url="http://wiki/runbook"),
+    ]
+    assert alert_links(entries) == {"Source": "http://prom/graph?2", "Runbook": "http://wiki/runbook"}
