@@ -8,103 +8,30 @@ writes nothing. Tokens are compared in constant time and never echoed.
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-import orjson
 from fastapi import FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel
 
 from alertflow.api_inbox import inbox_router
+from alertflow.api_responses import responses_router
 from alertflow.api_silences import silences_router
-from alertflow.errors import (
-    AlertflowError,
-    InputError,
-    MalformedBody,
-    NotFound,
-    PayloadTooLarge,
-    StoreError,
-    Unauthorized,
-    UnsupportedMediaType,
-)
+from alertflow.api_slack import slack_router
+from alertflow.api_sources import webhooks_router
+from alertflow.errors import AlertflowError, InputError, NotFound, StoreError
+from alertflow.http_io import Actor, error_response, json_response, require_token
 from alertflow.metrics import Metrics
-from alertflow.models import FlowName, Incident, IncidentStatus, TimelineEntry
+from alertflow.models import Incident, IncidentStatus, TimelineEntry
 from alertflow.service import Service
-
-# curl -d sends form-urlencoded by default; its body is still the JSON we parse.
-JSON_TYPES = ("application/json", "text/json", "application/x-www-form-urlencoded")
-
-
-class Accepted(BaseModel):
-    accepted: int
-    alert_ids: list[int]
-
-
-class Actor(BaseModel):
-    actor: str = Field("api", min_length=1, max_length=256, description="who acts: a person or a system")
-
-
-class RunRequest(Actor):
-    dry_run: bool = Field(False, description="failover, failback, recovery: record the plan and current state, change nothing")
 
 
 class IncidentDetail(BaseModel):
     incident: Incident
     timeline: list[TimelineEntry]
     flow_runs: list[dict[str, Any]]
-
-
-def json_response(content: Any, status_code: int = 200) -> Response:
-    return Response(orjson.dumps(content), status_code=status_code, media_type="application/json")
-
-
-def error_response(status: int, message: str, field: str | None = None) -> Response:
-    response = json_response({"error": message, "field": field}, status)
-    if status == 401:
-        response.headers["WWW-Authenticate"] = "Bearer"
-    return response
-
-
-def require_token(request: Request, token: SecretStr | None) -> None:
-    if token is None:
-        return
-    sent = request.headers.get("authorization", "")
-    expected = f"Bearer {token.get_secret_value()}"
-    if not hmac.compare_digest(sent.encode(), expected.encode()):
-        raise Unauthorized("missing or wrong bearer token (Authorization: Bearer ...)", field="authorization")
-
-
-def check_content_type(value: str | None, also: tuple[str, ...] = ()) -> None:
-    media = (value or "application/json").split(";")[0].strip().lower()
-    if media not in JSON_TYPES and media not in also and not media.endswith("+json"):
-        raise UnsupportedMediaType(f"content type {media!r} is not supported; send application/json", field="content-type")
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"body of {declared} bytes is over the {limit}-byte limit", field="body")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"body is over the {limit}-byte limit", field="body")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def parse_json(body: bytes) -> Any:
-    if not body.strip():
-        raise MalformedBody("empty body; expected a JSON object", field="body")
-    if b"\\u0000" in body:  # valid JSON, but PostgreSQL cannot store NUL in text
-        raise InputError("body contains a NUL character (\\u0000), which cannot be stored", field="body")
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as err:
-        raise MalformedBody(f"malformed JSON: {err}", field="body") from None
 
 
 def create_app(service: Service) -> FastAPI:
@@ -168,24 +95,14 @@ def create_app(service: Service) -> FastAPI:
         require_token(request, settings.api_token)
         return await service.pipeline.resolve(incident_id, body.actor)
 
-    @app.post("/incidents/{incident_id}/run/{flow}", status_code=202)
-    async def run_flow(incident_id: int, flow: FlowName, body: RunRequest, request: Request) -> dict[str, int]:
-        """Queue a response flow by hand; it is dispatched to Prefect like any other."""
+    def require_api_token(request: Request) -> None:
         require_token(request, settings.api_token)
-        return {"outbox_id": await service.pipeline.request_run(incident_id, flow, body.actor, dry_run=body.dry_run)}
-
-    from alertflow.api_responses import responses_router  # imports this module's helpers
-    from alertflow.api_sources import webhooks_router
 
     app.include_router(webhooks_router(service, metrics))
-
-    app.include_router(responses_router(service))
-    from alertflow.api_slack import slack_router  # imports this module's helpers too
-
+    app.include_router(responses_router(service, require_api_token))
     app.include_router(slack_router(service))
-
-    app.include_router(silences_router(service, lambda request: require_token(request, settings.api_token)))
-    app.include_router(inbox_router(service, lambda request: require_token(request, settings.api_token)))
+    app.include_router(silences_router(service, require_api_token))
+    app.include_router(inbox_router(service, require_api_token))
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

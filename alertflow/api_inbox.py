@@ -7,17 +7,18 @@ replay sees the alerts as the engine saw them, on their recorded clock.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime
 
+from alertflow.http_io import TokenCheck
 from alertflow.service import Service
 
 
-def inbox_router(service: Service, require_api_token: Any) -> APIRouter:
+def inbox_router(service: Service, require_api_token: TokenCheck) -> APIRouter:
     router = APIRouter(tags=["inbox"])
 
     @router.get("/inbox/export")

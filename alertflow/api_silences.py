@@ -14,6 +14,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from alertflow.errors import InputError
+from alertflow.http_io import TokenCheck
 from alertflow.models import Silence
 from alertflow.service import Service
 
@@ -33,7 +34,7 @@ class NewSilence(BaseModel):
         return self
 
 
-def silences_router(service: Service, require_api_token: Any) -> APIRouter:
+def silences_router(service: Service, require_api_token: TokenCheck) -> APIRouter:
     router = APIRouter(tags=["silences"])
 
     @router.post("/silences", status_code=201, response_model=Silence)

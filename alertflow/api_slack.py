@@ -33,9 +33,9 @@ import orjson
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
-from alertflow.api import json_response, read_body
 from alertflow.config import SlackSettings
 from alertflow.errors import Conflict, IntegrationError, MalformedBody, NotFound, Unauthorized
+from alertflow.http_io import json_response, read_body
 from alertflow.models import Incident, IncidentStatus, TimelineEntry, TimelineKind
 from alertflow.people import person_for_slack_user
 from alertflow.service import Service

@@ -21,8 +21,8 @@ from fastapi import APIRouter, Request, Response
 from sqlalchemy import select
 
 from alertflow import tables as t
-from alertflow.api import Accepted, check_content_type, json_response, parse_json, read_body, require_token
 from alertflow.errors import NotFound
+from alertflow.http_io import Accepted, check_content_type, json_response, parse_json, read_body, require_token
 from alertflow.metrics import Metrics
 from alertflow.service import Service
 from alertflow.sources import Endpoint, build_endpoints, enqueue_source
