@@ -106,7 +106,7 @@ def _check_hmac(auth: HmacAuth, headers: Mapping[str, str], body: bytes, now: da
     sent = headers.get(auth.header.lower())
     if not sent:
         raise Unauthorized(f"missing signature header {auth.header}", field=auth.header)
-    signed = body
+    stamp = None
     if auth.timestamp_header:
         stamp = headers.get(auth.timestamp_header.lower(), "")
         if not stamp:
@@ -117,8 +117,7 @@ def _check_hmac(auth: HmacAuth, headers: Mapping[str, str], body: bytes, now: da
             raise Forbidden(f"{auth.timestamp_header} is not a Unix timestamp", field=auth.timestamp_header) from None
         if not age <= auth.max_age_seconds:  # also refuses nan
             raise Forbidden(f"{auth.timestamp_header} is outside the {auth.max_age_seconds:g}s replay window", field=auth.timestamp_header)
-        signed = stamp.encode() + b":" + body
-    expected = hmac.new(auth.secret.get_secret_value().encode(), signed, hashlib.sha256).hexdigest()
+    expected = sign(auth.secret.get_secret_value(), body, stamp)
     if not _same(sent.strip().lower().removeprefix("sha256=").encode(), expected.encode()):
         raise Forbidden(f"signature in {auth.header} does not match the body", field=auth.header)
 
@@ -130,10 +129,11 @@ def sender_headers(auth: AuthSettings, body: bytes, now: datetime) -> dict[str, 
     if isinstance(auth, BasicAuth):
         pair = f"{auth.username}:{auth.password.get_secret_value()}".encode()
         return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
+    if isinstance(auth, HmacAuth) and auth.timestamp_header:
+        stamp = str(int(now.timestamp()))
+        return {auth.header: sign(auth.secret.get_secret_value(), body, stamp), auth.timestamp_header: stamp}
     if isinstance(auth, HmacAuth):
-        stamp = str(int(now.timestamp())) if auth.timestamp_header else None
-        headers = {auth.header: sign(auth.secret.get_secret_value(), body, stamp)}
-        return {**headers, auth.timestamp_header: stamp} if auth.timestamp_header and stamp else headers
+        return {auth.header: sign(auth.secret.get_secret_value(), body)}
     return {}
 
 
