@@ -120,7 +120,8 @@ class Escalation:
         message = page_message(
             incident, self.action.params, self.link, await self.log.firing_count(self.incident_id), self.links, label if self.name else None
         )
-        started, reached, at = now(), False, now()
+        started = at = now()
+        reached = False
         for j, target in enumerate(targets):
             found, why = deliveries(target, f"{where}.{j}" if key != "fallback" else where, j, settings(), at)
             if not found:
@@ -216,8 +217,9 @@ class Escalation:
     async def flush(self) -> None:
         """Post queued news in each Slack page's thread, each reply at most once ever."""
         pending, self.pending = self.pending, []
+        pages = await self.sent("slack") if pending else []
         for entry_id, text in pending:
-            for page in await self.sent("slack"):
+            for page in pages:
                 row, created = await self.log.claim(
                     self.incident_id, self.episode, f"reply.{entry_id}.{page.id}", "slack", page.recipient, page.address, now()
                 )

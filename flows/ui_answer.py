@@ -77,13 +77,15 @@ class UiPrompt:
 
     async def answer(self) -> PageAnswer | None:
         """The UI's answer, once someone resumed the run."""
+        if self.closed:  # answered (or resumed without one) already: no need to ask Prefect at every poll
+            return None
         try:
             async with get_client() as client:
                 run = await client.read_flow_run(self.flow_run_id)
         except Exception as err:
             log.warning("paging: cannot read the run's state (%s); asking again at the next poll", err)
             return None
-        if self.closed or (run.state is not None and run.state.is_paused()):
+        if run.state is not None and run.state.is_paused():
             return None
         self.closed = True
         return await self._load()
