@@ -30,9 +30,10 @@ def sources(
     settings = cli_settings(config)
     base = (base_url or settings.resolved_api_url).rstrip("/")
     endpoints = build_endpoints(settings)
+    enqueue = enqueue_source(endpoints)
     table = Table("Source", "Kind", "URL", "Request auth", "The body must carry")
     for endpoint in endpoints.values():
-        urls = f"{base}{endpoint.path}" + (f"\n{base}/v2/enqueue" if endpoint.name == enqueue_source(endpoints) else "")
+        urls = f"{base}{endpoint.path}" + (f"\n{base}/v2/enqueue" if endpoint.name == enqueue else "")
         auth = endpoint.auth.describe()
         open_to_all = isinstance(endpoint.auth, NoAuth) and not endpoint.proof
         table.add_row(endpoint.name, endpoint.kind, urls, f"[red]{auth}[/]" if open_to_all else auth, endpoint.proof or "-")
@@ -41,9 +42,8 @@ def sources(
 
 def source_auth_headers(settings: Settings, source: str, body: bytes) -> dict[str, str]:
     """What ``alertflow fire --source`` sends to authenticate as ``source``'s sender."""
-    from alertflow.sources import build_endpoints
-    from alertflow.webhook_auth import BearerAuth, NoAuth, sender_headers
+    from alertflow.sources import build_endpoints, default_auth
+    from alertflow.webhook_auth import sender_headers
 
     endpoint = build_endpoints(settings).get(source)
-    fallback = BearerAuth(token=settings.webhook_token) if settings.webhook_token else NoAuth()
-    return sender_headers(endpoint.auth if endpoint else fallback, body, datetime.now(timezone.utc))
+    return sender_headers(endpoint.auth if endpoint else default_auth(settings), body, datetime.now(timezone.utc))

@@ -13,12 +13,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 
 from alertflow.webhook_auth import AuthSettings
 
 SourceKind = Literal["alertmanager", "grafana", "datadog", "pagerduty", "cloudwatch", "generic"]
 SNS_CERT_URL = r"^https://sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/"
+MAX_SOURCE_NAME = 64  # the inbox's source column; PostgreSQL refuses longer
 
 
 class _Section(BaseModel):
@@ -56,12 +57,6 @@ class SourceSettings(_Section):
     routing_keys: list[SecretStr] = Field([], description="pagerduty: accept only events with one of these routing keys")
     sns: SnsSettings = SnsSettings()
 
-    @model_validator(mode="after")
-    def _mapping_for_generic(self) -> SourceSettings:
-        if self.kind == "generic" and self.mapping is None:
-            raise ValueError("a generic source needs a mapping (at least `name`: the path to the alert's name)")
-        return self
-
 
 def _kinds_known(sources: dict[str, SourceSettings]) -> dict[str, SourceSettings]:
     kinds = get_args(SourceKind)
@@ -72,6 +67,8 @@ def _kinds_known(sources: dict[str, SourceSettings]) -> dict[str, SourceSettings
             raise ValueError(f"sources.{name}: a generic source needs a mapping (at least `name`: the path to the alert's name)")
         if not name or not all(c.isalnum() or c in "-_" for c in name):
             raise ValueError(f"sources.{name}: a source name is letters, digits, - and _ (it is part of the URL)")
+        if len(name) > MAX_SOURCE_NAME:
+            raise ValueError(f"sources.{name}: a source name has at most {MAX_SOURCE_NAME} characters (each alert stores it)")
     return sources
 
 

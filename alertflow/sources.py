@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from alertflow.config import Settings
-from alertflow.errors import ConfigError
 from alertflow.source_config import SourceSettings
 from alertflow.webhook_auth import AuthSettings, BearerAuth, NoAuth
 from integrations import Source
@@ -42,10 +41,15 @@ class Endpoint:
 
 
 def build_endpoints(settings: Settings) -> dict[str, Endpoint]:
-    configured = {name: entry for name, entry in settings.sources.items()}
+    configured = dict(settings.sources)
     for kind in BUILT_IN:
         configured.setdefault(kind, SourceSettings())
     return {name: _endpoint(name, entry, settings) for name, entry in sorted(configured.items())}
+
+
+def default_auth(settings: Settings) -> AuthSettings:
+    """What a source without its own ``auth`` requires: the ``webhook_token`` as a bearer token, if set."""
+    return BearerAuth(token=settings.webhook_token) if settings.webhook_token else NoAuth()
 
 
 def enqueue_source(endpoints: dict[str, Endpoint]) -> str | None:
@@ -54,12 +58,12 @@ def enqueue_source(endpoints: dict[str, Endpoint]) -> str | None:
 
 
 def _endpoint(name: str, entry: SourceSettings, settings: Settings) -> Endpoint:
-    kind = entry.kind or name
-    fallback: AuthSettings = BearerAuth(token=settings.webhook_token) if settings.webhook_token else NoAuth()
+    kind = entry.kind or name  # a known kind: the config refuses any other at load (source_config.py)
+    fallback = default_auth(settings)
     proof = ""
     source: Source
     if kind == "generic":
-        assert entry.mapping is not None  # SourceSettings requires it
+        assert entry.mapping is not None  # the config requires it
         source = GenericSource(name, entry.mapping)
     elif kind == "cloudwatch":
         source, fallback, proof = CloudWatchSource(entry.sns), NoAuth(), "SNS signature (SignatureVersion 1 or 2)"
@@ -67,19 +71,10 @@ def _endpoint(name: str, entry: SourceSettings, settings: Settings) -> Endpoint:
         source = PagerDutySource(entry.routing_keys)
         if entry.routing_keys:
             fallback, proof = NoAuth(), f"routing_key (one of {len(entry.routing_keys)} configured)"
-    elif kind in _PARSERS:
-        source = _PARSERS[kind]()
     else:
-        raise ConfigError(f"sources.{name}: unknown kind {kind!r}; set kind: to one of {', '.join(BUILT_IN)}, generic")
-    if source.name != name:
-        source = _renamed(source, name)
+        source = _PARSERS[kind]()
+    source.name = name  # alerts carry the name they were posted under as their ``source``
     return Endpoint(name=name, kind=kind, source=source, auth=entry.auth or fallback, proof=proof)
 
 
 _PARSERS = {"alertmanager": AlertmanagerSource, "grafana": GrafanaSource, "datadog": DatadogSource}
-
-
-def _renamed(source: Source, name: str) -> Source:
-    """The same parser serving under another name (alerts carry it as their ``source``)."""
-    source.name = name
-    return source

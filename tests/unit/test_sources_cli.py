@@ -68,3 +68,13 @@ def test_a_second_source_of_a_kind_serves_under_its_own_name(tmp_path: Path) -> 
     now = datetime(2026, 11, 27, 10, tzinfo=timezone.utc)
     [alert] = staging.source.parse(json.loads(body), now)
     assert alert.source == "staging-grafana" and grafana.source.parse(json.loads(body), now)[0].source == "grafana"
+
+
+def test_a_source_name_longer_than_the_inbox_column_is_a_config_error(tmp_path: Path) -> None:
+    """A source name over 64 characters fails at load, not as a database error on PostgreSQL at the first alert."""
+    config = tmp_path / "alertflow.yaml"
+    config.write_text(f"sources:\n  {'g' * 65}: {{kind: grafana}}\n")
+    with pytest.raises(ConfigError, match="at most 64 characters"):
+        load_settings(config)
+    config.write_text(f"sources:\n  {'g' * 64}: {{kind: grafana}}\n")
+    assert load_settings(config).sources
