@@ -20,7 +20,6 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 from alertflow.models import Alert, AlertStatus, Severity
 from integrations.payloads import label_fingerprint, validate
 
-__all__ = ["AlertmanagerSource", "WebhookAlert", "WebhookPayload", "label_fingerprint"]
 ZERO_TIME_YEAR = 1  # Alertmanager's "no end yet": 0001-01-01T00:00:00Z
 
 

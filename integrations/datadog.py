@@ -25,6 +25,7 @@ from alertflow.models import Alert, AlertStatus, Severity
 from integrations.payloads import fit_fingerprint, label_fingerprint, validate
 
 _TITLE_TAGS = re.compile(r"^\s*\[([^\]]*)\]\s*")
+_PRIORITY = re.compile(r"[Pp][1-5]")
 _RESOLVED = {"recovered", "recovery", "ok", "resolved", "success"}
 _ALERT_TYPES = {"error": Severity.error, "warning": Severity.warning, "info": Severity.info, "success": Severity.info}
 
@@ -66,8 +67,8 @@ class DatadogSource:
         name = body.alert_title.strip() or title
         if not name:
             raise InputError("title: a Datadog notification needs $EVENT_TITLE (title) or $ALERT_TITLE (alert_title)", field="title")
-        transition = body.transition or next((m for m in markers if not m.upper().startswith("P")), "")
-        priority = body.priority or next((m for m in markers if re.fullmatch(r"[Pp][1-5]", m)), "")
+        transition = body.transition or next((m for m in markers if not _PRIORITY.fullmatch(m)), "")
+        priority = body.priority or next((m for m in markers if _PRIORITY.fullmatch(m)), "")
         status = AlertStatus.resolved if transition.strip().lower() in _RESOLVED else AlertStatus.firing
         labels = {**scope, **_tag_labels(body.tags), "alertname": name}
         if body.hostname:

@@ -13,13 +13,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import orjson
 from pydantic import AwareDatetime, TypeAdapter, ValidationError
 
 from alertflow.errors import InputError
 from alertflow.models import Alert, AlertStatus, Severity
 from alertflow.source_config import FieldMapping
-from integrations.payloads import fit_fingerprint, label_fingerprint, scalar_text
+from integrations.payloads import fit_fingerprint, json_text, label_fingerprint, scalar_text
 
 _MISSING = object()
 _TIME = TypeAdapter(AwareDatetime)
@@ -100,7 +99,7 @@ class GenericSource:
             return {}
         if not isinstance(value, dict):
             raise InputError(f"{prefix}{self.mapping.labels}: expected an object of labels", field=f"{prefix}{self.mapping.labels}")
-        return {str(k): v if isinstance(v, str) else orjson.dumps(v).decode() for k, v in value.items() if v is not None}
+        return {str(k): json_text(v) for k, v in value.items() if v is not None}
 
     def _time(self, item: Any, prefix: str) -> datetime | None:
         text = self._text(item, self.mapping.starts_at, prefix)

@@ -15,12 +15,11 @@ import hmac
 from datetime import datetime
 from typing import Any, Literal
 
-import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr
 
 from alertflow.errors import Forbidden, InputError, Unauthorized
 from alertflow.models import Alert, AlertStatus, Severity
-from integrations.payloads import fit_fingerprint, label_fingerprint, scalar_text, validate
+from integrations.payloads import fit_fingerprint, json_text, label_fingerprint, validate
 
 
 class EventPayload(BaseModel):
@@ -89,8 +88,13 @@ class PagerDutySource:
         raw = {key: value for key, value in payload.items() if key != "routing_key"}  # the key is a credential
         if event.event_action == "resolve":
             key = fit_fingerprint(event.dedup_key or "")
-            labels = {"alertname": key, "dedup_key": key}
-            return [self._alert(key, key, "unknown", Severity.info, AlertStatus.resolved, labels, {}, received_at, received_at, raw)]
+            return [
+                Alert(
+                    source=self.name, fingerprint=key, name=key, service="unknown", severity=Severity.info,
+                    status=AlertStatus.resolved, labels={"alertname": key, "dedup_key": key}, starts_at=received_at,
+                    ends_at=received_at, received_at=received_at, raw=raw,
+                )
+            ]  # fmt: skip
         body = event.payload
         assert body is not None  # the model requires it for triggers
         labels = {"alertname": body.class_ or body.summary[:200], "source": body.source, "severity": body.severity}
@@ -101,30 +105,19 @@ class PagerDutySource:
         annotations.update({f"link_{n}": link.href for n, link in enumerate(event.links)})
         if event.client_url:
             annotations["client_url"] = event.client_url
-        service = body.component or body.group or body.source
-        started = body.timestamp or received_at
         return [
-            self._alert(key, labels["alertname"], service, Severity.parse(body.severity), AlertStatus.firing, labels, annotations,
-                        started, received_at, raw)
+            Alert(
+                source=self.name, fingerprint=key, name=labels["alertname"], service=body.component or body.group or body.source,
+                severity=Severity.parse(body.severity), status=AlertStatus.firing, labels=labels, annotations=annotations,
+                starts_at=body.timestamp or received_at, received_at=received_at, raw=raw,
+            )
         ]  # fmt: skip
-
-    def _alert(
-        self, key: str, name: str, service: str, severity: Severity, status: AlertStatus, labels: dict[str, str],
-        annotations: dict[str, str], starts_at: datetime, received_at: datetime, raw: dict[str, Any],
-    ) -> Alert:  # fmt: skip
-        ends_at = received_at if status is AlertStatus.resolved else None
-        return Alert(
-            source=self.name, fingerprint=key, name=name, service=service, severity=severity, status=status, labels=labels,
-            annotations=annotations, starts_at=starts_at, ends_at=ends_at, received_at=received_at, raw=raw,
-        )  # fmt: skip
 
 
 def _details(details: Any) -> dict[str, str]:
     """custom_details as annotations: scalars as text, anything nested as its JSON."""
     if details is None:
         return {}
-    if not isinstance(details, dict):
-        return {"details": scalar_text(details) if not isinstance(details, list) else orjson.dumps(details).decode()}
-    return {
-        str(key): orjson.dumps(value).decode() if isinstance(value, (dict, list)) else scalar_text(value) for key, value in details.items()
-    }
+    if isinstance(details, dict):
+        return {str(key): json_text(value) for key, value in details.items()}
+    return {"details": json_text(details)}

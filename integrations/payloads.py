@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any, TypeVar
 
+import orjson
 from pydantic import BaseModel, ValidationError
 
 from alertflow.errors import InputError
@@ -47,3 +48,8 @@ def scalar_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return "" if value is None else str(value)
+
+
+def json_text(value: Any) -> str:
+    """Any JSON value as text: objects and lists as their JSON, scalars as ``scalar_text``."""
+    return orjson.dumps(value).decode() if isinstance(value, (dict, list)) else scalar_text(value)

@@ -13,7 +13,8 @@ import pytest
 
 from alertflow.errors import InputError
 from alertflow.models import AlertStatus, Severity
-from integrations.alertmanager import AlertmanagerSource, label_fingerprint
+from integrations.alertmanager import AlertmanagerSource
+from integrations.payloads import label_fingerprint
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 RECEIVED = datetime(2026, 11, 27, 10, 0, 1, tzinfo=timezone.utc)
