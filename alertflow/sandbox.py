@@ -44,7 +44,7 @@ class SlackFailure:
 class SandboxState:
     slack_token: str | None = None
     slack_calls: list[dict[str, Any]] = field(default_factory=list)
-    slack_failures: list[SlackFailure | tuple[Any, ...]] = field(default_factory=list)  # tuples: SlackFailure's fields
+    slack_failures: list[SlackFailure] = field(default_factory=list)
     slack_ts_counter: int = 0
     slack_responses: list[dict[str, Any]] = field(default_factory=list)  # what the app posted to a click's response_url
     switches: dict[str, str] = field(default_factory=dict)
@@ -69,7 +69,6 @@ def build_app(state: SandboxState) -> Starlette:
         state.slack_calls.append(call)
         if state.slack_failures:
             failure = state.slack_failures.pop(0)
-            failure = SlackFailure(*failure) if isinstance(failure, tuple) else failure
             await asyncio.sleep(failure.delay)
             headers = {"Retry-After": f"{failure.retry_after:g}"} if failure.status == 429 else {}
             return JSONResponse({"ok": False, "error": failure.error}, status_code=failure.status, headers=headers)

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+from alertflow.sandbox import SlackFailure
 from tests.conftest import wait_for
 from tests.support import REPO
 
@@ -63,7 +64,7 @@ def test_rule_retry_policy_recovers_from_slack_failures(start_system, tmp_path) 
         "      - flow: paging\n        retry: {retries: 2, retry_delay_seconds: [0.2, 0.2]}\n"
     )
     system = start_system(rules_file=str(rules))
-    system.sandbox.state.slack_failures.extend([(500, "internal_error"), (500, "internal_error")])
+    system.sandbox.state.slack_failures.extend([SlackFailure(500, "internal_error"), SlackFailure(500, "internal_error")])
     system.api.post("/webhooks/alertmanager", content=FIRING, headers=JSON)
     [run] = system.completed_runs(1, 1)
     assert run.state.is_completed()

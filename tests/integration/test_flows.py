@@ -8,6 +8,7 @@ import pytest
 from prefect.client.orchestration import get_client
 
 from alertflow.models import FailoverAction, IncidentStatus, PagingAction, RecoveryAction, RetryPolicy, TimelineAction
+from alertflow.sandbox import SlackFailure
 from flows import fail_over, page_oncall, record_timeline, run_recovery
 from flows.timeline import artifact_key
 from tests.support import summaries
@@ -31,7 +32,7 @@ async def test_paging_posts_slack_message_and_records_it(sandbox, incident) -> N
 async def test_paging_retries_slack_5xx_per_policy(sandbox, incident) -> None:  # type: ignore[no-untyped-def]
     """Two Slack 500s then success: the rule's retry policy (2 retries) delivers exactly one page in three attempts."""
     _store, incident_id = incident
-    sandbox.state.slack_failures.extend([(500, "internal_error"), (503, "service_unavailable")])
+    sandbox.state.slack_failures.extend([SlackFailure(500, "internal_error"), SlackFailure(503, "service_unavailable")])
     await page_oncall(incident_id, PagingAction(retry=RetryPolicy(retries=2, **NO_WAIT)))
     assert [c["ok"] for c in sandbox.state.slack_calls] == [False, False, True]
     assert len(sandbox.state.messages()) == 1
@@ -40,7 +41,7 @@ async def test_paging_retries_slack_5xx_per_policy(sandbox, incident) -> None:  
 async def test_paging_does_not_retry_permanent_slack_errors(sandbox, incident) -> None:  # type: ignore[no-untyped-def]
     """invalid_auth is not retried even with retries left; the failure is recorded in the timeline."""
     store, incident_id = incident
-    sandbox.state.slack_failures.append((200, "invalid_auth"))
+    sandbox.state.slack_failures.append(SlackFailure(200, "invalid_auth"))
     state = await page_oncall(incident_id, PagingAction(retry=RetryPolicy(retries=3, **NO_WAIT)), return_state=True)
     assert state.is_failed()
     assert len(sandbox.state.slack_calls) == 1
