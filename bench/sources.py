@@ -29,8 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the golden paylo
 from alertflow.source_config import SnsSettings
 from alertflow.webhook_auth import BasicAuth, BearerAuth, HmacAuth, check_request, sign
 from integrations.cloudwatch import CloudWatchSource
+from tests.fuzzing import GOLDEN
 from tests.sns_peer import SnsPeer, alarm_message
-from tests.unit.test_source_payloads import CASES, source_for
+from tests.unit.test_source_payloads import source_for
 
 NOW = datetime.now(timezone.utc)
 
@@ -47,12 +48,12 @@ def per_call(function: Callable[[], object], seconds: float = 0.3) -> float:
 
 def main() -> None:
     print(f"{'parse':<48} {'µs/request':>10} {'alerts':>7}")
-    for path in CASES:
+    for path in GOLDEN:
         payload, source = json.loads(path.read_text()), source_for(path.parent)
         alerts = len(source.parse(payload, NOW))
         cost = per_call(lambda source=source, payload=payload: source.parse(payload, NOW))
         print(f"  {path.parent.name + '/' + path.stem:<46} {cost:>10.1f} {alerts:>7}")
-    body = (CASES[0].parent.parent / "grafana" / "firing-two.json").read_bytes()
+    body = (GOLDEN[0].parent.parent / "grafana" / "firing-two.json").read_bytes()
     stamp = str(int(NOW.timestamp()))
     checks = {
         "bearer": (BearerAuth(token=SecretStr("t" * 32)), {"authorization": "Bearer " + "t" * 32}),

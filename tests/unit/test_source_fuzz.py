@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -11,10 +10,8 @@ from hypothesis import strategies as st
 
 from alertflow.errors import InputError
 from alertflow.models import Alert
-from tests.fuzzing import GOLDEN, json_values, mutated
-from tests.unit.test_source_payloads import source_for
-
-RECEIVED = datetime(2026, 11, 27, 10, 0, 1, tzinfo=timezone.utc)
+from tests.fuzzing import GOLDEN, PAYLOADS, json_values, mutated
+from tests.unit.test_source_payloads import RECEIVED, source_for
 
 
 @pytest.mark.parametrize("path", GOLDEN, ids=[f"{p.parent.name}/{p.stem}" for p in GOLDEN])
@@ -37,7 +34,7 @@ def test_mutated_payload_yields_alerts_or_a_named_input_error(path: Path, data: 
 @given(payload=json_values)
 def test_arbitrary_json_is_refused_with_a_named_field(name: str, payload: object) -> None:
     """Any JSON value at all (not a payload) is an InputError, never a crash."""
-    source = source_for(Path(__file__).resolve().parents[1] / "payloads" / name)
+    source = source_for(PAYLOADS / name)
     try:
         source.parse(payload, RECEIVED)
     except InputError as err:

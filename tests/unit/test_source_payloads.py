@@ -22,10 +22,9 @@ from alertflow.config import Settings
 from alertflow.source_config import SourceSettings
 from alertflow.sources import build_endpoints
 from integrations import Source
+from tests.fuzzing import GOLDEN
 
-PAYLOADS = Path(__file__).resolve().parents[1] / "payloads"
 RECEIVED = datetime(2026, 11, 27, 10, 0, 1, tzinfo=timezone.utc)
-CASES = sorted(path for path in PAYLOADS.glob("*/*.json") if not path.name.endswith(".expected.json"))
 
 
 def source_for(directory: Path) -> Source:
@@ -42,15 +41,15 @@ def normalized(alerts: list[Any]) -> list[dict[str, Any]]:
 
 def test_every_source_has_golden_payloads() -> None:
     """Each built-in source and the generic one has at least two golden payloads, each with its expectation."""
-    by_source = {path.parent.name for path in CASES}
+    by_source = {path.parent.name for path in GOLDEN}
     assert by_source == {"alertmanager", "grafana", "datadog", "pagerduty", "cloudwatch", "generic"}
     for name in by_source:
-        assert len([p for p in CASES if p.parent.name == name]) >= 2, name
-    missing = [str(p) for p in CASES if not p.with_name(p.stem + ".expected.json").exists()]
+        assert len([p for p in GOLDEN if p.parent.name == name]) >= 2, name
+    missing = [str(p) for p in GOLDEN if not p.with_name(p.stem + ".expected.json").exists()]
     assert missing == [] or os.environ.get("REGEN_GOLDEN_PAYLOADS")
 
 
-@pytest.mark.parametrize("path", CASES, ids=[f"{p.parent.name}/{p.stem}" for p in CASES])
+@pytest.mark.parametrize("path", GOLDEN, ids=[f"{p.parent.name}/{p.stem}" for p in GOLDEN])
 def test_golden_payload(path: Path) -> None:
     """The payload becomes exactly the expected alerts, each keeping raw JSON and the source's name."""
     payload = json.loads(path.read_text())

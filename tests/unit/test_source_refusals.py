@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import datetime, timezone
 from typing import Any
 
 import pytest
 
 from alertflow.errors import InputError
-from tests.unit.test_source_payloads import PAYLOADS, source_for
-
-RECEIVED = datetime(2026, 11, 27, 10, 0, 1, tzinfo=timezone.utc)
+from tests.fuzzing import PAYLOADS
+from tests.unit.test_source_payloads import RECEIVED, source_for
 
 
 def golden(case: str) -> dict[str, Any]:
