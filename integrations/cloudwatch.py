@@ -93,6 +93,7 @@ class CloudWatchSource:
             labels.setdefault(dimension.name, scalar_text(dimension.value))
         resolved = alarm.NewStateValue == "OK"
         annotations = {"summary": alarm.AlarmDescription or alarm.AlarmName, "description": alarm.NewStateReason}
+        raw = {key: value for key, value in payload.items() if key != "UnsubscribeURL"}  # whoever GETs it unsubscribes us
         return [
             Alert(
                 source=self.name,
@@ -106,6 +107,6 @@ class CloudWatchSource:
                 starts_at=alarm.StateChangeTime,
                 ends_at=alarm.StateChangeTime if resolved else None,
                 received_at=received_at,
-                raw={**payload, "Message": inner},
+                raw={**raw, "Message": inner},
             )
         ]

@@ -22,7 +22,7 @@ from alertflow.config import Settings
 from alertflow.source_config import SourceSettings
 from alertflow.sources import build_endpoints
 from integrations import Source
-from tests.fuzzing import GOLDEN
+from tests.fuzzing import GOLDEN, PAYLOADS
 
 RECEIVED = datetime(2026, 11, 27, 10, 0, 1, tzinfo=timezone.utc)
 
@@ -61,3 +61,11 @@ def test_golden_payload(path: Path) -> None:
     for alert in alerts:
         assert alert.source == path.parent.name and alert.received_at == RECEIVED
         assert alert.raw and "routing_key" not in alert.raw  # kept for people, without credentials
+
+
+def test_cloudwatch_alerts_keep_the_sns_envelope_without_its_unsubscribe_url() -> None:
+    """The raw SNS message is kept with its alarm as JSON, minus UnsubscribeURL: anyone who GETs it unsubscribes alertflow."""
+    payload = json.loads((PAYLOADS / "cloudwatch" / "alarm.json").read_text())
+    [alert] = source_for(PAYLOADS / "cloudwatch").parse(payload, RECEIVED)
+    assert "UnsubscribeURL" in payload and "UnsubscribeURL" not in alert.raw
+    assert alert.raw["MessageId"] == payload["MessageId"] and alert.raw["Message"]["AlarmName"] == alert.name
