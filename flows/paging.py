@@ -35,7 +35,7 @@ from datetime import datetime, timedelta, timezone
 from prefect import flow
 
 from alertflow.errors import ConfigError, IntegrationError, PermanentIntegrationError
-from alertflow.models import Incident, IncidentStatus, PagingAction, TimelineEntry, TimelineKind
+from alertflow.models import Incident, IncidentStatus, PagingAction, RetryPolicy, TimelineEntry, TimelineKind
 from alertflow.oncall import EscalationPolicy, Step, Target
 from alertflow.pages import PageLog, PageRecord
 from flows.escalation import trim
@@ -59,6 +59,8 @@ from rules.durations import format_duration
 POLL_SECONDS = 0.5  # how soon an ack or an escalate-now click is noticed while a step waits
 FOLLOW_POLL_SECONDS = 2.0
 FOLLOW_SECONDS = 24 * 3600.0  # the longest a run follows an unresolved incident after escalating
+# PagerDutyNotifier retries 429 and 5xx itself (pagerduty.retries): the action's policy on top would multiply attempts
+PAGERDUTY_TASK_RETRY = RetryPolicy()
 
 
 def answered(incident: Incident) -> bool:
@@ -148,7 +150,7 @@ class Escalation:
                 ref = await with_retry(send_slack, self.action.retry)(message, delivery.address)
                 channel, ts = ref.channel, ref.ts
             else:
-                result = await with_retry(trigger_pagerduty, self.action.retry)(incident, message, delivery.address, self.links)
+                result = await with_retry(trigger_pagerduty, self.retry("pagerduty"))(incident, message, delivery.address, self.links)
                 channel, ts = None, result.dedup_key
         except IntegrationError as err:
             await self.log.finish(row.id, "failed", detail=str(err))
@@ -159,6 +161,9 @@ class Escalation:
         data = {"channel": channel, "ts": ts} if channel else {"dedup_key": ts}
         await record(self.incident_id, TimelineKind.page, f"{self.prefix(label)}paged {delivery.recipient} on {via}{reason}", **data)
         return True
+
+    def retry(self, notifier: str) -> RetryPolicy:
+        return self.action.retry if notifier == "slack" else PAGERDUTY_TASK_RETRY
 
     def prefix(self, label: str) -> str:
         return f"{label}: " if self.name else ""
@@ -261,7 +266,7 @@ class Escalation:
         message = page_message(incident, self.action.params, self.link, await self.log.firing_count(self.incident_id), self.links)
         for page in pages:
             try:
-                await with_retry(tell_answer, self.action.retry)(page, incident, message)
+                await with_retry(tell_answer, self.retry(page.notifier))(page, incident, message)
             except IntegrationError as err:
                 await record(self.incident_id, TimelineKind.page, f"could not tell {page.recipient} it was {state.value}: {trim(err, 300)}")
         done = incident.resolved_by if state is IncidentStatus.resolved else incident.acknowledged_by
