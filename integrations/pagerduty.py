@@ -47,7 +47,7 @@ class Event(BaseModel):
     event_action: Literal["trigger", "acknowledge", "resolve"]
     dedup_key: str | None = Field(None, min_length=1, max_length=255)
     payload: EventPayload | None = None
-    client: str = ""
+    client: str = Field("", max_length=128)  # an acknowledge is recorded as by "<source>:<client>", 256 characters at most
     client_url: str = ""
     links: list[Link] = []
 

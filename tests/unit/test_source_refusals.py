@@ -44,6 +44,7 @@ REFUSALS = [
     pytest.param("pagerduty", {"routing_key": "k", "event_action": "trigger"}, "payload", "needs a payload", id="pd-trigger-no-payload"),
     pytest.param("pagerduty", {"routing_key": "k", "event_action": "resolve"}, "dedup_key", "the dedup_key of its trigger", id="pd-resolve-no-key"),
     pytest.param("pagerduty", changed("pagerduty/trigger-full", payload__severity="sev1"), "payload.severity", "critical", id="pd-severity"),
+    pytest.param("pagerduty", changed("pagerduty/acknowledge", client="c" * 300), "client", "at most 128", id="pd-client-long"),
     pytest.param("cloudwatch", {**golden("cloudwatch/alarm"), "Message": "ALARM: disk full"}, "Message", "CloudWatch alarm", id="cw-text"),
     pytest.param("cloudwatch", cloudwatch_with(NewStateValue="BROKEN"), "Message.NewStateValue", "ALARM", id="cw-state"),
     pytest.param("cloudwatch", cloudwatch_with(StateChangeTime="now"), "Message.StateChangeTime", "datetime", id="cw-time"),
