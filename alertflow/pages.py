@@ -21,11 +21,11 @@ from typing import Literal
 
 from pydantic import BaseModel
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from alertflow import tables as t
 from alertflow.models import TimelineEntry
 from alertflow.store import Store
+from alertflow.tx import dialect_insert
 
 Status = Literal["sending", "sent", "failed"]
 
@@ -56,8 +56,8 @@ class PageLog:
         values = {"incident_id": incident_id, "episode": episode, "step": step, "notifier": notifier,
                   "recipient": recipient[:256], "address": address[:256], "status": "sending", "claimed_at": at}  # fmt: skip
         async with self.store.write() as tx:
-            dialect = postgresql if tx.conn.dialect.name == "postgresql" else sqlite
-            statement = dialect.insert(t.pages).values(**values).on_conflict_do_nothing(index_elements=["incident_id", "episode", "step"])
+            statement = dialect_insert(tx.conn, t.pages).values(**values)
+            statement = statement.on_conflict_do_nothing(index_elements=["incident_id", "episode", "step"])
             created = (await tx.conn.execute(statement)).rowcount == 1
             query = select(t.pages).where(t.pages.c.incident_id == incident_id, t.pages.c.episode == episode, t.pages.c.step == step)
             row = (await tx.conn.execute(query)).one()

@@ -30,7 +30,7 @@ _ALLOWED = {
 }
 
 
-def _insert(conn: AsyncConnection, table: Any) -> Any:
+def dialect_insert(conn: AsyncConnection, table: Any) -> Any:
     """An INSERT that can take ON CONFLICT clauses, in the database's own dialect (SQLite or PostgreSQL)."""
     return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
 
@@ -88,7 +88,7 @@ class Tx:
         """Record alerts in incidents, one statement for a whole batch; rows are incident_alerts rows."""
         if not rows:
             return
-        statement = _insert(self.conn, t.incident_alerts)
+        statement = dialect_insert(self.conn, t.incident_alerts)
         statement = statement.on_conflict_do_update(
             index_elements=["incident_id", "fingerprint"],
             set_={"status": statement.excluded.status, "last_seen": statement.excluded.last_seen},
@@ -116,7 +116,7 @@ class Tx:
         """Save what the engine changed: upsert rows with a state, delete rows without one."""
         upserts = [{"kind": kind, "key": key, "state": state} for kind, key, state in rows if state is not None]
         if upserts:
-            statement = _insert(self.conn, t.engine_state)
+            statement = dialect_insert(self.conn, t.engine_state)
             statement = statement.on_conflict_do_update(index_elements=["kind", "key"], set_={"state": statement.excluded.state})
             await self.conn.execute(statement, upserts)
         deletes: dict[str, list[str]] = {}
@@ -155,7 +155,7 @@ class Tx:
         unexpired; returns who holds it now."""
         await self.conn.execute(delete(t.locks).where(t.locks.c.name == name, t.locks.c.expires_at < at))
         expires_at = at + timedelta(seconds=ttl_seconds)
-        statement = _insert(self.conn, t.locks).values(name=name, holder=holder, acquired_at=at, expires_at=expires_at)
+        statement = dialect_insert(self.conn, t.locks).values(name=name, holder=holder, acquired_at=at, expires_at=expires_at)
         statement = statement.on_conflict_do_update(
             index_elements=["name"], set_={"expires_at": statement.excluded.expires_at}, where=t.locks.c.holder == holder
         )
