@@ -67,6 +67,8 @@ def _endpoint(name: str, entry: SourceSettings, settings: Settings) -> Endpoint:
         source = GenericSource(name, entry.mapping)
     elif kind == "cloudwatch":
         source, fallback, proof = CloudWatchSource(entry.sns), NoAuth(), "SNS signature (SignatureVersion 1 or 2)"
+        if not entry.sns.topic_arns:  # anyone can sign for a topic of their own, and we confirm its subscription
+            proof += ", any topic: set sns.topic_arns"
     elif kind == "pagerduty":
         source = PagerDutySource(entry.routing_keys)
         if entry.routing_keys:

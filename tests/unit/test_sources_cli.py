@@ -78,3 +78,12 @@ def test_a_source_name_longer_than_the_inbox_column_is_a_config_error(tmp_path: 
         load_settings(config)
     config.write_text(f"sources:\n  {'g' * 64}: {{kind: grafana}}\n")
     assert load_settings(config).sources
+
+
+def test_cloudwatch_without_topic_arns_says_any_topic_is_accepted(tmp_path: Path) -> None:
+    """Anyone can sign SNS messages for a topic of their own, so the listing asks for topic_arns until they are set."""
+    config = tmp_path / "alertflow.yaml"
+    config.write_text("sources:\n  cloudwatch: {}\n")
+    assert "set sns.topic_arns" in build_endpoints(load_settings(config))["cloudwatch"].proof
+    config.write_text("sources:\n  cloudwatch: {sns: {topic_arns: ['arn:aws:sns:us-east-1:123456789012:alertflow']}}\n")
+    assert "topic_arns" not in build_endpoints(load_settings(config))["cloudwatch"].proof
