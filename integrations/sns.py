@@ -83,23 +83,19 @@ class SnsVerifier:
         url = message.SubscribeURL or ""
         if not self._pattern.match(url):
             raise Forbidden("SubscribeURL: not an SNS URL; the subscription was not confirmed", field="SubscribeURL")
-        try:
-            async with self._client() as client:
-                (await client.get(url)).raise_for_status()
-        except httpx.HTTPError as err:
-            raise RetryableIntegrationError(f"confirming the SNS subscription failed: {type(err).__name__}") from None
+        if not (await self._get(url, "SubscribeURL")).is_success:
+            raise RetryableIntegrationError("confirming the SNS subscription failed: SNS refused the SubscribeURL")
 
     async def _public_key(self, url: str) -> rsa.RSAPublicKey:
         if not self._pattern.match(url):
             raise Forbidden("SigningCertURL: certificates are fetched only from SNS hosts over https", field="SigningCertURL")
         if url in self._keys:
             return self._keys[url]
+        response = await self._get(url, "SigningCertURL")
         try:
-            async with self._client() as client:
-                response = await client.get(url)
             response.raise_for_status()
             cert = x509.load_pem_x509_certificate(response.content)
-        except (httpx.HTTPError, ValueError) as err:
+        except (httpx.HTTPStatusError, ValueError) as err:
             raise Forbidden(f"SigningCertURL: no usable certificate there ({type(err).__name__})", field="SigningCertURL") from None
         now = datetime.now(timezone.utc)
         key = cert.public_key()
@@ -109,6 +105,20 @@ class SnsVerifier:
             self._keys.pop(next(iter(self._keys)))
         self._keys[url] = key
         return key
+
+    async def _get(self, url: str, field: str) -> httpx.Response:
+        """GET an SNS URL. SNS unreachable or failing is retryable: the API answers 5xx, which SNS
+        delivers again (it drops a message answered 4xx). A URL httpx cannot send is the sender's 403."""
+        try:
+            async with self._client() as client:
+                response = await client.get(url)
+        except httpx.InvalidURL:
+            raise Forbidden(f"{field}: not a valid URL", field=field) from None
+        except httpx.HTTPError as err:
+            raise RetryableIntegrationError(f"SNS did not answer at {field}: {type(err).__name__}") from None
+        if response.is_server_error:
+            raise RetryableIntegrationError(f"SNS answered HTTP {response.status_code} at {field}")
+        return response
 
     def _client(self) -> httpx.AsyncClient:
         verify: ssl.SSLContext | bool = True
