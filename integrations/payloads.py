@@ -25,8 +25,25 @@ def validate(model: type[M], payload: Any, prefix: str = "") -> M:
         return model.model_validate(payload)
     except ValidationError as err:
         first = err.errors(include_url=False)[0]
-        field = ".".join(str(part) for part in (*([prefix] if prefix else []), *first["loc"])) or "body"
+        path = _in_document(payload, first["loc"], missing=first["type"] == "missing")
+        field = ".".join(str(part) for part in (*([prefix] if prefix else []), *path)) or "body"
         raise InputError(f"{field}: {first['msg'].removeprefix('Value error, ')}", field=field) from None
+
+
+def _in_document(document: Any, loc: tuple[int | str, ...], missing: bool) -> list[int | str]:
+    """The part of pydantic's error location that is a path in ``document``: without the union
+    member names it appends (``tags.str``), with the key itself when the key is missing."""
+    path: list[int | str] = []
+    for part in loc:
+        if isinstance(document, dict):
+            inside = part in document
+        else:
+            inside = isinstance(document, list) and isinstance(part, int) and part < len(document)
+        if not inside:
+            return [*path, part] if missing and len(path) == len(loc) - 1 else path
+        path.append(part)
+        document = document[part]
+    return path
 
 
 def label_fingerprint(labels: dict[str, str]) -> str:
