@@ -41,6 +41,7 @@ class GenericSource:
     def __init__(self, name: str, mapping: FieldMapping) -> None:
         self.name = name
         self.mapping = mapping
+        self.resolved_values = {value.lower() for value in mapping.resolved_values}
 
     def parse(self, payload: Any, received_at: datetime) -> list[Alert]:
         items: Any = [payload]
@@ -73,7 +74,7 @@ class GenericSource:
         labels = self._labels(item, prefix)
         labels["alertname"] = name
         status = self._text(item, m.status, prefix, "firing").strip().lower()
-        resolved = status in {value.lower() for value in m.resolved_values}
+        resolved = status in self.resolved_values
         fingerprint = fit_fingerprint(self._text(item, m.fingerprint, prefix))
         summary = self._text(item, m.summary, prefix)
         return Alert(
