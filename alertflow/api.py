@@ -21,7 +21,7 @@ from alertflow.api_responses import responses_router
 from alertflow.api_silences import silences_router
 from alertflow.api_slack import slack_router
 from alertflow.api_sources import webhooks_router
-from alertflow.errors import AlertflowError, InputError, NotFound, StoreError
+from alertflow.errors import AlertflowError, InputError, NotFound, RetryableIntegrationError, StoreError
 from alertflow.http_io import Actor, error_response, json_response, require_token
 from alertflow.metrics import Metrics
 from alertflow.models import Incident, IncidentStatus, TimelineEntry
@@ -58,6 +58,8 @@ def create_app(service: Service) -> FastAPI:
             return error_response(404, str(err))
         if isinstance(err, StoreError):
             return error_response(503, f"storage unavailable, nothing was accepted: {err}")
+        if isinstance(err, RetryableIntegrationError):  # e.g. SNS's certificate host did not answer: send again later
+            return error_response(503, f"{err}; nothing was accepted, try again later")
         return error_response(500, f"{type(err).__name__}: {err}")
 
     @app.exception_handler(RequestValidationError)

@@ -29,6 +29,7 @@ from alertflow.sources import Endpoint, build_endpoints, enqueue_source
 from alertflow.webhook_auth import check_request
 from integrations import VerifyingSource
 from integrations.pagerduty import PagerDutySource
+from integrations.payloads import fit_fingerprint
 
 CATCH_UP_SECONDS = 5.0  # how long an acknowledge waits for its trigger still in the inbox
 
@@ -79,13 +80,14 @@ def webhooks_router(service: Service, metrics: Metrics) -> APIRouter:
 
 async def _pagerduty_reply(service: Service, endpoint: Endpoint, source: PagerDutySource, payload: Any, alerts: list) -> dict[str, Any]:  # type: ignore[type-arg]
     """PagerDuty's own reply fields; an acknowledge acknowledges the incident holding its dedup_key."""
-    key = source.acknowledged(payload)
-    if key is None:
+    event = source.event(payload)
+    if event.event_action != "acknowledge":
         return {"status": "success", "message": "Event processed", "dedup_key": alerts[0].fingerprint}
+    key = fit_fingerprint(event.dedup_key or "")
     incident_id = await _open_incident_with(service, key)
     if incident_id is None:
         return {"status": "success", "message": "no open incident holds this dedup_key; nothing acknowledged", "dedup_key": key}
-    await service.pipeline.acknowledge(incident_id, f"{endpoint.name}:{payload.get('client') or 'events-api'}")
+    await service.pipeline.acknowledge(incident_id, f"{endpoint.name}:{event.client or 'events-api'}")
     return {"status": "success", "message": "Event processed", "dedup_key": key, "incident_id": incident_id}
 
 

@@ -9,7 +9,6 @@ mounts the routers, so routers import them without importing the app.
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Callable
 from typing import Any
 
@@ -17,7 +16,8 @@ import orjson
 from fastapi import Request, Response
 from pydantic import BaseModel, Field, SecretStr
 
-from alertflow.errors import InputError, MalformedBody, PayloadTooLarge, Unauthorized, UnsupportedMediaType
+from alertflow.errors import InputError, MalformedBody, PayloadTooLarge, UnsupportedMediaType
+from alertflow.webhook_auth import check_bearer
 
 TokenCheck = Callable[[Request], None]  # raises Unauthorized unless the request carries the API token
 
@@ -50,12 +50,8 @@ def error_response(status: int, message: str, field: str | None = None) -> Respo
 
 
 def require_token(request: Request, token: SecretStr | None) -> None:
-    if token is None:
-        return
-    sent = request.headers.get("authorization", "")
-    expected = f"Bearer {token.get_secret_value()}"
-    if not hmac.compare_digest(sent.encode(), expected.encode()):
-        raise Unauthorized("missing or wrong bearer token (Authorization: Bearer ...)", field="authorization")
+    if token is not None:
+        check_bearer(token, request.headers)
 
 
 def check_content_type(value: str | None, also: tuple[str, ...] = ()) -> None:

@@ -83,8 +83,13 @@ def _same(sent: bytes, expected: bytes) -> bool:
 
 
 def _check_bearer(auth: BearerAuth, headers: Mapping[str, str]) -> None:
+    check_bearer(auth.token, headers)
+
+
+def check_bearer(token: SecretStr, headers: Mapping[str, str]) -> None:
+    """The one bearer-token check: webhooks and the API's own token."""
     sent = headers.get("authorization", "")
-    if not _same(sent.encode(), f"Bearer {auth.token.get_secret_value()}".encode()):
+    if not _same(sent.encode(), f"Bearer {token.get_secret_value()}".encode()):
         raise Unauthorized("missing or wrong bearer token (Authorization: Bearer ...)", field="authorization")
 
 

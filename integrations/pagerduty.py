@@ -76,11 +76,6 @@ class PagerDutySource:
             raise InputError(f"dedup_key: an {event.event_action} event needs the dedup_key of its trigger", field="dedup_key")
         return event
 
-    def acknowledged(self, payload: Any) -> str | None:
-        """The dedup_key an ``acknowledge`` event acknowledges, else None."""
-        event = self.event(payload)
-        return fit_fingerprint(event.dedup_key or "") if event.event_action == "acknowledge" else None
-
     def parse(self, payload: Any, received_at: datetime) -> list[Alert]:
         event = self.event(payload)
         if event.event_action == "acknowledge":

@@ -20,7 +20,8 @@ from tests.support import REPO, ApiThread, start_alertmanager, stop_process
 PAYLOADS = REPO / "tests" / "payloads"
 JSON = {"Content-Type": "application/json"}
 SECRET = "grafana-hmac-s3cret"
-OFFLINE_PREFECT = "http://127.0.0.1:9/api"  # outbox rows stay queued, so they can be counted
+OFFLINE_PREFECT = "http://127.0.0.1:9/api"
+DOWN_CERT_HOST = "https://127.0.0.1:9"  # nothing listens: an SNS certificate host that does not answer  # outbox rows stay queued, so they can be counted
 
 
 def inbox_rows(api: ApiThread) -> int:
@@ -36,6 +37,7 @@ def api(sandbox, make_config, sns):  # type: ignore[no-untyped-def]
         "datadog": {"auth": {"kind": "basic", "username": "datadog", "password": "dd-pass"}},
         "pagerduty": {"routing_keys": ["R0UT1NGKEY0000000000000000000000"]},
         "cloudwatch": sns.source_settings(),
+        "cloudwatch-down": {"kind": "cloudwatch", "sns": {**sns.source_settings()["sns"], "cert_url_pattern": f"^{DOWN_CERT_HOST}/"}},
         "uptime": {"kind": "generic", "mapping": {"alerts": "checks", "name": "monitor.name", "status": "heartbeat.status"}},
     }
     config = make_config(sandbox, webhook_token="global-token", sources=sources, prefect_api_url=OFFLINE_PREFECT)
@@ -122,6 +124,15 @@ def test_sns_notifications_are_verified_then_parsed(api: ApiThread, sns: SnsPeer
     refused = api.post("/webhooks/cloudwatch", content=json.dumps(other_topic), headers=text)
     assert refused.status_code == 403 and refused.json()["field"] == "TopicArn"
     assert inbox_rows(api) == 2 and sns.cert_fetches == 1
+
+
+def test_sns_certificate_host_down_is_503_so_sns_delivers_again(api: ApiThread, sns: SnsPeer) -> None:
+    """A 4xx would make SNS drop the alarm; a 503 makes it retry. Nothing is stored meanwhile."""
+    alarm = sns.message("Notification", alarm_message("ALARM"), SigningCertURL=f"{DOWN_CERT_HOST}/cert.pem")
+    answer = api.post("/webhooks/cloudwatch-down", content=json.dumps(alarm), headers={"Content-Type": "text/plain"})
+    assert answer.status_code == 503, answer.text
+    assert "try again later" in answer.json()["error"]
+    assert inbox_rows(api) == 0
 
 
 def test_pagerduty_events_trigger_acknowledge_and_resolve_the_incident(api: ApiThread) -> None:
