@@ -101,11 +101,13 @@ async def _open_incident_with(service: Service, fingerprint: str) -> int | None:
         .order_by(t.incident_alerts.c.incident_id.desc())
         .limit(1)
     )
+    undecided = select(t.inbox.c.id).where(t.inbox.c.processed_at.is_(None)).limit(1)
     deadline = time.monotonic() + CATCH_UP_SECONDS
     while True:
         async with service.store.read() as conn:
             found = (await conn.execute(query)).scalar()
-        if found is not None or time.monotonic() > deadline or not (await service.store.counts())["inbox_pending"]:
+            waiting = found is None and (await conn.execute(undecided)).first() is not None
+        if not waiting or time.monotonic() > deadline:
             return found
         service.pipeline.nudge()
         await asyncio.sleep(0.05)
