@@ -245,6 +245,11 @@ class EscalationPolicy(_Model):
     repeat: int = Field(1, ge=1, le=20, description="times through the steps (1 = once)")
     fallback: Target | None = Field(None, description="notified when the last step reached nobody (e.g. Slack is down)")
 
+    @classmethod
+    def single_page(cls, channel: str) -> EscalationPolicy:
+        """A rule's paging action without a policy (v1's behaviour): one Slack message to a channel, no wait."""
+        return cls(steps=[Step(notify=[Target(slack_channel=channel)], wait=timedelta(0))])
+
     def targets(self) -> list[tuple[tuple[Any, ...], Target]]:
         found = [(("steps", i, "notify", j), t) for i, step in enumerate(self.steps) for j, t in enumerate(step.notify)]
         return found + ([(("fallback",), self.fallback)] if self.fallback else [])

@@ -38,6 +38,11 @@ class Delivery:
     address: str  # Slack channel or user id; for PagerDuty where its routing key is configured
 
 
+def answered(incident: Incident) -> bool:
+    """Acknowledged or resolved: escalation stops and no page follows."""
+    return incident.acknowledged_at is not None or incident.status is IncidentStatus.resolved
+
+
 def deliveries(target: Target, where: str, index: int, config: Settings, now: datetime) -> tuple[list[Delivery], str]:
     """The notifications one target means right now, or none and why."""
     if target.slack_channel is not None:

@@ -13,11 +13,10 @@ ends the escalation within a poll and no notification follows it. An
 Exactly one page per step: every notification is claimed in the page log
 (alertflow/pages.py) before it is sent, keyed by the flow run, so a retried
 or restarted run skips what was sent and waits only what is left of a step's
-wait. A permanent error
-(``invalid_auth``, ``channel_not_found``, a 400 from PagerDuty) is recorded
-and falls through to the next step at once, or to the policy's fallback after
-the last: a broken Slack token never means nobody is paged. If nobody at all
-could be paged the flow fails, so it shows red in Prefect.
+wait. A permanent error (``invalid_auth``, ``channel_not_found``, a 400 from
+PagerDuty) is recorded and falls through to the next step at once, or to the
+policy's fallback after the last: a broken Slack token never means nobody is
+paged. If nobody at all could be paged the flow fails, so it shows red in Prefect.
 
 With a policy, the run then follows its incident until it resolves: every page
 sent is updated when someone acknowledges and when it resolves (Slack in
@@ -30,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 from prefect import flow
 
@@ -42,6 +41,7 @@ from flows.escalation import trim
 from flows.notify import (
     Delivery,
     alert_links,
+    answered,
     deliveries,
     news,
     page_message,
@@ -59,12 +59,6 @@ from rules.durations import format_duration
 POLL_SECONDS = 0.5  # how soon an ack or an escalate-now click is noticed while a step waits
 FOLLOW_POLL_SECONDS = 2.0
 FOLLOW_SECONDS = 24 * 3600.0  # the longest a run follows an unresolved incident after escalating
-# PagerDutyNotifier retries 429 and 5xx itself (pagerduty.retries): the action's policy on top would multiply attempts
-PAGERDUTY_TASK_RETRY = RetryPolicy()
-
-
-def answered(incident: Incident) -> bool:
-    return incident.acknowledged_at is not None or incident.status is IncidentStatus.resolved
 
 
 def now() -> datetime:
@@ -97,9 +91,9 @@ class Escalation:
         for p in range(passes):
             for s, step in enumerate(self.policy.steps):
                 label = f"step {s + 1}/{steps}" + (f", repeat {p + 1}/{passes}" if passes > 1 else "")
-                if (p, s) != (0, 0) and answered(await store().get_incident(self.incident_id)):
+                if (sent := await self.notify(f"{p}.{s}", step.notify, f"policy:{self.name}:{s}", label)) is None:
                     return True
-                started, reached = await self.notify(f"{p}.{s}", step.notify, f"policy:{self.name}:{s}", label)
+                started, reached = sent
                 reached_any |= reached
                 last = (p, s) == (passes - 1, steps - 1)
                 if not reached:
@@ -109,26 +103,32 @@ class Escalation:
                 if step.wait and await self.wait(started + step.wait, step, label, last):
                     return True
         if not reached and self.policy.fallback:
-            _, fell_back = await self.notify("fallback", [self.policy.fallback], f"policy:{self.name}:fallback", "fallback")
-            reached_any |= fell_back
+            if (sent := await self.notify("fallback", [self.policy.fallback], f"policy:{self.name}:fallback", "fallback")) is None:
+                return True
+            reached_any |= sent[1]
         if self.name:
             summary = f"escalation policy {self.name} ran out after {passes} pass{'es' if passes > 1 else ''}: nobody acknowledged"
             await record(self.incident_id, TimelineKind.escalation, summary)
         return reached_any
 
-    async def notify(self, key: str, targets: list[Target], where: str, label: str) -> tuple[datetime, bool]:
-        """Notify one step's targets, each at most once ever; (when the step began, whether anyone was reached)."""
+    async def notify(self, key: str, targets: list[Target], where: str, label: str) -> tuple[datetime, bool] | None:
+        """Notify one step's targets, each once ever: (when the step began, anyone reached?); None once answered."""
+        may_stop = key != "0.0" or not self.action.params.reason  # a response flow's escalation pages its first step anyway
         incident = await store().get_incident(self.incident_id)
+        if may_stop and answered(incident):
+            return None
         message = page_message(
             incident, self.action.params, self.link, await self.log.firing_count(self.incident_id), self.links, label if self.name else None
         )
         started = at = now()
-        reached = False
+        reached = sent_any = False
         for j, target in enumerate(targets):
             found, why = deliveries(target, f"{where}.{j}" if key != "fallback" else where, j, settings(), at)
             if not found:
                 await record(self.incident_id, TimelineKind.page, f"{self.prefix(label)}{target.label}: {why}")
             for delivery in found:
+                if sent_any and may_stop and answered(await store().get_incident(self.incident_id)):
+                    return None  # answered while an earlier target's send was slow or retried
                 row, created = await self.log.claim(
                     self.incident_id, self.episode, f"{key}.{delivery.key}", delivery.notifier, delivery.recipient, delivery.address, at
                 )
@@ -140,6 +140,7 @@ class Escalation:
                         await record(self.incident_id, TimelineKind.page, summary)
                     continue
                 reached |= await self.deliver(row, delivery, incident, message, label)
+                sent_any = True
         return started, reached
 
     async def deliver(self, row: PageRecord, delivery: Delivery, incident: Incident, message: PageMessage, label: str) -> bool:
@@ -163,7 +164,8 @@ class Escalation:
         return True
 
     def retry(self, notifier: str) -> RetryPolicy:
-        return self.action.retry if notifier == "slack" else PAGERDUTY_TASK_RETRY
+        """The action's policy; not for PagerDuty, whose notifier retries 429 and 5xx itself (it would multiply attempts)."""
+        return self.action.retry if notifier == "slack" else RetryPolicy()
 
     def prefix(self, label: str) -> str:
         return f"{label}: " if self.name else ""
@@ -260,8 +262,7 @@ class Escalation:
         if not answered(incident) or state in self.told:
             return
         self.told.add(state)
-        pages = await self.sent()
-        if not pages:
+        if not (pages := await self.sent()):
             return
         message = page_message(incident, self.action.params, self.link, await self.log.firing_count(self.incident_id), self.links)
         for page in pages:
@@ -273,11 +274,6 @@ class Escalation:
         await record(self.incident_id, TimelineKind.page, f"pages updated: {state.value} by {done}")
 
 
-def single_page(channel: str) -> EscalationPolicy:
-    """v1's behaviour as a policy: one Slack message to a channel, no wait."""
-    return EscalationPolicy(steps=[Step(notify=[Target(slack_channel=channel)], wait=timedelta(0))])
-
-
 @flow(name="paging", flow_run_name="paging-incident-{incident_id}", **LIFECYCLE_HOOKS)
 async def page_oncall(incident_id: int, action: PagingAction = PagingAction()) -> dict[str, str] | None:
     """Page per the action's escalation policy (or its channel once); returns the first Slack message's reference."""
@@ -287,7 +283,11 @@ async def page_oncall(incident_id: int, action: PagingAction = PagingAction()) -
         await record(incident_id, TimelineKind.page, f"page skipped: incident already {incident.status.value}")
         return None
     name = action.params.policy
-    policy = settings().escalation_policies.get(name) if name else single_page(action.params.channel or settings().slack.channel)
+    policy = (
+        settings().escalation_policies.get(name)
+        if name
+        else EscalationPolicy.single_page(action.params.channel or settings().slack.channel)
+    )
     if policy is None:
         raise ConfigError(f"no escalation policy {name!r} in the config (escalation_policies:)")
     run = Escalation(incident_id, action, policy, name)

@@ -115,6 +115,21 @@ def replies(sandbox) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
     return [c["body"] for c in sandbox.state.slack_calls if c["method"] == "chat.postMessage" and c["ok"] and "thread_ts" in c["body"]]
 
 
+async def test_an_ack_while_a_step_is_still_sending_pages_none_of_its_later_targets(sandbox, incident, make_config) -> None:  # type: ignore[no-untyped-def]
+    """A step for alice and bob: an ack that lands while alice's page waits out a Slack 429 means bob is never paged."""
+    store, incident_id = incident
+    policy = {"steps": [{"notify": [{"person": "alice"}, {"person": "bob"}], "wait": "1s"}]}
+    fail_next(sandbox, 429, "ratelimited", retry_after=2)
+    with ApiThread(configure(sandbox, make_config, store, {"default": policy})) as api:
+        run = asyncio.create_task(page_oncall(incident_id, PagingAction(params={"policy": "default"})))
+        await until(lambda: sandbox.state.slack_calls, what="alice's first, rate-limited attempt")
+        assert (await asyncio.to_thread(api.post, f"/incidents/{incident_id}/ack", json={"actor": "carol"})).status_code == 200
+        await until(lambda: sandbox.state.messages("chat.update"), what="alice's page updated with the ack")
+        assert (await asyncio.to_thread(api.post, f"/incidents/{incident_id}/resolve", json={"actor": "carol"})).status_code == 200
+        await asyncio.wait_for(run, 15)
+    assert [p["channel"] for p in posts(sandbox)] == ["UALICE"]
+
+
 async def test_escalate_now_skips_the_wait_and_a_policy_runs_out(sandbox, incident, make_config) -> None:  # type: ignore[no-untyped-def]
     """A signed Escalate-now click on the Slack endpoint ends a 60 s wait at once; after the last step the run records that nobody
     acknowledged, and keeps following the incident until it resolves."""
