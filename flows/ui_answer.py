@@ -87,8 +87,13 @@ class UiPrompt:
             return None
         if run.state is not None and run.state.is_paused():
             return None
+        try:
+            answer = await self._load()
+        except Exception as err:  # as above: a Prefect hiccup must not end the escalation
+            log.warning("paging: cannot read the Prefect UI answer (%s); asking again at the next poll", err)
+            return None
         self.closed = True
-        return await self._load()
+        return answer
 
     async def close(self) -> PageAnswer | None:
         """Resume the run ourselves (tasks cannot run in a paused run); if someone beat us to it, their answer."""
