@@ -126,8 +126,7 @@ class Layer(_Model):
     def edges(self, start: datetime, end: datetime) -> list[datetime]:
         """Naive local instants in [start, end) where this layer's answer may change."""
         found = [self.anchor] + ([self.end] if self.end else [])
-        first = max(0, (start - self.anchor) // self.length)
-        k = first
+        k = max(0, (start - self.anchor) // self.length)  # the shift under way at start
         while (at := self.anchor + k * self.length) < end:
             found.append(at)
             k += 1
