@@ -25,6 +25,7 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import re
 import time
 from datetime import datetime, timezone
 from urllib.parse import parse_qs
@@ -42,6 +43,8 @@ from alertflow.service import Service
 from integrations.slack import ACK, ESCALATE, RESOLVE, SlackNotifier
 
 MAX_AGE_SECONDS = 300
+UNIX_SECONDS = re.compile(r"[0-9]{1,12}")  # ASCII only: str.isdigit() also takes "²", which int() refuses
+INCIDENT_ID = re.compile(r"[1-9][0-9]{0,8}")  # fits the 32-bit id column
 log = logging.getLogger("alertflow.api_slack")
 _responding: set[asyncio.Task[None]] = set()
 
@@ -80,7 +83,7 @@ def verify_signature(secret: SecretStr, body: bytes, timestamp: str | None, sign
     if not timestamp or not signature:
         missing = "x-slack-request-timestamp" if not timestamp else "x-slack-signature"
         raise Unauthorized(f"missing {missing} header: only Slack's signed requests are accepted", field=missing)
-    if not timestamp.isdigit():
+    if not UNIX_SECONDS.fullmatch(timestamp):
         raise Unauthorized("x-slack-request-timestamp must be Unix seconds", field="x-slack-request-timestamp")
     if abs(now - int(timestamp)) > MAX_AGE_SECONDS:
         raise Unauthorized("x-slack-request-timestamp is more than 5 minutes from now (replayed?)", field="x-slack-request-timestamp")
@@ -128,7 +131,7 @@ def slack_router(service: Service) -> APIRouter:
         verify_signature(secret, body, headers.get("x-slack-request-timestamp"), headers.get("x-slack-signature"), time.time())
         click = parse_click(body)
         action = click.actions[0]
-        if not action.value.isdigit():
+        if not INCIDENT_ID.fullmatch(action.value):
             raise MalformedBody("payload.actions.0.value must be an incident id", field="payload.actions.0.value")
         incident_id = int(action.value)
         user = click.user

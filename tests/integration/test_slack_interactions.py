@@ -105,6 +105,8 @@ async def test_malformed_payloads_are_400_naming_the_field(api) -> None:  # type
         ({**valid, "type": "view_submission"}, "payload.type"),
         (block_actions("alertflow_snooze", str(incident_id)), "payload.actions.0.action_id"),
         (block_actions("alertflow_ack", "forty-two"), "payload.actions.0.value"),
+        (block_actions("alertflow_ack", "\u00b2"), "payload.actions.0.value"),
+        (block_actions("alertflow_ack", "9" * 30), "payload.actions.0.value"),
     ]
     for payload, field in cases:
         response = click(api.url, payload)

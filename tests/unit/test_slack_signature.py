@@ -42,6 +42,7 @@ def test_slacks_documented_example_verifies() -> None:
         pytest.param(SECRET, BODY, None, SIGNATURE, NOW, "x-slack-request-timestamp", id="no-timestamp"),
         pytest.param(SECRET, BODY, TIMESTAMP, None, NOW, "x-slack-signature", id="no-signature"),
         pytest.param(SECRET, BODY, "15314e2618", SIGNATURE, NOW, "x-slack-request-timestamp", id="timestamp-not-seconds"),
+        pytest.param(SECRET, BODY, "153142061\u00b2", SIGNATURE, NOW, "x-slack-request-timestamp", id="timestamp-unicode-digit"),
     ],
 )
 def test_anything_else_is_unauthorized_naming_the_header(secret, body, timestamp, signature, now, field) -> None:  # type: ignore[no-untyped-def]
