@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Literal
 
 from alertflow.config import PagerDutySettings, Settings
+from alertflow.errors import PermanentIntegrationError
 from alertflow.models import Incident, IncidentStatus, PagingParams, TimelineEntry, TimelineKind
 from alertflow.oncall import Target, on_call
 from alertflow.pages import PageRecord
@@ -68,6 +69,13 @@ def deliveries(target: Target, where: str, index: int, config: Settings, now: da
 
 def routing_key(address: str, config: Settings) -> str | None:
     """The routing key a PagerDuty delivery's address points at (None: the configured default)."""
+    try:
+        return _routing_key(address, config)
+    except (KeyError, IndexError, ValueError):  # the config changed since the page went out
+        raise PermanentIntegrationError(f"pagerduty: {address} is no longer in the config; its routing key is unknown") from None
+
+
+def _routing_key(address: str, config: Settings) -> str | None:
     kind, _, rest = address.partition(":")
     if kind == "person":
         return config.people[rest].pagerduty_routing_key

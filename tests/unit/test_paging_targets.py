@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 import pytest
 
 from alertflow.config import Settings
+from alertflow.errors import PermanentIntegrationError
 from alertflow.models import TimelineEntry, TimelineKind
 from alertflow.oncall import Target
 from flows.notify import Delivery, alert_links, deliveries, news, routing_key
@@ -53,6 +54,13 @@ def test_routing_keys_are_found_where_configured_never_stored() -> None:
     assert routing_key("policy:p:0.1", SETTINGS) == "literal-key"
     assert routing_key("policy:p:fallback", SETTINGS) is None
     assert "literal-key" not in str(Target(pagerduty="literal-key").label)
+
+
+@pytest.mark.parametrize("address", ["person:carol", "policy:gone:0.0", "policy:p:9.0", "policy:p:x.y"])
+def test_a_page_whose_target_left_the_config_is_a_permanent_error(address: str) -> None:
+    """The config changed between the page and the ack: the page cannot be updated, and the flow records why."""
+    with pytest.raises(PermanentIntegrationError, match="no longer in the config"):
+        routing_key(address, SETTINGS)
 
 
 def entry(kind: TimelineKind, summary: str, **data: object) -> TimelineEntry:
