@@ -25,7 +25,7 @@ from rules.groups import GroupLogic
 from rules.index import RuleIndex
 from rules.inhibition import Placement, Sources
 from rules.matchers import match_all
-from rules.schema import RuleSet
+from rules.schema import Rule, RuleSet
 from rules.state import Group, HeartbeatState, Member, Suppressed
 from rules.suppression import ActiveSilence
 
@@ -45,6 +45,7 @@ class Engine(GroupLogic):
         self.loose_sources: dict[str, list[Placement]] = {}  # firing alerts no rule accepts that still inhibit others
         self.silences: list[ActiveSilence] = []
         self.dirty: set[tuple[str, str]] = set()
+        self.matched: dict[str, tuple[Rule, str]] = {}  # rule id -> (rule, "rule ... matched: ..."), made once per rule
 
     # -- state ------------------------------------------------------------------
 
@@ -129,10 +130,11 @@ class Engine(GroupLogic):
             return
         if alert.fingerprint in self.suppressed:
             return  # a resend of a suppressed alert; the tick looks at it when its suppression ends
-        suppression = self._suppression(alert, now)
-        if suppression is not None:
-            self._suppress(alert, suppression, out)
-            return
+        if self.silences or self.ruleset.maintenance_windows or self.sources.rules:  # else nothing can suppress it
+            suppression = self._suppression(alert, now)
+            if suppression is not None:
+                self._suppress(alert, suppression, out)
+                return
         rule = self.index.match(alert.labels, alert.severity)
         if rule is None:
             if self.sources.rules and alert.fingerprint not in self.loose_sources:

@@ -33,6 +33,7 @@ class GroupLogic:
     key_of: dict[str, str]
     sources: Sources
     dirty: set[tuple[str, str]]
+    matched: dict[str, tuple[Rule, str]]
 
     def _release_targets(self, source: str, now: datetime, out: list[Decision]) -> None: ...
 
@@ -58,7 +59,7 @@ class GroupLogic:
             group = self.groups[key] = Group(key, rule.id, phase, alert.summary, alert.service, alert.severity, now)
             self._add(group, alert, now)
             if not pending:
-                self._start(group, rule, alert, now, out, K.open, _matched(rule))
+                self._start(group, rule, alert, now, out, K.open, self._matched(rule))
                 return
         else:
             self._add(group, alert, now)
@@ -193,7 +194,7 @@ class GroupLogic:
             done = group.sequence_step == len(steps)
         self.dirty.add(("group", group.key))
         if done:
-            self._start(group, rule, alert, now, out, K.open, f"{_matched(rule)}; {progress}")
+            self._start(group, rule, alert, now, out, K.open, f"{self._matched(rule)}; {progress}")
         elif announce:
             out.append(Decision(K.pending, alert.fingerprint, f"rule {rule.id}: {progress}", group.key, rule.id, alert=alert))
 
@@ -252,6 +253,13 @@ class GroupLogic:
         group.actions_done.update(a.flow.value for a in due)
         return due
 
+    def _matched(self, rule: Rule) -> str:
+        cached = self.matched.get(rule.id)
+        if cached is None or cached[0] is not rule:
+            matchers = ", ".join(str(m) for m in rule.matchers) or "every alert"
+            cached = self.matched[rule.id] = (rule, f"rule {rule.id} ({rule.description}) matched: {matchers}")
+        return cached[1]
+
     def _add(self, group: Group, alert: Alert, now: datetime) -> None:
         group.members[alert.fingerprint] = Member(alert.name, alert.severity, True, now, sources=self.sources.add(alert))
         self.key_of[alert.fingerprint] = group.key
@@ -272,8 +280,3 @@ class GroupLogic:
             self._remove(group, fingerprint)
         self.groups.pop(group.key, None)
         self.dirty.add(("group", group.key))
-
-
-def _matched(rule: Rule) -> str:
-    matchers = ", ".join(str(m) for m in rule.matchers) or "every alert"
-    return f"rule {rule.id} ({rule.description}) matched: {matchers}"

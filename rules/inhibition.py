@@ -32,6 +32,8 @@ class Sources:
 
     def add(self, alert: Alert) -> list[Placement]:
         """File a firing alert under every inhibit rule it is a source for; returns where (kept to remove or restore it)."""
+        if not self.rules:
+            return []
         placed = self.placements(alert)
         self.restore(alert.fingerprint, placed)
         return placed

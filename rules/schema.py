@@ -100,7 +100,13 @@ class Rule(_Strict):
     def incident_key(self, labels: dict[str, str]) -> str:
         """``rule-id|name=value|...``; ``|`` and ``\\`` in values are escaped so two groups never share a key."""
         names = sorted(labels) if self.group_by == ["..."] else self.group_by
-        return self.id + "".join(f"|{name}={_escape(labels.get(name, ''))}" for name in names)
+        key = self.id
+        for name in names:
+            value = labels.get(name, "")
+            if "\\" in value or "|" in value:
+                value = _escape(value)
+            key += f"|{name}={value}"
+        return key
 
     def quiet_period(self) -> timedelta:
         """How long a fully resolved incident waits before it resolves (a flapping pattern needs its window)."""
