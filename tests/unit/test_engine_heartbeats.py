@@ -7,7 +7,7 @@ synthetic decision has no key (the incident it opens does).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -15,6 +15,7 @@ import pytest
 from alertflow.models import Alert, AlertStatus, Severity
 from rules import Engine, parse_rules
 from rules.decision import Decision, DecisionKind
+from tests.unit.engine_steps import run_steps
 
 K = DecisionKind
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
@@ -65,15 +66,7 @@ def show(d: Decision) -> tuple[Any, ...]:
 
 
 def run(engine: Engine, steps: list[tuple[Any, ...]]) -> list[list[Decision]]:
-    """Run the steps, assert each step's decisions, return them."""
-    actual, decided = [], []
-    for op, seconds, *args, _ in steps:
-        now = T0 + timedelta(seconds=seconds)
-        decisions = engine.process(args[0].model_copy(update={"received_at": now}), now) if op == "process" else engine.tick(now)
-        decided.append(decisions)
-        actual.append((op, seconds, [show(d) for d in decisions]))
-    assert actual == [(op, seconds, step[-1]) for op, seconds, *step in steps]
-    return decided
+    return run_steps(engine, steps, T0, show)
 
 
 SEEN = [(K.unmatched, None)]  # the heartbeat alert itself matches no rule

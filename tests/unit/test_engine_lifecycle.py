@@ -8,7 +8,7 @@ suppressed alert's related key.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -16,6 +16,7 @@ import pytest
 from alertflow.models import Alert, AlertStatus, Severity
 from rules import Engine, parse_rules
 from rules.decision import Decision, DecisionKind
+from tests.unit.engine_steps import run_steps
 
 K = DecisionKind
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
@@ -80,19 +81,8 @@ def show(d: Decision) -> tuple[Any, ...]:
     return (d.kind, d.key, detail) if detail else (d.kind, d.key)
 
 
-def run(engine: Engine, steps: list[tuple[Any, ...]]) -> None:
-    """Run ("process", s, alert, expected), ("tick", s, expected) and ("forget", s, key, expected) steps."""
-    actual = []
-    for op, seconds, *args, _ in steps:
-        now = T0 + timedelta(seconds=seconds)
-        if op == "process":
-            decisions = engine.process(args[0].model_copy(update={"received_at": now}), now)
-        elif op == "tick":
-            decisions = engine.tick(now)
-        else:
-            decisions = engine.forget(args[0], now) or []
-        actual.append((op, seconds, [show(d) for d in decisions]))
-    assert actual == [(op, seconds, step[-1]) for op, seconds, *step in steps]
+def run(engine: Engine, steps: list[tuple[Any, ...]]) -> list[list[Decision]]:
+    return run_steps(engine, steps, T0, show)
 
 
 SCENARIOS = {

@@ -14,6 +14,7 @@ import pytest
 from alertflow.models import Alert, AlertStatus, Severity
 from rules import Engine, parse_rules
 from rules.decision import Decision, DecisionKind
+from tests.unit.engine_steps import run_steps
 
 K = DecisionKind
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
@@ -78,13 +79,8 @@ def show(d: Decision) -> tuple[Any, ...]:
     return (d.kind, d.key, flows) if flows else (d.kind, d.key)
 
 
-def run(engine: Engine, steps: list[tuple[Any, ...]]) -> None:
-    actual = []
-    for op, seconds, *args, _ in steps:
-        now = T0 + timedelta(seconds=seconds)
-        decisions = engine.process(args[0].model_copy(update={"received_at": now}), now) if op == "process" else engine.tick(now)
-        actual.append((op, seconds, [show(d) for d in decisions]))
-    assert actual == [(op, seconds, step[-1]) for op, seconds, *step in steps]
+def run(engine: Engine, steps: list[tuple[Any, ...]]) -> list[list[Decision]]:
+    return run_steps(engine, steps, T0, show)
 
 
 THRESHOLD = {

@@ -16,6 +16,7 @@ from alertflow.models import Alert, AlertStatus, Severity, Silence
 from rules import Engine, parse_rules
 from rules.decision import Decision, DecisionKind
 from rules.suppression import MaintenanceWindow
+from tests.unit.engine_steps import run_steps
 
 K = DecisionKind
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=timezone.utc)  # Monday 02:00 Europe/Berlin (CET)
@@ -58,18 +59,8 @@ def show(d: Decision) -> tuple[Any, ...]:
     return (d.kind, d.key, detail) if detail else (d.kind, d.key)
 
 
-def run(engine: Engine, steps: list[tuple[Any, ...]]) -> None:
-    actual = []
-    for op, seconds, *args, _ in steps:
-        now = T0 + timedelta(seconds=seconds)
-        if op == "process":
-            decisions = engine.process(args[0].model_copy(update={"received_at": now}), now)
-        elif op == "tick":
-            decisions = engine.tick(now)
-        else:
-            decisions = engine.set_silences(args[0]) or []
-        actual.append((op, seconds, [show(d) for d in decisions]))
-    assert actual == [(op, seconds, step[-1]) for op, seconds, *step in steps]
+def run(engine: Engine, steps: list[tuple[Any, ...]]) -> list[list[Decision]]:
+    return run_steps(engine, steps, T0, show)
 
 
 SCENARIOS = {
