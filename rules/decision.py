@@ -28,12 +28,14 @@ class DecisionKind(str, enum.Enum):
     unmatched = "unmatched"  # no rule matched: stored, nothing else
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Decision:
     """What the engine concluded, and why, so the timeline can explain itself.
 
-    A plain dataclass, not a pydantic model: the engine makes one per alert on
-    its hot path, and it never crosses a process or user boundary.
+    A plain dataclass, neither a pydantic model nor frozen: the engine makes one
+    per alert on its hot path (a frozen dataclass's __init__ costs six times as
+    much), and it never crosses a process or user boundary. Nothing changes a
+    decision once made.
     """
 
     kind: DecisionKind

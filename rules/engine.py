@@ -25,7 +25,7 @@ from rules.groups import GroupLogic
 from rules.index import RuleIndex
 from rules.inhibition import Placement, Sources
 from rules.matchers import match_all
-from rules.schema import Rule, RuleSet
+from rules.schema import RuleSet
 from rules.state import Group, HeartbeatState, Member, Suppressed
 from rules.suppression import ActiveSilence
 
@@ -45,7 +45,6 @@ class Engine(GroupLogic):
         self.loose_sources: dict[str, list[Placement]] = {}  # firing alerts no rule accepts that still inhibit others
         self.silences: list[ActiveSilence] = []
         self.dirty: set[tuple[str, str]] = set()
-        self.matched: dict[str, tuple[Rule, str]] = {}  # rule id -> (rule, "rule ... matched: ..."), made once per rule
 
     # -- state ------------------------------------------------------------------
 

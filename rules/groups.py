@@ -33,7 +33,6 @@ class GroupLogic:
     key_of: dict[str, str]
     sources: Sources
     dirty: set[tuple[str, str]]
-    matched: dict[str, tuple[Rule, str]]
 
     def _release_targets(self, source: str, now: datetime, out: list[Decision]) -> None: ...
 
@@ -54,12 +53,11 @@ class GroupLogic:
             self._drop(group)
             group = None
         if group is None:
-            pending = isinstance(rule.pattern, (ThresholdPattern, SequencePattern))
-            phase = Phase.pending if pending else Phase.open
+            phase = Phase.pending if rule.waits_for_pattern else Phase.open
             group = self.groups[key] = Group(key, rule.id, phase, alert.summary, alert.service, alert.severity, now)
             self._add(group, alert, now)
-            if not pending:
-                self._start(group, rule, alert, now, out, K.open, self._matched(rule))
+            if phase is Phase.open:
+                self._start(group, rule, alert, now, out, K.open, rule.matched_reason)
                 return
         else:
             self._add(group, alert, now)
@@ -154,10 +152,9 @@ class GroupLogic:
         """Open (or reopen) the incident; its actions run now, or after group_wait."""
         group.phase, group.resolved_at, group.resolve_due_at = Phase.open, None, None
         group.actions_done.clear()
-        firing = [m.severity for m in group.members.values() if m.firing]
-        group.severity = max(firing, key=lambda s: s.rank) if firing else alert.severity
+        group.severity = group.highest_firing() or alert.severity
         actions: tuple[Action, ...] = ()
-        if rule.group_wait > timedelta(0):
+        if rule.group_wait:
             group.actions_due_at = now + rule.group_wait
             reason += f"; actions wait {format_duration(rule.group_wait)} for more alerts"
         else:
@@ -194,7 +191,7 @@ class GroupLogic:
             done = group.sequence_step == len(steps)
         self.dirty.add(("group", group.key))
         if done:
-            self._start(group, rule, alert, now, out, K.open, f"{self._matched(rule)}; {progress}")
+            self._start(group, rule, alert, now, out, K.open, f"{rule.matched_reason}; {progress}")
         elif announce:
             out.append(Decision(K.pending, alert.fingerprint, f"rule {rule.id}: {progress}", group.key, rule.id, alert=alert))
 
@@ -216,11 +213,8 @@ class GroupLogic:
         member = group.members.get(alert.fingerprint)
         if member is not None and member.firing and member.severity is group.severity:
             return  # the usual case, in O(1): no firing member is above the incident's severity
-        firing = [m.severity for m in group.members.values() if m.firing]
-        if not firing:
-            return
-        highest = max(firing, key=lambda s: s.rank)
-        if highest is group.severity:
+        highest = group.highest_firing()
+        if highest is None or highest is group.severity:
             return
         before, group.severity = group.severity, highest
         self.dirty.add(("group", group.key))
@@ -246,19 +240,13 @@ class GroupLogic:
             out.append(Decision(K.flapping, alert.fingerprint, reason, group.key, alert=alert))
 
     def _due(self, group: Group, rule: Rule) -> tuple[Action, ...]:
-        due = tuple(
-            a for a in rule.actions
-            if a.flow.value not in group.actions_done and (a.min_severity is None or group.severity.rank >= a.min_severity.rank)
-        )  # fmt: skip
-        group.actions_done.update(a.flow.value for a in due)
-        return due
-
-    def _matched(self, rule: Rule) -> str:
-        cached = self.matched.get(rule.id)
-        if cached is None or cached[0] is not rule:
-            matchers = ", ".join(str(m) for m in rule.matchers) or "every alert"
-            cached = self.matched[rule.id] = (rule, f"rule {rule.id} ({rule.description}) matched: {matchers}")
-        return cached[1]
+        done, rank = group.actions_done, group.severity.rank
+        due = []
+        for action, flow, least in rule.action_floors:
+            if flow not in done and rank >= least:
+                done.add(flow)
+                due.append(action)
+        return tuple(due)
 
     def _add(self, group: Group, alert: Alert, now: datetime) -> None:
         group.members[alert.fingerprint] = Member(alert.name, alert.severity, True, now, sources=self.sources.add(alert))

@@ -34,6 +34,7 @@ class Matcher:
     op: Op
     value: str
     _regex: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+    _wants_hit: bool = field(default=True, compare=False, repr=False)  # = and =~; != and !~ want no hit
 
     @classmethod
     def parse(cls, text: str) -> Matcher:
@@ -50,16 +51,13 @@ class Matcher:
                 regex = re.compile(value)
             except re.error as err:
                 raise ValueError(f"invalid regex in {text!r}: {err}") from None
-        return cls(found["name"], op, value, regex)
+        return cls(found["name"], op, value, regex, op in (Op.eq, Op.re))
 
     def matches(self, labels: dict[str, str]) -> bool:
+        # Runs for every rule an alert is checked against: fields only, no Op lookups (slow on enums).
         actual = labels.get(self.name, "")
-        if self.op is Op.eq:
-            return actual == self.value
-        if self.op is Op.ne:
-            return actual != self.value
-        hit = self._regex.fullmatch(actual) is not None  # type: ignore[union-attr]
-        return hit if self.op is Op.re else not hit
+        hit = actual == self.value if self._regex is None else self._regex.fullmatch(actual) is not None
+        return hit == self._wants_hit
 
     def __str__(self) -> str:
         escaped = self.value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

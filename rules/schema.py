@@ -27,6 +27,7 @@ an example; in short::
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import cached_property
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -107,6 +108,23 @@ class Rule(_Strict):
                 value = _escape(value)
             key += f"|{name}={value}"
         return key
+
+    # Worked out once per rule, not per alert: the engine needs them for every incident it opens.
+
+    @cached_property
+    def matched_reason(self) -> str:
+        """How a timeline says this rule matched."""
+        return f"rule {self.id} ({self.description}) matched: {', '.join(str(m) for m in self.matchers) or 'every alert'}"
+
+    @cached_property
+    def action_floors(self) -> tuple[tuple[ActionSpec, str, int], ...]:
+        """Each action with its flow name and the least severity rank it runs at."""
+        return tuple((a, a.flow.value, a.min_severity.rank if a.min_severity else -1) for a in self.actions)
+
+    @cached_property
+    def waits_for_pattern(self) -> bool:
+        """Its groups are pending until a threshold or sequence completes."""
+        return isinstance(self.pattern, (ThresholdPattern, SequencePattern))
 
     def quiet_period(self) -> timedelta:
         """How long a fully resolved incident waits before it resolves (a flapping pattern needs its window)."""

@@ -69,6 +69,14 @@ class Group:
     def firing(self) -> list[str]:
         return [fp for fp, m in self.members.items() if m.firing]
 
+    def highest_firing(self) -> Severity | None:
+        """The incident's severity: the highest of its firing alerts (None when none fires)."""
+        highest = None
+        for member in self.members.values():
+            if member.firing and (highest is None or member.severity.rank > highest.rank):
+                highest = member.severity
+        return highest
+
     def to_state(self) -> dict[str, Any]:
         times = {
             name: _iso(getattr(self, name))
