@@ -35,6 +35,8 @@ K = DecisionKind
 class Engine(GroupLogic):
     def __init__(self, ruleset: RuleSet) -> None:
         self.ruleset = ruleset
+        for rule in ruleset.rules:
+            rule.prepare()
         self.index = RuleIndex(ruleset.rules)
         self.rules = {rule.id: rule for rule in ruleset.rules}
         self.groups: dict[str, Group] = {}

@@ -159,7 +159,9 @@ class GroupLogic:
             reason += f"; actions wait {format_duration(rule.group_wait)} for more alerts"
         else:
             actions = self._due(group, rule)
-        others = tuple((fp, m.name) for fp, m in group.members.items() if fp != alert.fingerprint and m.firing)
+        others: tuple[tuple[str, str], ...] = ()  # usually the alert opening the incident is its only one
+        if len(group.members) > 1:
+            others = tuple((fp, m.name) for fp, m in group.members.items() if fp != alert.fingerprint and m.firing)
         self.dirty.add(("group", group.key))
         out.append(Decision(kind, alert.fingerprint, reason, group.key, rule.id, group.title, group.service, group.severity,
                             actions, alert=alert, members=others))  # fmt: skip

@@ -111,6 +111,10 @@ class Rule(_Strict):
 
     # Worked out once per rule, not per alert: the engine needs them for every incident it opens.
 
+    def prepare(self) -> None:
+        """Work them out now (the engine starting) rather than on the rule's first alert."""
+        _ = self.matched_reason, self.action_floors, self.waits_for_pattern
+
     @cached_property
     def matched_reason(self) -> str:
         """How a timeline says this rule matched."""
