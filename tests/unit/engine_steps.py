@@ -3,18 +3,24 @@
 A scenario is a list of steps, each ``(op, seconds after t0, *args, expected)``:
 ``("process", s, alert, expected)``, ``("tick", s, expected)``,
 ``("forget", s, key, expected)`` or ``("silences", s, silences, expected)``.
-Each module passes its own ``show`` (how a decision is compared), so a
-scenario states only what that module is about.
+A decision is compared as ``show`` renders it: kind, incident key, and one
+detail when there is one (the flows it starts, the new severity, or the
+inhibiting incident).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from rules import Engine
-from rules.decision import Decision
+from rules.decision import Decision, DecisionKind
+
+
+def show(d: Decision) -> tuple[Any, ...]:
+    detail = " ".join(a.flow.value for a in d.actions) or (d.severity.value if d.kind is DecisionKind.severity and d.severity else "")
+    detail = detail or d.related_key or ""
+    return (d.kind, d.key, detail) if detail else (d.kind, d.key)
 
 
 def decide(engine: Engine, op: str, now: datetime, args: list[Any]) -> list[Decision]:
@@ -29,7 +35,7 @@ def decide(engine: Engine, op: str, now: datetime, args: list[Any]) -> list[Deci
     raise ValueError(f"unknown step {op!r}")
 
 
-def run_steps(engine: Engine, steps: list[tuple[Any, ...]], t0: datetime, show: Callable[[Decision], Any]) -> list[list[Decision]]:
+def run_steps(engine: Engine, steps: list[tuple[Any, ...]], t0: datetime) -> list[list[Decision]]:
     """Run the steps, assert each step's decisions (as ``show`` renders them), return the decisions."""
     decided = [decide(engine, op, t0 + timedelta(seconds=seconds), args) for op, seconds, *args, _ in steps]
     actual = [(op, seconds, [show(d) for d in decisions]) for (op, seconds, *_), decisions in zip(steps, decided, strict=True)]

@@ -60,13 +60,8 @@ def alert(name: str, cluster: str = "c1") -> Alert:
                  status=AlertStatus.firing, labels=labels, starts_at=T0, received_at=T0)  # fmt: skip
 
 
-def show(d: Decision) -> tuple[Any, ...]:
-    flows = " ".join(a.flow.value for a in d.actions)
-    return (d.kind, d.key, flows) if flows else (d.kind, d.key)
-
-
 def run(engine: Engine, steps: list[tuple[Any, ...]]) -> list[list[Decision]]:
-    return run_steps(engine, steps, T0, show)
+    return run_steps(engine, steps, T0)
 
 
 SEEN = [(K.unmatched, None)]  # the heartbeat alert itself matches no rule

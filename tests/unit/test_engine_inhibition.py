@@ -16,7 +16,7 @@ import pytest
 from alertflow.models import Alert, AlertStatus, Severity, Silence
 from rules import Engine, parse_rules
 from rules.decision import Decision, DecisionKind
-from tests.unit.engine_steps import run_steps
+from tests.unit.engine_steps import run_steps, show
 
 K = DecisionKind
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
@@ -66,13 +66,8 @@ def slow(fp: str = "s1", status: str = "firing", **labels: str) -> Alert:
     return alert(fp, "ServiceSlow", "warning", status, **labels)
 
 
-def show(d: Decision) -> tuple[Any, ...]:
-    detail = " ".join(a.flow.value for a in d.actions) or d.related_key or ""
-    return (d.kind, d.key, detail) if detail else (d.kind, d.key)
-
-
 def run(engine: Engine, steps: list[tuple[Any, ...]]) -> list[list[Decision]]:
-    return run_steps(engine, steps, T0, show)
+    return run_steps(engine, steps, T0)
 
 
 SCENARIOS = {

@@ -75,14 +75,8 @@ def resolved(fp: str, name: str = "HighErrorRate", **labels: str) -> Alert:
     return alert(fp, name, status="resolved", **labels)
 
 
-def show(d: Decision) -> tuple[Any, ...]:
-    detail = " ".join(a.flow.value for a in d.actions) or (d.severity.value if d.kind is K.severity and d.severity else "")
-    detail = detail or d.related_key or ""
-    return (d.kind, d.key, detail) if detail else (d.kind, d.key)
-
-
 def run(engine: Engine, steps: list[tuple[Any, ...]]) -> list[list[Decision]]:
-    return run_steps(engine, steps, T0, show)
+    return run_steps(engine, steps, T0)
 
 
 SCENARIOS = {

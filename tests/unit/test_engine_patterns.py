@@ -74,13 +74,8 @@ def link(status: str = "firing") -> Alert:
     return alert("l1", "LinkDown", status)
 
 
-def show(d: Decision) -> tuple[Any, ...]:
-    flows = " ".join(a.flow.value for a in d.actions)
-    return (d.kind, d.key, flows) if flows else (d.kind, d.key)
-
-
 def run(engine: Engine, steps: list[tuple[Any, ...]]) -> list[list[Decision]]:
-    return run_steps(engine, steps, T0, show)
+    return run_steps(engine, steps, T0)
 
 
 THRESHOLD = {

@@ -54,13 +54,8 @@ def silence(start: int = 0, end: int = 3600, matcher: str = 'service="db"') -> S
     return Silence(id=1, matchers=[matcher], starts_at=T0 + timedelta(seconds=start), ends_at=T0 + timedelta(seconds=end), author="alice")
 
 
-def show(d: Decision) -> tuple[Any, ...]:
-    detail = " ".join(a.flow.value for a in d.actions) or d.related_key or ""
-    return (d.kind, d.key, detail) if detail else (d.kind, d.key)
-
-
 def run(engine: Engine, steps: list[tuple[Any, ...]]) -> list[list[Decision]]:
-    return run_steps(engine, steps, T0, show)
+    return run_steps(engine, steps, T0)
 
 
 SCENARIOS = {
