@@ -1,5 +1,5 @@
 """``python -m alertflow`` is the CLI (how ``alertflow up`` starts its worker)."""
 
-from alertflow.cli import main
+from alertflow.cli.main import main
 
 main()

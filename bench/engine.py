@@ -27,10 +27,11 @@ import time
 import tracemalloc
 from datetime import datetime, timedelta, timezone
 
+from alertflow.rules import Engine, RuleSet
+from alertflow.rules.schema import Rule
+
 from alertflow.models import Alert, AlertStatus, Severity
-from alertflow.service import tune_garbage_collector
-from rules import Engine, RuleSet
-from rules.schema import Rule
+from alertflow.pipeline.stages import tune_garbage_collector
 
 T0 = datetime(2030, 1, 7, 12, 0, tzinfo=timezone.utc)
 GROUPS = 10_000

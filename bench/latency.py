@@ -290,7 +290,7 @@ def main() -> None:
         os.environ["PREFECT_API_URL"] = args.prefect_api_url
         asyncio.run(measure(args, args.url.rstrip("/"), args.sandbox_url.rstrip("/")))
         return
-    from alertflow.sandbox import SandboxServer
+    from alertflow.cli.sandbox import SandboxServer
 
     sandbox = SandboxServer(slack_token="xoxb-bench").start_in_thread()
     system = System(sandbox.url, args.env)

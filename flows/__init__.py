@@ -4,12 +4,13 @@ Each is async (no heartbeat-thread join at exit), thin orchestration over small
 typed tasks, with retries declared on the tasks that do I/O.
 """
 
+from alertflow.flows.failback import fail_back
+from alertflow.flows.failover import fail_over
+from alertflow.flows.paging import page_oncall
+from alertflow.flows.recovery import run_recovery
+from alertflow.flows.timeline import record_timeline
+
 from alertflow.models import FlowName
-from flows.failback import fail_back
-from flows.failover import fail_over
-from flows.paging import page_oncall
-from flows.recovery import run_recovery
-from flows.timeline import record_timeline
 
 RESPONSE_FLOWS = {
     FlowName.timeline: record_timeline,

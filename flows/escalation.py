@@ -10,8 +10,9 @@ after how long) belong to the paging flow.
 
 from __future__ import annotations
 
+from alertflow.flows.runtime import current_run, store, timeline_entry
+
 from alertflow.models import PagingAction, PagingParams, RetryPolicy, TimelineKind
-from flows.runtime import current_run, store, timeline_entry
 
 DETAIL_LIMIT = 1000
 ESCALATION_RETRY = RetryPolicy(retries=3, exponential_backoff=1)

@@ -17,15 +17,15 @@ import time
 from typing import Any
 
 import httpx
+from alertflow.flows.escalation import escalate
+from alertflow.flows.runtime import record
+from alertflow.flows.timeline import LIFECYCLE_HOOKS
+from alertflow.flows.traffic import current_state, describe_plan, move_traffic, switch_settings
+from alertflow.integrations.http import request
 from prefect import flow
 
 from alertflow.errors import IntegrationError, RetryableIntegrationError
 from alertflow.models import FailbackAction, TimelineKind
-from flows.escalation import escalate
-from flows.runtime import record
-from flows.timeline import LIFECYCLE_HOOKS
-from flows.traffic import current_state, describe_plan, move_traffic, switch_settings
-from integrations.http import request
 
 POLL_SECONDS = 1.0
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from alertflow.flows.timeline import LIFECYCLE_HOOKS
+from alertflow.flows.traffic import describe_plan, move_traffic
 from prefect import flow
 
 from alertflow.models import FailoverAction
-from flows.timeline import LIFECYCLE_HOOKS
-from flows.traffic import describe_plan, move_traffic
 
 
 @flow(name="failover", flow_run_name="failover-incident-{incident_id}", **LIFECYCLE_HOOKS)

@@ -19,14 +19,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from alertflow.config import PagerDutySettings, Settings
+from alertflow.flows.runtime import io_task, settings
+from alertflow.integrations.notifiers.pagerduty import PagerDutyNotifier, PagerDutyResult
+from alertflow.integrations.notifiers.slack import MessageRef, PageMessage, SlackNotifier
+
+from alertflow.config.oncall import Recipient, on_call
+from alertflow.config.settings import PagerDutySettings, Settings
 from alertflow.errors import PermanentIntegrationError
 from alertflow.models import Incident, IncidentStatus, PagingParams, TimelineEntry, TimelineKind
-from alertflow.oncall import Target, on_call
-from alertflow.pages import PageRecord
-from flows.runtime import io_task, settings
-from integrations.pagerduty_notify import PagerDutyNotifier, PagerDutyResult
-from integrations.slack import MessageRef, PageMessage, SlackNotifier
+from alertflow.store.pages import PageRecord
 
 Notifier = Literal["slack", "pagerduty"]
 
@@ -44,7 +45,7 @@ def answered(incident: Incident) -> bool:
     return incident.acknowledged_at is not None or incident.status is IncidentStatus.resolved
 
 
-def deliveries(target: Target, where: str, index: int, config: Settings, now: datetime) -> tuple[list[Delivery], str]:
+def deliveries(target: Recipient, where: str, index: int, config: Settings, now: datetime) -> tuple[list[Delivery], str]:
     """The notifications one target means right now, or none and why."""
     if target.slack_channel is not None:
         return [Delivery(f"{index}.slack", "slack", target.slack_channel, target.slack_channel)], ""

@@ -1,6 +1,6 @@
 """Paging: tell the on-call people, escalate until someone answers, stop the moment they do.
 
-A rule's paging action names an escalation policy (alertflow/oncall.py): each
+A rule's paging action names an escalation policy (alertflow/config/oncall.py): each
 step notifies its targets, then waits for an acknowledgement; no answer, the
 next step; the list repeats ``repeat`` times. Without a policy, one Slack
 message goes to the action's channel (v1's behaviour).
@@ -11,7 +11,7 @@ ends the escalation within a poll and no notification follows it. An
 "escalate now" click is a timeline entry that ends the current wait.
 
 Exactly one page per step: every notification is claimed in the page log
-(alertflow/pages.py) before it is sent, keyed by the flow run, so a retried
+(alertflow/store/pages.py) before it is sent, keyed by the flow run, so a retried
 or restarted run skips what was sent and waits only what is left of a step's
 wait. A permanent error (``invalid_auth``, ``channel_not_found``, a 400 from
 PagerDuty) is recorded and falls through to the next step at once, or to the
@@ -31,14 +31,8 @@ import hashlib
 import time
 from datetime import datetime, timezone
 
-from prefect import flow
-
-from alertflow.errors import ConfigError, IntegrationError, PermanentIntegrationError
-from alertflow.models import Incident, IncidentStatus, PagingAction, RetryPolicy, TimelineEntry, TimelineKind
-from alertflow.oncall import EscalationPolicy, Step, Target
-from alertflow.pages import PageLog, PageRecord
-from flows.escalation import trim
-from flows.notify import (
+from alertflow.flows.escalation import trim
+from alertflow.flows.notify import (
     Delivery,
     alert_links,
     answered,
@@ -50,11 +44,17 @@ from flows.notify import (
     tell_answer,
     trigger_pagerduty,
 )
-from flows.runtime import current_run, record, settings, store, with_retry
-from flows.timeline import LIFECYCLE_HOOKS
-from flows.ui_answer import PageAnswer, UiPrompt, apply_answer
-from integrations.slack import MessageRef, PageMessage
-from rules.durations import format_duration
+from alertflow.flows.runtime import current_run, record, settings, store, with_retry
+from alertflow.flows.timeline import LIFECYCLE_HOOKS
+from alertflow.flows.ui_answer import PageAnswer, UiPrompt, apply_answer
+from alertflow.integrations.notifiers.slack import MessageRef, PageMessage
+from prefect import flow
+
+from alertflow.config.oncall import EscalationPolicy, Recipient, Step
+from alertflow.durations import format_duration
+from alertflow.errors import ConfigError, IntegrationError, PermanentIntegrationError
+from alertflow.models import Incident, IncidentStatus, PagingAction, RetryPolicy, TimelineEntry, TimelineKind
+from alertflow.store.pages import PageLog, PageRecord
 
 POLL_SECONDS = 0.5  # how soon an ack or an escalate-now click is noticed while a step waits
 FOLLOW_POLL_SECONDS = 2.0
@@ -111,7 +111,7 @@ class Escalation:
             await record(self.incident_id, TimelineKind.escalation, summary)
         return reached_any
 
-    async def notify(self, key: str, targets: list[Target], where: str, label: str) -> tuple[datetime, bool] | None:
+    async def notify(self, key: str, targets: list[Recipient], where: str, label: str) -> tuple[datetime, bool] | None:
         """Notify one step's targets, each once ever: (when the step began, anyone reached?); None once answered."""
         may_stop = key != "0.0" or not self.action.params.reason  # a response flow's escalation pages its first step anyway
         incident = await store().get_incident(self.incident_id)

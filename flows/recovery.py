@@ -13,18 +13,18 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from alertflow.flows.escalation import escalate, trim
+from alertflow.flows.runtime import io_task, record, settings, store, with_retry
+from alertflow.flows.timeline import LIFECYCLE_HOOKS
+from alertflow.integrations.steps.runbook import Outcome, run_http_step, run_shell_step, wait_until_healthy
 from prefect import flow
 from prefect.deployments import run_deployment
 
+from alertflow.config.responses import HealthCheck, HttpStep, RunbookStep, RunDeploymentStep, ShellStep
+from alertflow.config.secrets import resolve_secrets
 from alertflow.errors import ConfigError, IntegrationError, RetryableIntegrationError
 from alertflow.models import RecoveryAction, TimelineKind
-from alertflow.response_config import HealthCheck, HttpStep, RunbookStep, RunDeploymentStep, ShellStep
 from alertflow.templates import render
-from flows.escalation import escalate, trim
-from flows.runtime import io_task, record, settings, store, with_retry
-from flows.secrets import resolve_secrets
-from flows.timeline import LIFECYCLE_HOOKS
-from integrations.runbook import Outcome, run_http_step, run_shell_step, wait_until_healthy
 
 TASK_TIMEOUT_MARGIN = 5.0  # the step enforces its own timeout; Prefect's is the backstop
 

@@ -19,10 +19,10 @@ from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
 from prefect.tasks import Task
 
-from alertflow import config
+from alertflow.config import settings as config
 from alertflow.errors import AlertflowError, RetryableIntegrationError, StoreError
 from alertflow.models import RetryPolicy, TimelineEntry, TimelineKind
-from alertflow.store import Store
+from alertflow.store.database import Store
 
 T = TypeVar("T", bound=Task[Any, Any])
 

@@ -15,11 +15,11 @@ import asyncio
 import time
 from typing import Any
 
+from alertflow.flows.runtime import io_task, record, store, with_retry
 from prefect import flow
 from prefect.artifacts import acreate_markdown_artifact
 
 from alertflow.models import Incident, TimelineAction, TimelineEntry, TimelineKind, timestamp
-from flows.runtime import io_task, record, store, with_retry
 
 
 def artifact_key(incident_id: int) -> str:

@@ -29,18 +29,18 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+from alertflow.flows.escalation import escalate, trim
+from alertflow.flows.runtime import current_run, io_task, record, settings, store, with_retry
+from alertflow.integrations.http import request, safe_url
+from alertflow.integrations.switches import SwitchState, TrafficSwitch
+from alertflow.integrations.switches.haproxy import HaproxySwitch
+from alertflow.integrations.switches.http import HttpTrafficSwitch
+from alertflow.integrations.switches.probe import verify_served_by
 
+from alertflow.config.responses import HaproxySwitchSettings, HttpSwitchSettings, Probe
+from alertflow.config.secrets import resolve_secrets
 from alertflow.errors import ConfigError, RetryableIntegrationError, StoreError
 from alertflow.models import RetryPolicy, TimelineKind
-from alertflow.response_config import HaproxySwitchSettings, HttpSwitchSettings, Probe
-from flows.escalation import escalate, trim
-from flows.runtime import current_run, io_task, record, settings, store, with_retry
-from flows.secrets import resolve_secrets
-from integrations import SwitchState, TrafficSwitch
-from integrations.frontend import verify_served_by
-from integrations.haproxy import HaproxySwitch
-from integrations.http import request, safe_url
-from integrations.http_switch import HttpTrafficSwitch
 
 LOCK_TTL_SECONDS = 900.0  # a holder that died frees the switch after this long
 LOCK_RENEW_SECONDS = LOCK_TTL_SECONDS / 3

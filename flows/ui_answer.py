@@ -18,6 +18,7 @@ import uuid
 from typing import Any
 
 import httpx
+from alertflow.flows.runtime import settings
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.responses import SetStateStatus
 from prefect.context import FlowRunContext
@@ -28,7 +29,6 @@ from prefect.utilities.engine import propose_state
 from pydantic import Field
 
 from alertflow.errors import IntegrationError
-from flows.runtime import settings
 
 GRACE_SECONDS = 300  # Prefect fails a run paused past its timeout: ours resumes itself long before
 CLOSE_ATTEMPTS = 4

@@ -19,15 +19,16 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from alertflow.rules.decision import Decision, DecisionKind
+from alertflow.rules.groups import GroupLogic
+from alertflow.rules.index import RuleIndex
+from alertflow.rules.inhibition import Placement, Sources
+from alertflow.rules.matchers import match_all
+from alertflow.rules.schema import RuleSet
+from alertflow.rules.state import Group, HeartbeatState, Member, Suppressed
+from alertflow.rules.suppression import ActiveSilence
+
 from alertflow.models import Alert, AlertStatus, Silence
-from rules.decision import Decision, DecisionKind
-from rules.groups import GroupLogic
-from rules.index import RuleIndex
-from rules.inhibition import Placement, Sources
-from rules.matchers import match_all
-from rules.schema import RuleSet
-from rules.state import Group, HeartbeatState, Member, Suppressed
-from rules.suppression import ActiveSilence
 
 K = DecisionKind
 

@@ -14,15 +14,16 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from alertflow.rules.decision import Decision, DecisionKind
+from alertflow.rules.matchers import match_all
+from alertflow.rules.schema import FlappingPattern, Rule, SequencePattern, ThresholdPattern
+from alertflow.rules.state import Group, Member, Phase
+
+from alertflow.durations import format_duration
 from alertflow.models import Action, Alert
-from rules.decision import Decision, DecisionKind
-from rules.durations import format_duration
-from rules.matchers import match_all
-from rules.schema import FlappingPattern, Rule, SequencePattern, ThresholdPattern
-from rules.state import Group, Member, Phase
 
 if TYPE_CHECKING:
-    from rules.inhibition import Sources
+    from alertflow.rules.inhibition import Sources
 
 K = DecisionKind
 

@@ -8,9 +8,10 @@ lookup per inhibit rule whose targets it matches.
 
 from __future__ import annotations
 
+from alertflow.rules.matchers import match_all
+from alertflow.rules.suppression import InhibitRule
+
 from alertflow.models import Alert
-from rules.matchers import match_all
-from rules.suppression import InhibitRule
 
 Placement = tuple[int, tuple[str, ...], bool]
 

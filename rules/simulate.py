@@ -13,10 +13,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from alertflow.rules.decision import Decision, DecisionKind
+from alertflow.rules.engine import Engine
+from alertflow.rules.schema import RuleSet
+
 from alertflow.models import Alert, Silence
-from rules.decision import Decision, DecisionKind
-from rules.engine import Engine
-from rules.schema import RuleSet
 
 K = DecisionKind
 

@@ -13,13 +13,13 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime, time
-from typing import Annotated
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from alertflow.rules.matchers import Matcher, MatcherField, match_all
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from alertflow.durations import TimeZoneName
 from alertflow.models import Silence
-from rules.matchers import Matcher, MatcherField, match_all
 
 
 class Weekday(str, enum.Enum):
@@ -43,15 +43,6 @@ class InhibitRule(BaseModel):
         return tuple(labels.get(name, "") for name in self.equal)
 
 
-def known_time_zone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Berlin)") from None
-    return value
-
-
-TimeZoneName = Annotated[str, AfterValidator(known_time_zone)]  # an IANA name, checked when loaded (schedules use it too)
 
 
 class MaintenanceWindow(BaseModel):

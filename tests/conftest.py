@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 if TYPE_CHECKING:
-    from alertflow.sandbox import SandboxServer
+    from alertflow.cli.sandbox import SandboxServer
 
 
 def free_port() -> int:
@@ -91,7 +91,7 @@ def prefect_server() -> Iterator[str]:
 @pytest.fixture
 def sandbox() -> Iterator[SandboxServer]:
     """Slack-compatible API, traffic switch and health endpoints on loopback (fresh per test)."""
-    from alertflow.sandbox import SandboxServer
+    from alertflow.cli.sandbox import SandboxServer
 
     server = SandboxServer(slack_token="xoxb-test-token").start_in_thread()
     yield server
@@ -151,7 +151,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    from alertflow.tables import metadata
+    from alertflow.store.tables import metadata
 
     url = request.getfixturevalue("pg_server_url")
 
@@ -173,12 +173,10 @@ def make_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignor
     def make(sandbox: SandboxServer, database_url: str | None = None, **overrides: object) -> Path:
         path = write_config(tmp_path, sandbox.url, database_url or f"sqlite+aiosqlite:///{tmp_path / 'alertflow.db'}", **overrides)
         monkeypatch.setenv("ALERTFLOW_CONFIG", str(path))
-        from alertflow import config
-
+        from alertflow.config import settings as config
         config.current.cache_clear()
         return path
 
     yield make
-    from alertflow import config
-
+    from alertflow.config import settings as config
     config.current.cache_clear()

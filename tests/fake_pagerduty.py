@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from alertflow.sandbox import LoopbackServer
+from alertflow.cli.sandbox import LoopbackServer
 
 ROUTING_KEY = "e93facc04764012d7bfb002500d5d1a6"
 SEVERITIES = {"critical", "error", "warning", "info"}

@@ -1,6 +1,6 @@
 """Slack's side of the conversation, for tests: scripted Web API answers and signed button clicks.
 
-The Web API half is the sandbox's Slack-compatible server (alertflow/sandbox.py,
+The Web API half is the sandbox's Slack-compatible server (alertflow/cli/sandbox.py,
 the ``sandbox`` fixture), which records every call; ``fail_next`` scripts its
 next answers (429 with Retry-After, 500, ``invalid_auth``, a slow answer).
 The interactivity half plays Slack delivering a button click to the app's
@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 
 import httpx
 
-from alertflow.sandbox import SandboxServer, SlackFailure
+from alertflow.cli.sandbox import SandboxServer, SlackFailure
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"  # the example secret from Slack's documentation
 

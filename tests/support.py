@@ -15,7 +15,7 @@ import httpx
 import uvicorn
 import yaml
 
-from alertflow import system
+from alertflow.cli import up as system
 from tests.conftest import REPO, free_port, wait_for
 
 EXAMPLE_RULES = REPO / "examples" / "rules.yaml"
@@ -69,13 +69,13 @@ class ApiThread:
     """The real API process's core (uvicorn + service) in a thread, on a loopback port."""
 
     def __init__(self, config_path: Path) -> None:
-        from alertflow.api import create_app
-        from alertflow.config import load_settings
-        from alertflow.service import Service, load_rules
+        from alertflow.api.app import create_app
+        from alertflow.config.settings import load_settings
+        from alertflow.pipeline.stages import Stages, load_rules
 
         self.settings = load_settings(config_path)
-        self.service = Service(self.settings, load_rules(self.settings.rules_file))
-        app = create_app(self.service)
+        self.stages = Stages(self.settings, load_rules(self.settings.rules_file))
+        app = create_app(self.stages)
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.settings.api_port, log_level="warning"))
         self.thread = threading.Thread(target=asyncio.run, args=(self.server.serve(),), daemon=True)
         self.url = self.settings.resolved_api_url

@@ -11,7 +11,7 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactCollectionFilter, ArtifactCollectionFilterKey, FlowRunFilter, FlowRunFilterId
 
-from alertflow.sandbox import SandboxServer
+from alertflow.cli.sandbox import SandboxServer
 from tests.conftest import wait_for
 from tests.support import ApiThread, start_worker, stop_process
 

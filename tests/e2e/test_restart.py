@@ -9,7 +9,7 @@ import sys
 
 import httpx
 
-from alertflow.config import load_settings
+from alertflow.config.settings import load_settings
 from tests.conftest import wait_for
 from tests.support import write_config
 

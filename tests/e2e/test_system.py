@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from alertflow.sandbox import SlackFailure
+from alertflow.cli.sandbox import SlackFailure
 from tests.conftest import wait_for
 from tests.support import REPO
 

@@ -10,7 +10,7 @@ import threading
 
 import httpx
 
-from alertflow.config import load_settings
+from alertflow.config.settings import load_settings
 from tests.conftest import free_port, wait_for
 from tests.support import REPO, write_config
 

@@ -6,8 +6,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from alertflow.config import load_settings
-from alertflow.store import Store
+from alertflow.config.settings import load_settings
+from alertflow.store.database import Store
 
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)
 

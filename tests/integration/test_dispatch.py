@@ -9,8 +9,8 @@ from uuid import UUID
 import pytest
 from prefect.client.orchestration import get_client
 
-from alertflow.config import load_settings
-from alertflow.worker import build_deployments
+from alertflow.config.settings import load_settings
+from alertflow.worker.runner import build_deployments
 from tests.conftest import PREFECT_PORT, wait_for
 from tests.support import REPO, ApiThread, TcpRelay
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from alertflow.flows import fail_back, fail_over
+from alertflow.integrations.switches.haproxy import HaproxySwitch
 
+from alertflow.config.responses import HaproxySwitchSettings
 from alertflow.models import FailbackAction, FailoverAction, RetryPolicy
-from alertflow.response_config import HaproxySwitchSettings
-from flows import fail_back, fail_over
-from integrations.haproxy import HaproxySwitch
 from tests.support import pages, summaries
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("prefect_server")]

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
+from alertflow.flows import fail_over, page_oncall, record_timeline, run_recovery
+from alertflow.flows.timeline import artifact_key
 from prefect.client.orchestration import get_client
 
+from alertflow.cli.sandbox import SlackFailure
 from alertflow.models import FailoverAction, IncidentStatus, PagingAction, RecoveryAction, RetryPolicy, TimelineAction
-from alertflow.sandbox import SlackFailure
-from flows import fail_over, page_oncall, record_timeline, run_recovery
-from flows.timeline import artifact_key
 from tests.support import summaries
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("prefect_server")]

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from alertflow.models import TimelineEntry, TimelineKind
-from alertflow.pages import PageLog
+from alertflow.store.pages import PageLog
 
 pytestmark = pytest.mark.anyio
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from alertflow.integrations.notifiers.pagerduty import PagerDutyNotifier
 
-from alertflow.config import PagerDutySettings
+from alertflow.config.settings import PagerDutySettings
 from alertflow.errors import PermanentIntegrationError, RetryableIntegrationError
 from alertflow.models import Severity
-from integrations.pagerduty_notify import PagerDutyNotifier
 from tests.fake_pagerduty import ROUTING_KEY
 
 pytestmark = pytest.mark.anyio

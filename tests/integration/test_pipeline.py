@@ -6,13 +6,13 @@ import json
 from datetime import datetime, timezone
 
 import pytest
+from alertflow.integrations.sources.alertmanager import AlertmanagerSource
+from alertflow.rules import parse_rules
 
 from alertflow.errors import Conflict
 from alertflow.models import FlowName, IncidentStatus
-from alertflow.pipeline import Pipeline
-from alertflow.store import Store
-from integrations.alertmanager import AlertmanagerSource
-from rules import parse_rules
+from alertflow.pipeline.consumer import Pipeline
+from alertflow.store.database import Store
 from tests.support import EXAMPLE_RULES, REPO
 
 pytestmark = pytest.mark.anyio

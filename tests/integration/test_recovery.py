@@ -10,11 +10,11 @@ import sys
 
 import httpx
 import pytest
+from alertflow.flows import run_recovery
+from alertflow.integrations.steps.runbook import run_shell_step
 
+from alertflow.config.responses import ShellStep
 from alertflow.models import IncidentStatus, RecoveryAction, RetryPolicy
-from alertflow.response_config import ShellStep
-from flows import run_recovery
-from integrations.runbook import run_shell_step
 from tests.conftest import REPO, free_port, wait_for
 from tests.support import pages
 

@@ -6,11 +6,11 @@ import time
 
 import httpx
 import pytest
+from alertflow.integrations.notifiers.slack import MessageRef, PageMessage, SlackNotifier
 
-from alertflow.config import SlackSettings
+from alertflow.config.settings import SlackSettings
 from alertflow.errors import PermanentIntegrationError, RetryableIntegrationError
 from alertflow.models import Severity
-from integrations.slack import MessageRef, PageMessage, SlackNotifier
 from tests.fake_slack import fail_next, response_url, slack_calls, thread_replies
 
 pytestmark = pytest.mark.anyio

@@ -1,13 +1,13 @@
-"""integrations/sns.py against loopback: SNS unreachable is retryable (the API's 5xx makes SNS deliver
+"""integrations/sources/sns.py against loopback: SNS unreachable is retryable (the API's 5xx makes SNS deliver
 again, where a 4xx would drop the alarm); a certificate URL SNS does not serve is still the sender's 403."""
 
 from __future__ import annotations
 
 import pytest
+from alertflow.integrations.sources.sns import SnsVerifier
 
+from alertflow.config.sources import SnsSettings
 from alertflow.errors import Forbidden, RetryableIntegrationError
-from alertflow.source_config import SnsSettings
-from integrations.sns import SnsVerifier
 from tests.sns_peer import TOPIC, SnsPeer, alarm_message
 
 pytestmark = pytest.mark.anyio

@@ -46,7 +46,7 @@ def api(sandbox, make_config, sns):  # type: ignore[no-untyped-def]
 
 
 def grafana_headers(body: bytes, at: float, secret: str = SECRET) -> dict[str, str]:
-    from alertflow.webhook_auth import sign
+    from alertflow.auth import sign
 
     stamp = str(int(at))
     return {**JSON, "X-Grafana-Alerting-Signature": sign(secret, body, stamp), "X-Grafana-Alerting-Timestamp": stamp}

@@ -8,7 +8,7 @@ import pytest
 
 from alertflow.errors import Conflict, NotFound, StoreError
 from alertflow.models import Alert, AlertStatus, FlowName, IncidentStatus, Severity, TimelineEntry, TimelineKind
-from alertflow.store import Store
+from alertflow.store.database import Store
 
 pytestmark = pytest.mark.anyio
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)

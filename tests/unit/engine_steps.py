@@ -13,8 +13,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from rules import Engine
-from rules.decision import Decision, DecisionKind
+from alertflow.rules import Engine
+from alertflow.rules.decision import Decision, DecisionKind
 
 
 def show(d: Decision) -> tuple[Any, ...]:

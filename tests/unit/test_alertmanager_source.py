@@ -1,4 +1,4 @@
-"""integrations/alertmanager.py: Alertmanager webhook payloads (version 4) into Alerts."""
+"""integrations/sources/alertmanager.py: Alertmanager webhook payloads (version 4) into Alerts."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alertflow.integrations.sources.alertmanager import AlertmanagerSource
+from alertflow.integrations.sources.payloads import label_fingerprint
 
 from alertflow.errors import InputError
 from alertflow.models import AlertStatus, Severity
-from integrations.alertmanager import AlertmanagerSource
-from integrations.payloads import label_fingerprint
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 RECEIVED = datetime(2026, 11, 27, 10, 0, 1, tzinfo=timezone.utc)

@@ -8,15 +8,28 @@ pass only because the scanner sees nothing.
 from __future__ import annotations
 
 import ast
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-PACKAGES = ("alertflow", "rules", "flows", "integrations")
+# Folder -> installed package: the design's top-level folders install inside `alertflow` (pyproject.toml).
+FOLDERS = {"alertflow": "alertflow", "rules": "alertflow.rules", "flows": "alertflow.flows", "integrations": "alertflow.integrations"}
+PACKAGES = tuple(FOLDERS)
 MAX_LINES = 300
+# The ground floor: the words every part speaks. It imports nothing of ours above it.
+VOCABULARY = (
+    "alertflow.models",
+    "alertflow.errors",
+    "alertflow.yamlmodel",
+    "alertflow.templates",
+    "alertflow.durations",
+    "alertflow.auth",
+    "alertflow.logs",
+    "alertflow.config",
+)
+THIRD_PARTY = ("pydantic", "yaml")
 
 
 def modules(package: str) -> list[Path]:
@@ -24,8 +37,14 @@ def modules(package: str) -> list[Path]:
 
 
 def module_name(path: Path) -> str:
-    parts = path.relative_to(REPO).with_suffix("").parts
+    folder, *rest = path.relative_to(REPO).with_suffix("").parts
+    parts = [FOLDERS.get(folder, folder), *rest]
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def roof(subpackage: str) -> list[Path]:
+    """The modules of one subpackage of alertflow/ (api, cli, pipeline, ...)."""
+    return sorted((REPO / "alertflow" / subpackage).rglob("*.py"))
 
 
 def imports(tree: ast.Module, name: str, is_package: bool) -> Iterator[tuple[int, str, str | None]]:
@@ -48,15 +67,17 @@ def under(module: str, prefixes: tuple[str, ...]) -> bool:
     return any(module == prefix or module.startswith(prefix + ".") for prefix in prefixes)
 
 
-def violations(package: str, allowed: tuple[str, ...] | None = None, forbidden: tuple[str, ...] = ()) -> list[str]:
-    """Imports of ``package``'s modules outside ``allowed`` (when given) or inside ``forbidden``."""
+def violations(paths: list[Path], allowed: tuple[str, ...] | None = None, forbidden: tuple[str, ...] = ()) -> list[str]:
+    """Imports of these modules outside ``allowed`` (when given: ours, or third-party) or inside ``forbidden``."""
+    assert paths, "no modules: the check would pass on nothing"
     found = []
-    for path in modules(package):
+    for path in paths:
         tree = ast.parse(path.read_text(), str(path))
         for line, module, name in imports(tree, module_name(path), path.name == "__init__.py"):
             targets = [module] if name is None else [module, f"{module}.{name}"]
             top = module.partition(".")[0]
-            if allowed is not None and not (top in sys.stdlib_module_names or any(under(t, allowed) for t in targets)):
+            ours = top in ("alertflow", *PACKAGES)
+            if allowed is not None and ours and not any(under(t, allowed) for t in targets):
                 found.append(f"{path.relative_to(REPO)}:{line}: imports {targets[-1]}")
             if any(under(t, forbidden) for t in targets):
                 found.append(f"{path.relative_to(REPO)}:{line}: imports {targets[-1]}")
@@ -79,37 +100,77 @@ def test_scanners_see_what_they_look_for() -> None:
         "import prefect\nfrom . import engine\nfrom ..matchers import Matcher\n"
         "@flow\ndef a(): ...\n@prefect.flow(name='b')\nasync def b(): ...\n@app.post('/flow')\ndef c(): ...\n"
     )
-    assert list(imports(tree, "rules.sub.module", is_package=False)) == [
+    assert list(imports(tree, "alertflow.rules.sub.module", is_package=False)) == [
         (1, "prefect", None),
-        (2, "rules.sub", "engine"),
-        (3, "rules.matchers", "Matcher"),
+        (2, "alertflow.rules.sub", "engine"),
+        (3, "alertflow.rules.matchers", "Matcher"),
     ]
-    assert [target for _, target, _ in imports(tree, "rules.sub", is_package=True)][1:] == ["rules.sub", "rules.matchers"]
+    assert [target for _, target, _ in imports(tree, "alertflow.rules.sub", is_package=True)][1:] == [
+        "alertflow.rules.sub",
+        "alertflow.rules.matchers",
+    ]
+    assert module_name(REPO / "rules" / "engine.py") == "alertflow.rules.engine"
+    assert module_name(REPO / "integrations" / "sources" / "__init__.py") == "alertflow.integrations.sources"
+    outside = REPO / "rules" / "engine.py"
+    assert violations([outside], allowed=("alertflow.models",)) != []
     assert list(flow_definitions(tree)) == [(5, "a"), (7, "b")]
 
 
-def test_rules_import_only_the_pure_core() -> None:
-    """rules/ imports only stdlib, pydantic, yaml, alertflow.models/errors/yamlmodel and itself."""
-    allowed = ("pydantic", "yaml", "alertflow.models", "alertflow.errors", "alertflow.yamlmodel", "rules")
-    assert violations("rules", allowed=allowed) == []
+def test_rules_import_only_the_vocabulary() -> None:
+    """rules/ (the engine) imports the vocabulary and itself, and nothing that does I/O."""
+    assert violations(modules("rules"), allowed=(*VOCABULARY, "alertflow.rules"), forbidden=("prefect", "sqlalchemy", "httpx")) == []
 
 
-def test_integrations_never_import_rules_flows_or_prefect() -> None:
-    """integrations/ stays below the engine and the flows, and free of Prefect."""
-    assert violations("integrations", forbidden=("rules", "flows", "prefect")) == []
+def test_vocabulary_imports_nothing_above_it() -> None:
+    """The ground floor (models, errors, config, ...) imports only itself."""
+    paths = [REPO / (name.replace(".", "/") + ".py") for name in VOCABULARY if name != "alertflow.config"] + roof("config")
+    assert violations(paths, allowed=VOCABULARY) == []
+
+
+def test_integrations_import_only_the_vocabulary() -> None:
+    """integrations/ never import the engine, the flows, Prefect or the app."""
+    assert violations(modules("integrations"), allowed=(*VOCABULARY, "alertflow.integrations"), forbidden=("prefect",)) == []
+
+
+def test_flows_never_import_the_app() -> None:
+    """flows/ never import the API, the CLI, the worker or the pipeline."""
+    forbidden = ("alertflow.api", "alertflow.cli", "alertflow.worker", "alertflow.pipeline")
+    assert violations(modules("flows"), forbidden=forbidden) == []
+
+
+@pytest.mark.parametrize(
+    ("subpackage", "allowed"),
+    [
+        ("store", ("alertflow.store",)),
+        ("pipeline", ("alertflow.pipeline", "alertflow.store", "alertflow.rules")),
+        ("api", ("alertflow.api", "alertflow.pipeline", "alertflow.store", "alertflow.rules", "alertflow.integrations")),
+        ("worker", ("alertflow.worker", "alertflow.flows")),
+    ],
+)
+def test_imports_point_down(subpackage: str, allowed: tuple[str, ...]) -> None:
+    """cli, api, worker -> pipeline -> store -> vocabulary: no subpackage imports one above it."""
+    assert violations(roof(subpackage), allowed=(*VOCABULARY, *allowed)) == []
+
+
+def test_no_top_level_imports_of_the_folders() -> None:
+    """Nothing imports `rules`, `flows` or `integrations` as top-level packages: only alertflow.* is installed."""
+    tests = sorted((REPO / "tests").rglob("*.py")) + sorted((REPO / "bench").rglob("*.py"))
+    everything = [path for package in PACKAGES for path in modules(package)] + tests
+    assert violations(everything, forbidden=("rules", "flows", "integrations")) == []
 
 
 @pytest.mark.parametrize("module", ["models", "errors"])
 def test_core_vocabulary_imports_no_other_alertflow_module(module: str) -> None:
     """alertflow.models and alertflow.errors import nothing from alertflow except each other."""
     path = REPO / "alertflow" / f"{module}.py"
-    found = []
-    for line, imported, name in imports(ast.parse(path.read_text()), f"alertflow.{module}", is_package=False):
-        targets = [imported] if name is None else [imported, f"{imported}.{name}"]
-        inside = [t for t in targets if under(t, ("alertflow",))]
-        if inside and not any(under(t, ("alertflow.models", "alertflow.errors")) for t in inside):
-            found.append(f"alertflow/{module}.py:{line}: imports {targets[-1]}")
-    assert found == []
+    assert violations([path], allowed=("alertflow.models", "alertflow.errors")) == []
+
+
+@pytest.mark.parametrize("subpackage", ["config", "store", "pipeline", "api", "cli", "worker"])
+def test_every_subpackage_says_what_it_owns(subpackage: str) -> None:
+    """Each subpackage's __init__ docstring says what it owns and what it may import."""
+    doc = ast.get_docstring(ast.parse((REPO / "alertflow" / subpackage / "__init__.py").read_text())) or ""
+    assert "Owns:" in doc and "May import:" in doc
 
 
 def test_only_flows_define_prefect_flows() -> None:

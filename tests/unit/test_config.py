@@ -1,4 +1,4 @@
-"""alertflow/config.py: settings from one YAML file plus the environment."""
+"""alertflow/config/settings.py: settings from one YAML file plus the environment."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from textwrap import dedent
 import pytest
 from pydantic import SecretStr
 
-from alertflow.config import Settings, load_settings, prefect_environment
+from alertflow.config.responses import HttpStep
+from alertflow.config.settings import Settings, load_settings, prefect_environment
 from alertflow.errors import ConfigError
-from alertflow.response_config import HttpStep
 
 SLACK_TOKEN = "xoxb-do-not-print-1234"
 SWITCH_TOKEN = "switch-secret-5678"

@@ -1,4 +1,4 @@
-"""rules/durations.py: durations as people write them in rules files (30s, 5m, 1h30m, 2d, seconds)."""
+"""alertflow/durations.py: durations as people write them in rules files (30s, 5m, 1h30m, 2d, seconds)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from alertflow.rules import parse_rules
 
+from alertflow.durations import format_duration, parse_duration
 from alertflow.errors import ConfigError
-from rules import parse_rules
-from rules.durations import format_duration, parse_duration
 
 
 @pytest.mark.parametrize(

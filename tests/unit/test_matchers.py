@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from rules.matchers import Matcher, Op
+from alertflow.rules.matchers import Matcher, Op
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from alertflow.config.oncall import EscalationPolicy, Schedule, on_call, shifts
 from alertflow.errors import ConfigError
-from alertflow.oncall import EscalationPolicy, Schedule, on_call, shifts
 from alertflow.yamlmodel import validate_yaml
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -208,7 +208,7 @@ def test_single_target_and_durations() -> None:
 
 def test_settings_reject_unknown_names_with_their_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """A schedule naming an unknown person, or a policy an unknown schedule, fails loading at that line."""
-    from alertflow.config import load_settings
+    from alertflow.config.settings import load_settings
 
     path = tmp_path / "c.yaml"
     path.write_text(

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
+from alertflow.flows.notify import Delivery, alert_links, deliveries, news, routing_key
 
-from alertflow.config import Settings
+from alertflow.config.oncall import Recipient
+from alertflow.config.settings import Settings
 from alertflow.errors import PermanentIntegrationError
 from alertflow.models import TimelineEntry, TimelineKind
-from alertflow.oncall import Target
-from flows.notify import Delivery, alert_links, deliveries, news, routing_key
 
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)
 SETTINGS = Settings(
@@ -45,7 +45,7 @@ SETTINGS = Settings(
 )
 def test_targets_become_deliveries(target: dict[str, str], expected: list[Delivery], why: str) -> None:
     """A schedule resolves to its on-call person now; a person to Slack DM and/or PagerDuty; nobody says why."""
-    assert deliveries(Target.model_validate(target), "policy:p:0.1", 0, SETTINGS, NOW) == (expected, why)
+    assert deliveries(Recipient.model_validate(target), "policy:p:0.1", 0, SETTINGS, NOW) == (expected, why)
 
 
 def test_routing_keys_are_found_where_configured_never_stored() -> None:
@@ -53,7 +53,7 @@ def test_routing_keys_are_found_where_configured_never_stored() -> None:
     assert routing_key("person:alice", SETTINGS) == "alice-key"
     assert routing_key("policy:p:0.1", SETTINGS) == "literal-key"
     assert routing_key("policy:p:fallback", SETTINGS) is None
-    assert "literal-key" not in str(Target(pagerduty="literal-key").label)
+    assert "literal-key" not in str(Recipient(pagerduty="literal-key").label)
 
 
 @pytest.mark.parametrize("address", ["person:carol", "policy:gone:0.0", "policy:p:9.0", "policy:p:x.y"])

@@ -6,13 +6,13 @@ from pathlib import Path
 from textwrap import dedent
 
 import pytest
+from alertflow.integrations.switches.haproxy import admin_state, parse_servers_state
 
-from alertflow.config import load_settings
+from alertflow.config.responses import HaproxySwitchSettings, HttpSwitchSettings, RunDeploymentStep, WaitStep
+from alertflow.config.settings import load_settings
 from alertflow.errors import ConfigError, PermanentIntegrationError
 from alertflow.models import FailoverAction, RetryPolicy
-from alertflow.response_config import HaproxySwitchSettings, HttpSwitchSettings, RunDeploymentStep, WaitStep
 from alertflow.templates import render
-from integrations.haproxy import admin_state, parse_servers_state
 
 HAPROXY = """\
     switches:
@@ -159,7 +159,7 @@ def test_failback_is_derived_from_the_failover_action(by_hand: bool, healthy_for
 
 def test_rules_check_names_failover_targets_the_switch_lacks(tmp_path: Path) -> None:
     """`alertflow rules check` with a config reports a failover `to`/`back_to` that is not a target of its switch, with its line."""
-    from alertflow.rulecheck import check_rules
+    from alertflow.cli.rulecheck import check_rules
 
     config = tmp_path / "alertflow.yaml"
     config.write_text(dedent(HAPROXY))

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from integrations.http import retry_after_seconds
+from alertflow.integrations.http import retry_after_seconds
 
 
 @pytest.mark.parametrize(

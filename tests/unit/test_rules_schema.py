@@ -6,11 +6,11 @@ from pathlib import Path
 from textwrap import dedent, indent
 
 import pytest
+from alertflow.rules import Rule, parse_rules
+from alertflow.rules.matchers import Op
 
 from alertflow.errors import ConfigError
 from alertflow.models import FailoverAction, PagingAction, RecoveryAction, Severity, TimelineAction
-from rules import Rule, parse_rules
-from rules.matchers import Op
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

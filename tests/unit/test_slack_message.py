@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
+from alertflow.integrations.notifiers.slack import PageMessage
+
 from alertflow.models import Incident, IncidentStatus, Severity
-from integrations.slack import PageMessage
 
 AT = datetime(2026, 11, 27, 10, 5, tzinfo=timezone.utc)
 

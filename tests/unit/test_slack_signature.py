@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr
 
-from alertflow.api_slack import parse_click, verify_signature
+from alertflow.api.slack import parse_click, verify_signature
 from alertflow.errors import MalformedBody, Unauthorized
 from tests.fake_slack import block_actions, form_body
 

@@ -1,14 +1,14 @@
-"""integrations/sns.py: what a certificate fetch that cannot happen answers, without any network I/O."""
+"""integrations/sources/sns.py: what a certificate fetch that cannot happen answers, without any network I/O."""
 
 from __future__ import annotations
 
 import asyncio
 
 import pytest
+from alertflow.integrations.sources.sns import SnsVerifier
 
+from alertflow.config.sources import SnsSettings
 from alertflow.errors import Forbidden
-from alertflow.source_config import SnsSettings
-from integrations.sns import SnsVerifier
 
 SETTINGS = SnsSettings(cert_url_pattern=r"^https://sns\.test/")
 

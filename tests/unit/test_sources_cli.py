@@ -7,13 +7,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from alertflow.integrations.sources.registry import build_endpoints
 from typer.testing import CliRunner
 
-from alertflow.cli import app
-from alertflow.config import load_settings
+from alertflow.auth import HmacAuth
+from alertflow.cli.main import app
+from alertflow.config.settings import load_settings
 from alertflow.errors import ConfigError
-from alertflow.sources import build_endpoints
-from alertflow.webhook_auth import HmacAuth
 
 CONFIG = """
 webhook_token: global-s3cret

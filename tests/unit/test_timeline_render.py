@@ -6,9 +6,9 @@ import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from alertflow.flows.timeline import artifact_key, render_markdown
 
 from alertflow.models import Incident, IncidentStatus, Severity, TimelineEntry, TimelineKind
-from flows.timeline import artifact_key, render_markdown
 
 OPENED = datetime(2026, 11, 27, 9, 58, 31, 512000, tzinfo=timezone.utc)
 HEADER_LINES = 6  # title, blank, summary line, blank, table head, table rule

@@ -1,4 +1,4 @@
-"""alertflow/webhook_auth.py: each auth kind lets the right request through and refuses others with 401/403."""
+"""alertflow/auth.py: each auth kind lets the right request through and refuses others with 401/403."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 import pytest
 from pydantic import SecretStr
 
+from alertflow.auth import BasicAuth, BearerAuth, HmacAuth, NoAuth, check_request, sign
 from alertflow.errors import Forbidden, InputError, Unauthorized
-from alertflow.webhook_auth import BasicAuth, BearerAuth, HmacAuth, NoAuth, check_request, sign
 
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)
 BODY = b'{"version": "1", "alerts": []}'

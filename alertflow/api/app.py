@@ -1,0 +1,128 @@
+"""The HTTP face of alertflow: webhooks in, incidents out, people's commands.
+
+``POST /webhooks/{source}`` answers 202 only after the alerts are committed to
+the inbox; it never waits on the rule engine or Prefect. Every refusal is a
+4xx whose JSON names the problem (``{"error": ..., "field": ...}``) and
+writes nothing. Tokens are compared in constant time and never echoed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
+
+from alertflow.api.http import Actor, error_response, json_response, require_token
+from alertflow.api.inbox import inbox_router
+from alertflow.api.metrics import Metrics
+from alertflow.api.responses import responses_router
+from alertflow.api.silences import silences_router
+from alertflow.api.slack import slack_router
+from alertflow.api.webhooks import webhooks_router
+from alertflow.errors import AlertflowError, InputError, NotFound, RetryableIntegrationError, StoreError
+from alertflow.models import Incident, IncidentStatus, TimelineEntry
+from alertflow.pipeline.stages import Stages
+
+
+class IncidentDetail(BaseModel):
+    incident: Incident
+    timeline: list[TimelineEntry]
+    flow_runs: list[dict[str, Any]]
+
+
+def create_app(stages: Stages) -> FastAPI:
+    settings = stages.settings
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await stages.start()
+        try:
+            yield
+        finally:
+            await stages.stop()
+
+    app = FastAPI(title="alertflow", version="0.1.0", lifespan=lifespan)
+    app.state.stages = stages
+
+    @app.exception_handler(AlertflowError)
+    async def on_alertflow_error(request: Request, err: AlertflowError) -> Response:
+        if isinstance(err, InputError):
+            metrics.rejected(err.status_code)
+            return error_response(err.status_code, str(err), err.field)
+        if isinstance(err, NotFound):
+            return error_response(404, str(err))
+        if isinstance(err, StoreError):
+            return error_response(503, f"storage unavailable, nothing was accepted: {err}")
+        if isinstance(err, RetryableIntegrationError):  # e.g. SNS's certificate host did not answer: send again later
+            return error_response(503, f"{err}; nothing was accepted, try again later")
+        return error_response(500, f"{type(err).__name__}: {err}")
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation_error(request: Request, err: RequestValidationError) -> Response:
+        first = err.errors()[0]
+        field = ".".join(str(part) for part in first["loc"])
+        return error_response(422, f"{field}: {first['msg']}", field)
+
+    @app.get("/incidents", response_model=list[Incident])
+    async def list_incidents(
+        request: Request, status: Annotated[list[IncidentStatus] | None, Query()] = None, limit: int = 100
+    ) -> Response:
+        require_token(request, settings.api_token)
+        incidents = await stages.store.list_incidents(status or (), min(max(limit, 1), 1000))
+        return json_response([i.model_dump(mode="json") for i in incidents])
+
+    @app.get("/incidents/{incident_id}", response_model=IncidentDetail)
+    async def show_incident(incident_id: int, request: Request) -> Response:
+        require_token(request, settings.api_token)
+        incident = await stages.store.get_incident(incident_id)
+        detail = IncidentDetail(
+            incident=incident,
+            timeline=await stages.store.get_timeline(incident_id),
+            flow_runs=await stages.store.outbox_for(incident_id),
+        )
+        return json_response(detail.model_dump(mode="json"))
+
+    @app.post("/incidents/{incident_id}/ack", response_model=Incident)
+    async def acknowledge(incident_id: int, body: Actor, request: Request) -> Incident:
+        require_token(request, settings.api_token)
+        return await stages.pipeline.acknowledge(incident_id, body.actor)
+
+    @app.post("/incidents/{incident_id}/resolve", response_model=Incident)
+    async def resolve(incident_id: int, body: Actor, request: Request) -> Incident:
+        require_token(request, settings.api_token)
+        return await stages.pipeline.resolve(incident_id, body.actor)
+
+    def require_api_token(request: Request) -> None:
+        require_token(request, settings.api_token)
+
+    app.include_router(webhooks_router(stages, metrics))
+    app.include_router(responses_router(stages, require_api_token))
+    app.include_router(slack_router(stages))
+    app.include_router(silences_router(stages, require_api_token))
+    app.include_router(inbox_router(stages, require_api_token))
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz() -> Response:
+        """Readiness: the store answers. Prefect being down does not stop intake."""
+        try:
+            counts = await stages.store.counts()
+        except StoreError as err:
+            return error_response(503, str(err))
+        return json_response({"status": "ready", "prefect_reachable": stages.dispatcher.prefect_reachable, **counts})
+
+    @app.get("/metrics")
+    async def prometheus_metrics() -> Response:
+        counts = await stages.store.counts()
+        return Response(metrics.render(counts), media_type="text/plain; version=0.0.4")
+
+    return app

@@ -1,0 +1,49 @@
+"""``alertflow sources``: which senders this config accepts, at which URL, and how each must prove itself.
+
+Read from the config alone (no API call), so it answers the question people
+ask while setting a sender up: "what URL, and what auth do I configure on the
+other side?" Secrets are never printed, only which kind of auth is in force.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Annotated
+
+import typer
+
+from alertflow.cli.client import ConfigOption, cli_settings
+from alertflow.config.settings import Settings
+
+
+def sources(
+    config: ConfigOption = None,
+    base_url: Annotated[str | None, typer.Option(help="the URL senders reach alertflow at (default: api_url)")] = None,
+) -> None:
+    """List the webhook sources, their URLs and auth state (docs/sources.md shows each sender's side)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from alertflow.auth import NoAuth
+    from alertflow.integrations.sources.registry import build_endpoints, enqueue_source
+
+    settings = cli_settings(config)
+    base = (base_url or settings.resolved_api_url).rstrip("/")
+    endpoints = build_endpoints(settings)
+    enqueue = enqueue_source(endpoints)
+    table = Table("Source", "Kind", "URL", "Request auth", "The body must carry")
+    for endpoint in endpoints.values():
+        urls = f"{base}{endpoint.path}" + (f"\n{base}/v2/enqueue" if endpoint.name == enqueue else "")
+        auth = endpoint.auth.describe()
+        open_to_all = isinstance(endpoint.auth, NoAuth) and not endpoint.proof
+        table.add_row(endpoint.name, endpoint.kind, urls, f"[red]{auth}[/]" if open_to_all else auth, endpoint.proof or "-")
+    Console(width=200).print(table)
+
+
+def source_auth_headers(settings: Settings, source: str, body: bytes) -> dict[str, str]:
+    """What ``alertflow fire --source`` sends to authenticate as ``source``'s sender."""
+    from alertflow.auth import sender_headers
+    from alertflow.integrations.sources.registry import build_endpoints, default_auth
+
+    endpoint = build_endpoints(settings).get(source)
+    return sender_headers(endpoint.auth if endpoint else default_auth(settings), body, datetime.now(timezone.utc))

@@ -1,0 +1,158 @@
+"""How each engine decision becomes rows: incidents, their alerts, timeline entries, outbox rows.
+
+The engine decides; this writes it down, inside the pipeline's transaction.
+Rare changes (an incident opening, resolving, changing severity) are written
+at once; the storm path (alerts joining an incident) is collected in ``Rows``
+and written with one statement per table at the end of the batch. Every
+timeline entry says why, in the engine's words.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from alertflow.models import Action, Alert, FailoverAction, FlowName, IncidentStatus, TimelineEntry, TimelineKind
+from alertflow.rules import Engine, RuleSet
+from alertflow.rules.decision import Decision, DecisionKind
+from alertflow.store.tx import Tx
+
+K = DecisionKind
+
+
+@dataclass
+class Rows:
+    """What a batch writes in bulk at its end, and how many flow runs it queued."""
+
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    timeline: list[TimelineEntry] = field(default_factory=list)
+    inbox: list[Alert] = field(default_factory=list)  # alerts the engine raised itself (heartbeats)
+    queued: int = 0
+
+
+class DecisionWriter:
+    def __init__(self, engine: Engine, ruleset: RuleSet) -> None:
+        self.engine = engine
+        self.ruleset = ruleset
+        self.incidents: dict[str, int] = {}  # incident key -> id, for keys with an incident
+
+    def restore(self) -> None:
+        self.incidents = {key: group.ref for key, group in self.engine.groups.items() if group.ref is not None}
+
+    async def write(self, tx: Tx, decision: Decision, now: datetime, rows: Rows) -> None:
+        kind, key, alert = decision.kind, decision.key, decision.alert
+        if kind is K.synthetic and alert is not None:
+            rows.inbox.append(alert)
+            return
+        if kind is K.suppressed:
+            await self._suppressed(decision, now, rows)
+            return
+        if key is None or kind in (K.pending, K.unmatched):
+            return
+        if kind in (K.open, K.reopen):
+            await self._start(tx, decision, now, rows)
+            return
+        incident_id = self.incidents.get(key)
+        if incident_id is None:
+            return  # a decision about a group that never became an incident
+        if kind in (K.attach, K.alert_resolved) and alert is not None:
+            self._member(rows, incident_id, alert.fingerprint, alert.name, alert.status.value, now)
+            rows.timeline.append(_alert_entry(incident_id, alert))
+        elif kind is K.severity and decision.severity is not None:
+            await tx.update_incident(incident_id, severity=decision.severity.value)
+            rows.timeline.append(entry(incident_id, now, TimelineKind.escalation, decision.reason))
+        elif kind is K.act:
+            await self._queue_all(tx, incident_id, decision.actions, now, rows)
+            flows = ", ".join(a.flow.value for a in decision.actions)
+            rows.timeline.append(entry(incident_id, now, TimelineKind.rule, f"{flows} started: {decision.reason}"))
+        elif kind is K.resolving:
+            rows.timeline.append(entry(incident_id, now, TimelineKind.note, decision.reason))
+        elif kind is K.flapping:
+            await tx.update_incident(incident_id, flapping=True)
+            rows.timeline.append(entry(incident_id, now, TimelineKind.flapping, decision.reason))
+        elif kind is K.resolve:
+            actor = alert.source if alert is not None else "alertflow"
+            await tx.transition(incident_id, IncidentStatus.resolved, actor, now)
+            if alert is not None:
+                self._member(rows, incident_id, alert.fingerprint, alert.name, alert.status.value, now)
+                rows.timeline.append(_alert_entry(incident_id, alert))
+            rows.timeline.append(entry(incident_id, now, TimelineKind.resolve, f"resolved: {decision.reason}", actor=actor))
+            rows.queued += await self.queue_after_change(tx, incident_id, decision.rule_id or self._rule_of(key), now, resolved=True)
+            self.incidents.pop(key, None)
+
+    async def _start(self, tx: Tx, decision: Decision, now: datetime, rows: Rows) -> None:
+        key, alert = decision.key or "", decision.alert
+        assert alert is not None
+        if decision.kind is K.reopen and key in self.incidents:
+            incident_id = self.incidents[key]
+            await tx.reopen_incident(incident_id)
+            rows.timeline.append(entry(incident_id, now, TimelineKind.reopen, f"reopened: {decision.reason}"))
+        else:
+            severity = (decision.severity or alert.severity).value
+            incident_id = await tx.insert_incident(
+                key=key, title=decision.title or alert.summary, service=decision.service or alert.service,
+                severity=severity, rule_id=decision.rule_id or "", at=now,
+            )  # fmt: skip
+            self.incidents[key] = incident_id
+            self.engine.bind(key, incident_id)
+        for fingerprint, name in decision.members:
+            self._member(rows, incident_id, fingerprint, name, "firing", now)
+        self._member(rows, incident_id, alert.fingerprint, alert.name, alert.status.value, now)
+        rows.timeline.append(_alert_entry(incident_id, alert))
+        if decision.kind is K.open:
+            rows.timeline.append(entry(incident_id, now, TimelineKind.rule, decision.reason, rule_id=decision.rule_id))
+        await self._queue_all(tx, incident_id, decision.actions, now, rows)
+
+    async def _suppressed(self, decision: Decision, now: datetime, rows: Rows) -> None:
+        """Silenced and maintenance alerts stay visible through the engine's state; inhibited ones
+        also go on the inhibiting incident's timeline, so it shows what it is holding back."""
+        incident_id = self.incidents.get(decision.related_key or "")
+        if incident_id is not None and decision.alert is not None:
+            summary = f"alert {decision.alert.name} inhibited: {decision.alert.summary}"
+            rows.timeline.append(entry(incident_id, now, TimelineKind.inhibited, summary, fingerprint=decision.fingerprint))
+
+    async def _queue_all(self, tx: Tx, incident_id: int, actions: tuple[Action, ...], now: datetime, rows: Rows) -> None:
+        for action in actions:
+            await tx.queue_action(incident_id, action, now)
+        rows.queued += len(actions)
+
+    async def queue_after_change(self, tx: Tx, incident_id: int, rule_id: str, now: datetime, resolved: bool = False) -> int:
+        """Re-publish the timeline artifact after a change, if the incident's rule has a timeline action;
+        on resolve, also fail back if the rule's failover action asks for it."""
+        actions = [self.rule_action(rule_id, FlowName.timeline)]
+        failover = self.rule_action(rule_id, FlowName.failover)
+        if resolved and isinstance(failover, FailoverAction) and failover.params.failback_after_seconds is not None:
+            actions.append(failover.failback(by_hand=False))
+        queued = [action for action in actions if action is not None]
+        for action in queued:
+            await tx.queue_action(incident_id, action, now)
+        return len(queued)
+
+    def rule_action(self, rule_id: str, flow: FlowName) -> Action | None:
+        rule = self.ruleset.get(rule_id)
+        if rule and flow is FlowName.failback:  # rules never list failback: it undoes their failover
+            failover = next((a for a in rule.actions if isinstance(a, FailoverAction)), None)
+            return failover.failback(by_hand=True) if failover else None
+        return next((a for a in rule.actions if a.flow is flow), None) if rule else None
+
+    def _rule_of(self, key: str) -> str:
+        return key.split("|", 1)[0]
+
+    @staticmethod
+    def _member(rows: Rows, incident_id: int, fingerprint: str, name: str, status: str, now: datetime) -> None:
+        rows.alerts.append(
+            {"incident_id": incident_id, "fingerprint": fingerprint, "name": name, "status": status, "first_seen": now, "last_seen": now}
+        )
+
+
+def _alert_entry(incident_id: int, alert: Alert) -> TimelineEntry:
+    summary = f"alert {alert.name} {alert.status.value}: {alert.summary}"
+    data = {"fingerprint": alert.fingerprint, "labels": alert.labels, "source": alert.source}
+    links = {"generator_url": alert.generator_url, "runbook_url": alert.annotations.get("runbook_url")}
+    data.update({name: url for name, url in links.items() if url})  # the page links to them
+    return entry(incident_id, alert.received_at, TimelineKind.alert, summary, **data)
+
+
+def entry(incident_id: int, at: datetime, kind: TimelineKind, summary: str, actor: str = "system", **data: Any) -> TimelineEntry:
+    return TimelineEntry(incident_id=incident_id, at=at, kind=kind, summary=summary, data=data, actor=actor)

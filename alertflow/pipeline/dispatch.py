@@ -1,0 +1,160 @@
+"""Outbox → Prefect: create one flow run per decided action, exactly once.
+
+A row is marked dispatched only after Prefect accepted the run, and the row's
+idempotency key goes with it, so a crash between the two re-sends and Prefect
+returns the run it already has. When Prefect is unreachable, rows wait with
+backoff while the webhook keeps accepting; they drain when it is back.
+
+Runs are created one at a time: Prefect on SQLite answers concurrent run
+creation with lock errors and 2 s client retries, slower than a sequence.
+This is ``run_deployment(..., timeout=0, idempotency_key=...)`` minus its
+per-call deployment read: deployment ids are looked up once and cached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from uuid import UUID
+
+import httpx
+from prefect.client.orchestration import PrefectClient
+from prefect.client.schemas.objects import FlowRun
+from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
+from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, temporary_settings
+from prefect.states import Scheduled
+
+from alertflow.models import TimelineEntry, TimelineKind
+from alertflow.store.database import OutboxRow, Store
+
+log = logging.getLogger("alertflow.pipeline.dispatch")
+MAX_BACKOFF_SECONDS = 30.0
+QUICK_RETRY_SECONDS = (0.05, 0.1, 0.2, 0.4, 0.8)
+BUSY_RETRY_SECONDS = 0.2
+
+
+class Dispatcher:
+    def __init__(self, store: Store, client: Callable[[], PrefectClient], *, deployment_name: str, ui_url: str) -> None:
+        self.store = store
+        self.client = client
+        self.deployment_name = deployment_name
+        self.ui_url = ui_url
+        self._deployments: dict[str, UUID] = {}
+        self._wake = asyncio.Event()
+        self.prefect_reachable: bool | None = None
+
+    def nudge(self) -> None:
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event, idle_seconds: float = 1.0) -> None:
+        # The Prefect client would sleep 2, 4, 8, 16 s on its own retries and hold up every
+        # other incident's runs; we retry ourselves, quickly (see _create).
+        with temporary_settings(updates={PREFECT_CLIENT_MAX_RETRIES: 0}):
+            await self._run(stop, idle_seconds)
+
+    async def _run(self, stop: asyncio.Event, idle_seconds: float) -> None:
+        async with self.client() as client:
+            self.prefect_reachable = await client.api_healthcheck() is None  # for /readyz before any dispatch
+            while not stop.is_set():
+                try:
+                    await self.drain(client)
+                except Exception:
+                    log.exception("dispatcher pass failed")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), idle_seconds)
+                self._wake.clear()
+
+    async def drain(self, client: PrefectClient) -> int:
+        """Dispatch every due row; stops at the first failure (Prefect is likely down or busy).
+
+        One row per query: a page decided while a backlog drains goes next, not after the backlog.
+        """
+        sent = 0
+        while rows := await self.store.due_outbox(datetime.now(timezone.utc), limit=1):
+            try:
+                await self._dispatch(client, rows[0])
+            except Exception as err:
+                await self._postpone(rows[0], err)
+                self.prefect_reachable = not _is_connection_error(err)
+                return sent
+            sent += 1
+            self.prefect_reachable = True
+        return sent
+
+    async def _dispatch(self, client: PrefectClient, row: OutboxRow) -> None:
+        deployment_id = await self._deployment_id(client, row.flow)
+        flow_run = await self._create(client, deployment_id, row)
+        link = f"{self.ui_url}/runs/flow-run/{flow_run.id}"
+        entry = TimelineEntry(
+            incident_id=row.incident_id,
+            at=datetime.now(timezone.utc),
+            kind=TimelineKind.flow,
+            summary=f"{row.flow} flow run {flow_run.name} scheduled",
+            data={"flow_run_id": str(flow_run.id), "flow_run_url": link, "outbox_id": row.id},
+        )
+        await self.store.mark_dispatched(row.id, str(flow_run.id), entry)
+
+    async def _create(self, client: PrefectClient, deployment_id: UUID, row: OutboxRow) -> FlowRun:
+        """Create the run; a busy server (Prefect on SQLite answers 503 on lock contention) gets quick retries.
+
+        The idempotency key makes a retry after an unseen success return that run, not a new one.
+        """
+
+        async def create() -> FlowRun:
+            return await client.create_flow_run_from_deployment(
+                deployment_id,
+                parameters=row.parameters,
+                state=Scheduled(),
+                name=f"{row.flow}-incident-{row.incident_id}",
+                idempotency_key=row.idempotency_key,
+                tags=["alertflow", f"incident-{row.incident_id}"],
+            )
+
+        for delay in QUICK_RETRY_SECONDS:
+            try:
+                return await create()
+            except PrefectHTTPStatusError as err:
+                if not _is_busy(err):
+                    raise
+            await asyncio.sleep(delay)
+        return await create()
+
+    async def _deployment_id(self, client: PrefectClient, flow: str) -> UUID:
+        if flow not in self._deployments:
+            name = f"{flow}/{self.deployment_name}"
+            try:
+                self._deployments[flow] = (await client.read_deployment_by_name(name)).id
+            except ObjectNotFound:
+                raise LookupError(f"deployment {name} not found in Prefect: is `alertflow worker` running?") from None
+        return self._deployments[flow]
+
+    async def _postpone(self, row: OutboxRow, err: Exception) -> None:
+        """Try the row again later: soon if Prefect is only busy, with growing backoff if it is down."""
+        if isinstance(err, ObjectNotFound):
+            self._deployments.pop(row.flow, None)  # the deployment was deleted or recreated
+        busy = _is_busy(err)
+        delay = BUSY_RETRY_SECONDS if busy else min(MAX_BACKOFF_SECONDS, 0.5 * 2**row.attempts)
+        message = f"{type(err).__name__}: {err}"
+        log.log(
+            logging.INFO if busy else logging.WARNING,
+            "could not dispatch %s flow for incident %s (attempt %d, next in %.1fs): %s",
+            row.flow,
+            row.incident_id,
+            row.attempts + 1,
+            delay,
+            message,
+        )
+        await self.store.mark_dispatch_failed(row.id, message, datetime.now(timezone.utc) + timedelta(seconds=delay))
+
+
+def _is_busy(err: Exception) -> bool:
+    """Prefect answered but is overloaded: on SQLite, lock contention comes back as 503."""
+    return isinstance(err, PrefectHTTPStatusError) and err.response.status_code in (429, 503)
+
+
+def _is_connection_error(err: Any) -> bool:
+    return isinstance(err, (httpx.TransportError, OSError))

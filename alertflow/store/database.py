@@ -1,0 +1,268 @@
+"""Durable state behind every promise alertflow makes, on SQLite or PostgreSQL.
+
+SQLite (WAL, ``synchronous=FULL``) is the embedded default: a commit is on disk
+when it returns, which is what a 2xx to a webhook promises. Write transactions
+start with ``BEGIN IMMEDIATE`` so two writers queue on the busy timeout instead
+of failing on a lock upgrade. PostgreSQL is the same code behind a URL.
+
+Reads and single writes are methods of ``Store``; multi-step writes that must
+land together (the pipeline's decisions, an acknowledgement and its timeline
+entry) use ``Store.write()``, which yields a ``Tx`` (see alertflow/store/tx.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import orjson
+from sqlalchemy import delete, event, func, select, update
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+
+from alertflow.errors import Conflict, NotFound, StoreError, StoreUnavailable
+from alertflow.models import Alert, Incident, IncidentStatus, Silence, TimelineEntry
+from alertflow.store import tables as t
+from alertflow.store.tx import Tx
+
+
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+@dataclass(frozen=True)
+class StoredAlert:
+    id: int
+    alert: Alert
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    id: int
+    idempotency_key: str
+    incident_id: int
+    flow: str
+    parameters: dict[str, Any]
+    attempts: int
+
+
+class Store:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        options: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
+        if self.is_sqlite:
+            options["connect_args"] = {"timeout": 30}
+        else:
+            options.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+        self.engine = create_async_engine(url, **options)
+        if self.is_sqlite:
+            event.listen(self.engine.sync_engine, "connect", _sqlite_on_connect)
+            event.listen(self.engine.sync_engine, "begin", _sqlite_on_begin)
+
+    async def create_schema(self) -> None:
+        database = self.engine.url.database
+        if self.is_sqlite and database and database != ":memory:":
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        async with self.engine.begin() as conn:
+            await conn.run_sync(t.metadata.create_all)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[Tx]:
+        """One write transaction; everything in it lands together or not at all."""
+        try:
+            async with self.engine.connect() as conn:
+                conn = await conn.execution_options(immediate=True)
+                async with conn.begin():
+                    yield Tx(conn)
+        except DBAPIError as err:
+            raise _store_error("write", err) from err
+        except OSError as err:  # asyncpg: refused or reset before SQLAlchemy could wrap it
+            raise StoreUnavailable(f"database write failed: {err}") from err
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        try:
+            async with self.engine.connect() as conn:
+                yield conn
+        except DBAPIError as err:
+            raise _store_error("read", err) from err
+        except OSError as err:
+            raise StoreUnavailable(f"database read failed: {err}") from err
+
+    # -- inbox ---------------------------------------------------------------
+
+    async def append_alerts(self, alerts: Sequence[Alert]) -> list[int]:
+        """Commit alerts to the inbox in one transaction; ids in input order."""
+        if not alerts:
+            return []
+        async with self.write() as tx:
+            return await tx.append_alerts(alerts)
+
+    async def pending_alerts(self, limit: int) -> list[StoredAlert]:
+        query = select(t.inbox.c.id, t.inbox.c.alert, t.inbox.c.raw).where(t.inbox.c.processed_at.is_(None))
+        async with self.read() as conn:
+            rows = (await conn.execute(query.order_by(t.inbox.c.id).limit(limit))).all()
+        return [StoredAlert(row.id, Alert.model_validate({**row.alert, "raw": row.raw})) for row in rows]
+
+    async def inbox_alerts(self, since: datetime | None, until: datetime | None, batch: int = 1000) -> AsyncIterator[Alert]:
+        """Every recorded alert received in [since, until), oldest first, read in batches."""
+        after = 0
+        while True:
+            query = select(t.inbox.c.id, t.inbox.c.alert, t.inbox.c.raw).where(t.inbox.c.id > after)
+            if since is not None:
+                query = query.where(t.inbox.c.received_at >= since)
+            if until is not None:
+                query = query.where(t.inbox.c.received_at < until)
+            async with self.read() as conn:
+                rows = (await conn.execute(query.order_by(t.inbox.c.id).limit(batch))).all()
+            for row in rows:
+                yield Alert.model_validate({**row.alert, "raw": row.raw})
+            if len(rows) < batch:
+                return
+            after = rows[-1].id
+
+    # -- incidents -----------------------------------------------------------
+
+    async def list_incidents(self, statuses: Sequence[IncidentStatus] = (), limit: int = 100) -> list[Incident]:
+        query = select(t.incidents).order_by(t.incidents.c.id.desc()).limit(limit)
+        if statuses:
+            query = query.where(t.incidents.c.status.in_([s.value for s in statuses]))
+        async with self.read() as conn:
+            return [Incident.model_validate(row._mapping) for row in await conn.execute(query)]
+
+    async def get_incident(self, incident_id: int) -> Incident:
+        async with self.read() as conn:
+            row = (await conn.execute(select(t.incidents).where(t.incidents.c.id == incident_id))).first()
+            if row is None:
+                raise NotFound(f"incident {incident_id} does not exist")
+            query = select(t.incident_alerts.c.fingerprint).where(t.incident_alerts.c.incident_id == incident_id)
+            fingerprints = list((await conn.execute(query.order_by(t.incident_alerts.c.first_seen))).scalars())
+        return Incident.model_validate({**row._mapping, "fingerprints": fingerprints})
+
+    async def latest_incident(self, service: str) -> Incident:
+        """The service's most recent incident, whatever its status (what a by-hand failback belongs to)."""
+        query = select(t.incidents.c.id).where(t.incidents.c.service == service).order_by(t.incidents.c.id.desc()).limit(1)
+        async with self.read() as conn:
+            incident_id = (await conn.execute(query)).scalar_one_or_none()
+        if incident_id is None:
+            raise NotFound(f"no incident for service {service!r}")
+        return await self.get_incident(incident_id)
+
+    async def get_timeline(self, incident_id: int) -> list[TimelineEntry]:
+        query = select(t.timeline).where(t.timeline.c.incident_id == incident_id).order_by(t.timeline.c.at, t.timeline.c.id)
+        async with self.read() as conn:
+            return [TimelineEntry.model_validate(row._mapping) for row in await conn.execute(query)]
+
+    async def engine_state(self, kind: str | None = None) -> list[tuple[str, str, dict[str, Any]]]:
+        """What the rule engine needs to resume after a restart (see rules/state.py), or one kind of it."""
+        query = select(t.engine_state).order_by(t.engine_state.c.kind, t.engine_state.c.key)
+        if kind is not None:
+            query = query.where(t.engine_state.c.kind == kind)
+        async with self.read() as conn:
+            return [(row.kind, row.key, row.state) for row in await conn.execute(query)]
+
+    async def silences(self, active_at: datetime | None = None) -> list[Silence]:
+        """Every silence, or only those not ended at ``active_at``."""
+        query = select(t.silences).order_by(t.silences.c.id)
+        if active_at is not None:
+            query = query.where(t.silences.c.ends_at > active_at)
+        async with self.read() as conn:
+            return [Silence.model_validate(row._mapping) for row in await conn.execute(query)]
+
+    async def add_timeline(self, entry: TimelineEntry) -> None:
+        async with self.write() as tx:
+            await tx.add_timeline([entry])
+
+    async def mark_mitigated(self, incident_id: int) -> bool:
+        """Automation fixed it; people still resolve. False when the incident moved on already."""
+        try:
+            async with self.write() as tx:
+                return await tx.transition(incident_id, IncidentStatus.mitigated, "system", datetime.now(timezone.utc)) is not None
+        except Conflict:
+            return False
+
+    # -- locks ---------------------------------------------------------------
+
+    async def acquire_lock(self, name: str, holder: str, ttl_seconds: float) -> str:
+        """Take the named lock (or extend it, if ``holder`` has it already) unless someone else
+        holds it unexpired; returns who holds it now.
+
+        Delete-expired then insert-or-renew-own, in one write transaction: SQLite's
+        BEGIN IMMEDIATE serializes writers, PostgreSQL's ON CONFLICT makes the
+        insert atomic, so exactly one of two racing holders wins.
+        """
+        async with self.write() as tx:
+            return await tx.take_lock(name, holder, datetime.now(timezone.utc), ttl_seconds)
+
+    async def release_lock(self, name: str, holder: str) -> None:
+        async with self.write() as tx:
+            await tx.conn.execute(delete(t.locks).where(t.locks.c.name == name, t.locks.c.holder == holder))
+
+    # -- outbox --------------------------------------------------------------
+
+    async def due_outbox(self, now: datetime, limit: int) -> list[OutboxRow]:
+        query = (
+            select(t.outbox)
+            .where(t.outbox.c.dispatched_at.is_(None), t.outbox.c.next_attempt_at <= now)
+            .order_by(t.outbox.c.priority, t.outbox.c.id)  # pages first, then decision order
+            .limit(limit)
+        )
+        async with self.read() as conn:
+            rows = await conn.execute(query)
+            return [OutboxRow(r.id, r.idempotency_key, r.incident_id, r.flow, r.parameters, r.attempts) for r in rows]
+
+    async def mark_dispatched(self, outbox_id: int, flow_run_id: str, entry: TimelineEntry) -> None:
+        """Prefect accepted the run: close the outbox row and say so in the timeline, together."""
+        values = {"dispatched_at": entry.at, "flow_run_id": flow_run_id, "attempts": t.outbox.c.attempts + 1, "last_error": None}
+        async with self.write() as tx:
+            await tx.conn.execute(update(t.outbox).where(t.outbox.c.id == outbox_id).values(**values))
+            await tx.add_timeline([entry])
+
+    async def mark_dispatch_failed(self, outbox_id: int, error: str, retry_at: datetime) -> None:
+        values = {"attempts": t.outbox.c.attempts + 1, "last_error": error[:2000], "next_attempt_at": retry_at}
+        async with self.write() as tx:
+            await tx.conn.execute(update(t.outbox).where(t.outbox.c.id == outbox_id).values(**values))
+
+    async def outbox_for(self, incident_id: int) -> list[dict[str, Any]]:
+        query = select(t.outbox).where(t.outbox.c.incident_id == incident_id).order_by(t.outbox.c.id)
+        async with self.read() as conn:
+            return [dict(row._mapping) for row in await conn.execute(query)]
+
+    async def counts(self) -> dict[str, int]:
+        """Backlogs and totals for /metrics and /readyz."""
+        queries = {
+            "inbox_total": select(func.count()).select_from(t.inbox),
+            "inbox_pending": select(func.count()).select_from(t.inbox).where(t.inbox.c.processed_at.is_(None)),
+            "inbox_failed": select(func.count()).select_from(t.inbox).where(t.inbox.c.error.is_not(None)),
+            "outbox_pending": select(func.count()).select_from(t.outbox).where(t.outbox.c.dispatched_at.is_(None)),
+            "incidents_open": select(func.count()).select_from(t.incidents).where(t.incidents.c.status != "resolved"),
+        }
+        async with self.read() as conn:
+            return {name: (await conn.execute(query)).scalar_one() for name, query in queries.items()}
+
+
+def _store_error(what: str, err: DBAPIError) -> StoreError:
+    """Unreachable or locked (worth waiting for) versus refused (a constraint: retrying will not help)."""
+    kind = StoreUnavailable if isinstance(err, (OperationalError, InterfaceError)) or err.connection_invalidated else StoreError
+    return kind(f"database {what} failed: {type(err.orig).__name__}: {err.orig}")
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (see _sqlite_on_begin)
+    cursor = dbapi_connection.cursor()
+    for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "busy_timeout=30000"):
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
+
+
+def _sqlite_on_begin(conn: Any) -> None:
+    immediate = conn.get_execution_options().get("immediate", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

@@ -1,0 +1,90 @@
+"""The page log: what the paging flow sent, so it never sends it twice.
+
+A Prefect flow retry re-runs the flow from the top, and a worker that died
+mid-escalation has its run started again: without a record, step 1 would page
+again. Before each notification the flow *claims* its row (unique per incident,
+escalation episode, and step/target/notifier); a claim that finds a row already
+there means the notification was sent, failed for good, or was cut off
+mid-send by a crash, and in none of these cases is it sent again. The rows also
+tell the flow which Slack messages to update and which PagerDuty alerts to
+acknowledge when someone answers, and the claim time is when that step's wait
+began, so a restarted run waits only what is left.
+
+It also reads what the waiting flow watches: the incident's new timeline entries
+(an escalate-now click, a failover done) by id, and its firing alert count.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel
+from sqlalchemy import func, select, update
+
+from alertflow.models import TimelineEntry
+from alertflow.store import tables as t
+from alertflow.store.database import Store
+from alertflow.store.tx import dialect_insert
+
+Status = Literal["sending", "sent", "failed"]
+
+
+class PageRecord(BaseModel):
+    id: int
+    incident_id: int
+    episode: str
+    step: str
+    notifier: str
+    recipient: str
+    address: str
+    status: Status
+    channel: str | None = None
+    ts: str | None = None
+    detail: str | None = None
+    claimed_at: datetime
+
+
+class PageLog:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def claim(
+        self, incident_id: int, episode: str, step: str, notifier: str, recipient: str, address: str, at: datetime
+    ) -> tuple[PageRecord, bool]:
+        """The step's row, and whether this call created it (only then may the caller send)."""
+        values = {"incident_id": incident_id, "episode": episode, "step": step, "notifier": notifier,
+                  "recipient": recipient[:256], "address": address[:256], "status": "sending", "claimed_at": at}  # fmt: skip
+        async with self.store.write() as tx:
+            statement = dialect_insert(tx.conn, t.pages).values(**values)
+            statement = statement.on_conflict_do_nothing(index_elements=["incident_id", "episode", "step"])
+            created = (await tx.conn.execute(statement)).rowcount == 1
+            query = select(t.pages).where(t.pages.c.incident_id == incident_id, t.pages.c.episode == episode, t.pages.c.step == step)
+            row = (await tx.conn.execute(query)).one()
+        return PageRecord.model_validate(row._mapping), created
+
+    async def finish(
+        self, record_id: int, status: Status, channel: str | None = None, ts: str | None = None, detail: str | None = None
+    ) -> None:
+        values = {"status": status, "channel": channel, "ts": ts, "detail": detail[:2000] if detail else None}
+        async with self.store.write() as tx:
+            await tx.conn.execute(update(t.pages).where(t.pages.c.id == record_id).values(**values))
+
+    async def records(self, incident_id: int, episode: str | None = None) -> list[PageRecord]:
+        query = select(t.pages).where(t.pages.c.incident_id == incident_id)
+        if episode is not None:
+            query = query.where(t.pages.c.episode == episode)
+        async with self.store.read() as conn:
+            return [PageRecord.model_validate(row._mapping) for row in await conn.execute(query.order_by(t.pages.c.id))]
+
+    async def timeline_after(self, incident_id: int, after_id: int) -> list[tuple[int, TimelineEntry]]:
+        """The incident's timeline entries with an id above ``after_id``, in the order written."""
+        query = select(t.timeline).where(t.timeline.c.incident_id == incident_id, t.timeline.c.id > after_id).order_by(t.timeline.c.id)
+        async with self.store.read() as conn:
+            return [(row.id, TimelineEntry.model_validate(row._mapping)) for row in await conn.execute(query)]
+
+    async def firing_count(self, incident_id: int) -> int:
+        query = select(func.count()).select_from(t.incident_alerts)
+        query = query.where(t.incident_alerts.c.incident_id == incident_id, t.incident_alerts.c.status == "firing")
+        async with self.store.read() as conn:
+            return (await conn.execute(query)).scalar_one()

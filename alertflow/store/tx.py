@@ -1,0 +1,168 @@
+"""The writes that must land together, inside one ``Store.write()`` transaction.
+
+The pipeline applies a batch of decisions (incidents, timeline entries, outbox
+rows and the inbox progress mark) through one ``Tx``; an acknowledgement writes
+its status change and timeline entry the same way. Either all of it is
+committed or none of it is, which is what makes a crash at any point safe.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from alertflow.errors import Conflict, NotFound
+from alertflow.models import Action, Alert, FlowName, Incident, IncidentStatus, TimelineEntry
+from alertflow.store import tables as t
+
+# Where each status may go next; resolved is final.
+_ALLOWED = {
+    IncidentStatus.open: {IncidentStatus.acknowledged, IncidentStatus.mitigated, IncidentStatus.resolved},
+    IncidentStatus.acknowledged: {IncidentStatus.mitigated, IncidentStatus.resolved},
+    IncidentStatus.mitigated: {IncidentStatus.acknowledged, IncidentStatus.resolved},
+    IncidentStatus.resolved: set(),
+}
+
+
+def dialect_insert(conn: AsyncConnection, table: Any) -> Any:
+    """An INSERT that can take ON CONFLICT clauses, in the database's own dialect (SQLite or PostgreSQL)."""
+    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
+
+
+class Tx:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def append_alerts(self, alerts: Sequence[Alert]) -> list[int]:
+        """Add alerts to the inbox; ids in input order (one statement, thanks to the insert sentinel)."""
+        rows = [
+            {"source": a.source, "fingerprint": a.fingerprint, "status": a.status.value, "received_at": a.received_at,
+             "alert": a.model_dump(mode="json", exclude={"raw"}), "raw": a.raw}
+            for a in alerts
+        ]  # fmt: skip
+        result = await self.conn.execute(insert(t.inbox).returning(t.inbox.c.id, sort_by_parameter_order=True), rows)
+        return [row.id for row in result]
+
+    async def insert_incident(self, *, key: str, title: str, service: str, severity: str, rule_id: str, at: datetime) -> int:
+        values = {"key": key, "title": title[:500], "service": service, "severity": severity, "rule_id": rule_id}
+        result = await self.conn.execute(insert(t.incidents).values(**values, status="open", opened_at=at).returning(t.incidents.c.id))
+        return result.scalar_one()
+
+    async def open_incident_id(self, key: str) -> int | None:
+        query = select(t.incidents.c.id).where(t.incidents.c.key == key, t.incidents.c.status != "resolved")
+        return (await self.conn.execute(query)).scalar_one_or_none()
+
+    async def get_incident(self, incident_id: int) -> Incident:
+        row = (await self.conn.execute(select(t.incidents).where(t.incidents.c.id == incident_id))).first()
+        if row is None:
+            raise NotFound(f"incident {incident_id} does not exist")
+        return Incident.model_validate(row._mapping)
+
+    async def update_incident(self, incident_id: int, **values: Any) -> None:
+        await self.conn.execute(update(t.incidents).where(t.incidents.c.id == incident_id).values(**values))
+
+    async def transition(self, incident_id: int, to: IncidentStatus, actor: str, at: datetime) -> Incident | None:
+        """Move an incident to ``to``; None when it is already there (so commands are idempotent)."""
+        incident = await self.get_incident(incident_id)
+        if incident.status is to:
+            return None
+        if incident.status is IncidentStatus.resolved:
+            raise Conflict(f"incident {incident_id} is already resolved")
+        if to not in _ALLOWED[incident.status]:
+            return None
+        values: dict[str, Any] = {"status": to.value}
+        if to is IncidentStatus.acknowledged:
+            values.update(acknowledged_at=at, acknowledged_by=actor)
+        elif to is IncidentStatus.resolved:
+            values.update(resolved_at=at, resolved_by=actor)
+        await self.update_incident(incident_id, **values)
+        return incident.model_copy(update={**values, "status": to})
+
+    async def upsert_incident_alerts(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Record alerts in incidents, one statement for a whole batch; rows are incident_alerts rows."""
+        if not rows:
+            return
+        statement = dialect_insert(self.conn, t.incident_alerts)
+        statement = statement.on_conflict_do_update(
+            index_elements=["incident_id", "fingerprint"],
+            set_={"status": statement.excluded.status, "last_seen": statement.excluded.last_seen},
+        )
+        await self.conn.execute(statement, list(rows))
+
+    async def add_timeline(self, entries: Sequence[TimelineEntry]) -> None:
+        if entries:
+            await self.conn.execute(insert(t.timeline), [entry.model_dump(mode="python") for entry in entries])
+
+    async def add_outbox(self, incident_id: int, flow: FlowName, parameters: dict[str, Any], at: datetime) -> int:
+        # The idempotency key is random, never the row id: Prefect keeps keys, and
+        # a fresh database must not collide with keys an old one already used.
+        values = {
+            "idempotency_key": str(uuid.uuid4()),
+            "incident_id": incident_id,
+            "flow": flow.value,
+            "priority": flow.priority,
+            "parameters": parameters,
+        }
+        result = await self.conn.execute(insert(t.outbox).values(**values, created_at=at, next_attempt_at=at).returning(t.outbox.c.id))
+        return result.scalar_one()
+
+    async def write_engine_state(self, rows: Sequence[tuple[str, str, dict[str, Any] | None]]) -> None:
+        """Save what the engine changed: upsert rows with a state, delete rows without one."""
+        upserts = [{"kind": kind, "key": key, "state": state} for kind, key, state in rows if state is not None]
+        if upserts:
+            statement = dialect_insert(self.conn, t.engine_state)
+            statement = statement.on_conflict_do_update(index_elements=["kind", "key"], set_={"state": statement.excluded.state})
+            await self.conn.execute(statement, upserts)
+        deletes: dict[str, list[str]] = {}
+        for kind, key, state in rows:
+            if state is None:
+                deletes.setdefault(kind, []).append(key)
+        for kind, keys in deletes.items():
+            await self.conn.execute(delete(t.engine_state).where(t.engine_state.c.kind == kind, t.engine_state.c.key.in_(keys)))
+
+    async def reopen_incident(self, incident_id: int) -> None:
+        values = {
+            "status": IncidentStatus.open.value,
+            "resolved_at": None,
+            "resolved_by": None,
+            "acknowledged_at": None,
+            "acknowledged_by": None,
+        }
+        await self.update_incident(incident_id, **values)
+
+    async def add_silence(self, silence: dict[str, Any]) -> int:
+        result = await self.conn.execute(insert(t.silences).values(**silence).returning(t.silences.c.id))
+        return result.scalar_one()
+
+    async def expire_silence(self, silence_id: int, at: datetime) -> bool:
+        """End a silence now; False when it does not exist or had already ended."""
+        query = update(t.silences).where(t.silences.c.id == silence_id, t.silences.c.ends_at > at).values(ends_at=at)
+        return (await self.conn.execute(query)).rowcount == 1
+
+    async def queue_action(self, incident_id: int, action: Action, at: datetime) -> int:
+        """Queue one response flow run: the outbox row the dispatcher will send to Prefect."""
+        parameters = {"incident_id": incident_id, "action": action.model_dump(mode="json")}
+        return await self.add_outbox(incident_id, action.flow, parameters, at)
+
+    async def take_lock(self, name: str, holder: str, at: datetime, ttl_seconds: float) -> str:
+        """Take the named lease, or renew it if ``holder`` has it, unless another holder has it
+        unexpired; returns who holds it now."""
+        await self.conn.execute(delete(t.locks).where(t.locks.c.name == name, t.locks.c.expires_at < at))
+        expires_at = at + timedelta(seconds=ttl_seconds)
+        statement = dialect_insert(self.conn, t.locks).values(name=name, holder=holder, acquired_at=at, expires_at=expires_at)
+        statement = statement.on_conflict_do_update(
+            index_elements=["name"], set_={"expires_at": statement.excluded.expires_at}, where=t.locks.c.holder == holder
+        )
+        await self.conn.execute(statement)
+        return (await self.conn.execute(select(t.locks.c.holder).where(t.locks.c.name == name))).scalar_one()
+
+    async def mark_processed(self, inbox_ids: Sequence[int], at: datetime, error: str | None = None) -> None:
+        if inbox_ids:
+            query = update(t.inbox).where(t.inbox.c.id.in_(inbox_ids)).values(processed_at=at, error=error)
+            await self.conn.execute(query)

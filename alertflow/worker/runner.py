@@ -1,0 +1,177 @@
+"""``alertflow worker``: serve the response deployments and run their flow runs.
+
+Prefect's own runner starts a fresh Python process per flow run; importing
+Prefect there costs about a second, which is most of a page's latency budget.
+Our flows are async and ours, so by default this worker runs them in-process:
+it polls Prefect for scheduled runs of its deployments, claims each (Pending,
+so two workers never run one flow run), and runs it with Prefect's engine as
+an asyncio task. Runs still get their own state, retries, logs and UI page.
+Cancelling a run in the UI cancels its task. ``--isolated`` uses Prefect's
+standard process-per-run runner instead, trading latency for isolation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from uuid import UUID
+
+from prefect import Flow
+from prefect.client.orchestration import PrefectClient, get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, FlowRunFilterState, FlowRunFilterStateName
+from prefect.client.schemas.objects import FlowRun
+from prefect.deployments.runner import RunnerDeployment
+from prefect.exceptions import Abort
+from prefect.flow_engine import run_flow
+from prefect.states import Cancelled, Pending
+from prefect.types.entrypoint import EntrypointType
+from prefect.utilities.engine import propose_state
+
+from alertflow.config.settings import Settings
+from alertflow.flows import RESPONSE_FLOWS
+from alertflow.models import FlowName
+
+log = logging.getLogger("alertflow.worker.runner")
+SHUTDOWN_GRACE_SECONDS = 30.0
+CANCEL_CHECK_SECONDS = 2.0  # a cancel from the UI may take this long; polling faster costs the Prefect server
+
+
+async def build_deployments(settings: Settings) -> list[RunnerDeployment]:
+    deployments = []
+    for name, flow in RESPONSE_FLOWS.items():
+        deployment = await flow.ato_deployment(
+            name=settings.deployment_name,
+            description=f"alertflow {name.value} response (served by `alertflow worker`)",
+            tags=["alertflow"],
+            entrypoint_type=EntrypointType.MODULE_PATH,
+        )
+        deployments.append(deployment)
+    return deployments
+
+
+class InProcessWorker:
+    def __init__(self, client: PrefectClient, flows: dict[UUID, Flow[Any, Any]], *, limit: int, poll_seconds: float) -> None:
+        self.client = client
+        self.flows = flows
+        self.limit = limit
+        self.poll_seconds = poll_seconds
+        self.active: dict[UUID, tuple[int, asyncio.Task[Any]]] = {}  # flow run id -> (priority, task)
+        self._cancel_checked = 0.0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.poll_once()
+                if time.monotonic() - self._cancel_checked >= CANCEL_CHECK_SECONDS:
+                    await self.cancel_requested()
+                    self._cancel_checked = time.monotonic()
+            except Exception as err:
+                log.warning("worker poll failed (will retry): %s: %s", type(err).__name__, err)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.poll_seconds)
+        await self.shutdown()
+
+    async def poll_once(self) -> int:
+        """Claim and start what is due: pages first, and pages have slots of their own,
+        so a page never waits behind failovers and recoveries holding every slot."""
+        busy = Counter(priority for priority, _ in self.active.values())
+        if all(busy[p] >= self.limit for p in (0, 1)):
+            return 0
+        runs = await self.client.get_scheduled_flow_runs_for_deployments(
+            deployment_ids=list(self.flows), scheduled_before=datetime.now(timezone.utc) + timedelta(seconds=1), limit=4 * self.limit
+        )
+        started = 0
+        for flow_run in sorted(runs, key=lambda run: (self._priority(run), run.next_scheduled_start_time or datetime.now(timezone.utc))):
+            priority = self._priority(flow_run)
+            if flow_run.id in self.active or busy[priority] >= self.limit or not await self._claim(flow_run):
+                continue
+            self.active[flow_run.id] = (priority, asyncio.create_task(self._execute(flow_run), name=f"flow-run-{flow_run.name}"))
+            busy[priority] += 1
+            started += 1
+        return started
+
+    def _priority(self, flow_run: FlowRun) -> int:
+        return FlowName(self.flows[flow_run.deployment_id].name).priority  # type: ignore[index]
+
+    async def _claim(self, flow_run: FlowRun) -> bool:
+        try:
+            state = await propose_state(self.client, Pending(), flow_run_id=flow_run.id)
+        except Abort:
+            return False  # another worker took it, or it was cancelled
+        return state.is_pending()
+
+    async def _execute(self, flow_run: FlowRun) -> None:
+        flow = self.flows[flow_run.deployment_id]  # type: ignore[index]
+        try:
+            await run_flow(flow, flow_run=flow_run, return_type="state")  # type: ignore[misc]
+        except asyncio.CancelledError:
+            await propose_state(self.client, Cancelled(message="cancelled while running"), flow_run_id=flow_run.id, force=True)
+        except Exception:
+            log.exception("flow run %s ended with an engine error", flow_run.name)
+        finally:
+            self.active.pop(flow_run.id, None)
+
+    async def cancel_requested(self) -> None:
+        """Cancel the tasks of runs someone asked to cancel (Prefect UI or API)."""
+        if not self.active:
+            return
+        cancelling = await self.client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                id=FlowRunFilterId(any_=list(self.active)),
+                state=FlowRunFilterState(name=FlowRunFilterStateName(any_=["Cancelling"])),
+            )
+        )
+        for flow_run in cancelling:
+            _, task = self.active.get(flow_run.id, (None, None))
+            if task:
+                log.info("cancelling flow run %s on request", flow_run.name)
+                task.cancel()
+
+    async def shutdown(self) -> None:
+        if not self.active:
+            return
+        log.info("waiting up to %.0fs for %d flow runs to finish", SHUTDOWN_GRACE_SECONDS, len(self.active))
+        _, pending = await asyncio.wait([task for _, task in self.active.values()], timeout=SHUTDOWN_GRACE_SECONDS)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+
+async def register(deployments: list[RunnerDeployment], stop: asyncio.Event) -> list[UUID] | None:
+    """Apply the deployments, waiting for Prefect if it is not up yet; None if stopped first."""
+    delay = 1.0
+    while not stop.is_set():
+        try:
+            return [await deployment.aapply() for deployment in deployments]
+        except Exception as err:
+            log.warning("cannot register deployments yet (%s: %s); retrying in %.0fs", type(err).__name__, err, delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            delay = min(delay * 2, 30.0)
+    return None
+
+
+async def serve(settings: Settings, stop: asyncio.Event, *, isolated: bool = False) -> None:
+    """Register the response deployments, then run their flow runs until ``stop`` is set."""
+    deployments = await build_deployments(settings)
+    if isolated:
+        from prefect import aserve
+
+        serving = asyncio.create_task(aserve(*deployments, limit=settings.worker_limit))
+        await stop.wait()
+        serving.cancel()
+        await asyncio.gather(serving, return_exceptions=True)
+        return
+    ids = await register(deployments, stop)
+    if ids is None:
+        return
+    flows = dict(zip(ids, RESPONSE_FLOWS.values(), strict=True))
+    names = ", ".join(f"{FlowName(n).value}/{settings.deployment_name}" for n in RESPONSE_FLOWS)
+    log.info("serving %s (in-process, up to %d runs at once)", names, settings.worker_limit)
+    async with get_client() as client:
+        await InProcessWorker(client, flows, limit=settings.worker_limit, poll_seconds=settings.worker_poll_seconds).run(stop)

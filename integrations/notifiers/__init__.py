@@ -1,0 +1,1 @@
+"""Notifiers: the ways alertflow reaches people (Slack, PagerDuty, outgoing webhooks)."""

@@ -1,0 +1,1 @@
+"""Runbook steps: HTTP calls, shell commands and a wait-until-healthy check."""
