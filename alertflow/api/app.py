@@ -18,12 +18,12 @@ from pydantic import BaseModel
 
 from alertflow.api.http import Actor, error_response, json_response, require_token
 from alertflow.api.inbox import inbox_router
-from alertflow.api.metrics import Metrics
 from alertflow.api.responses import responses_router
 from alertflow.api.silences import silences_router
 from alertflow.api.slack import slack_router
 from alertflow.api.webhooks import webhooks_router
 from alertflow.errors import AlertflowError, InputError, NotFound, RetryableIntegrationError, StoreError
+from alertflow.metrics import CONTENT_TYPE
 from alertflow.models import Incident, IncidentStatus, TimelineEntry
 from alertflow.pipeline.stages import Stages
 
@@ -36,7 +36,7 @@ class IncidentDetail(BaseModel):
 
 def create_app(stages: Stages) -> FastAPI:
     settings = stages.settings
-    metrics = Metrics()
+    metrics = stages.metrics
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -52,7 +52,7 @@ def create_app(stages: Stages) -> FastAPI:
     @app.exception_handler(AlertflowError)
     async def on_alertflow_error(request: Request, err: AlertflowError) -> Response:
         if isinstance(err, InputError):
-            metrics.rejected(err.status_code)
+            metrics.rejected.labels(err.status_code).inc()
             return error_response(err.status_code, str(err), err.field)
         if isinstance(err, NotFound):
             return error_response(404, str(err))
@@ -100,7 +100,7 @@ def create_app(stages: Stages) -> FastAPI:
     def require_api_token(request: Request) -> None:
         require_token(request, settings.api_token)
 
-    app.include_router(webhooks_router(stages, metrics))
+    app.include_router(webhooks_router(stages))
     app.include_router(responses_router(stages, require_api_token))
     app.include_router(slack_router(stages))
     app.include_router(silences_router(stages, require_api_token))
@@ -123,6 +123,6 @@ def create_app(stages: Stages) -> FastAPI:
     @app.get("/metrics")
     async def prometheus_metrics() -> Response:
         counts = await stages.store.counts()
-        return Response(metrics.render(counts), media_type="text/plain; version=0.0.4")
+        return Response(metrics.render(counts), media_type=CONTENT_TYPE)
 
     return app

@@ -21,7 +21,6 @@ from fastapi import APIRouter, Request, Response
 from sqlalchemy import select
 
 from alertflow.api.http import Accepted, check_content_type, json_response, parse_json, read_body, require_token
-from alertflow.api.metrics import Metrics
 from alertflow.auth import check_request
 from alertflow.errors import NotFound
 from alertflow.integrations.sources import VerifyingSource
@@ -34,7 +33,7 @@ from alertflow.store import tables as t
 CATCH_UP_SECONDS = 5.0  # how long an acknowledge waits for its trigger still in the inbox
 
 
-def webhooks_router(stages: Stages, metrics: Metrics) -> APIRouter:
+def webhooks_router(stages: Stages) -> APIRouter:
     settings = stages.settings
     endpoints = build_endpoints(settings)
     router = APIRouter()
@@ -57,7 +56,7 @@ def webhooks_router(stages: Stages, metrics: Metrics) -> APIRouter:
         if isinstance(source, PagerDutySource):
             extra = await _pagerduty_reply(stages, endpoint, source, payload, alerts)
         ids = await stages.inbox.append(alerts)
-        metrics.accepted(name, len(ids))
+        stages.metrics.accepted.labels(name).inc(len(ids))
         return json_response({"accepted": len(ids), "alert_ids": ids, **extra}, 202)
 
     responses: dict[int | str, dict[str, Any]] = {code: {} for code in (400, 401, 403, 404, 413, 415, 422)}

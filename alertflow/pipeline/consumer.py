@@ -18,6 +18,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 
 from alertflow.errors import Conflict, InputError, NotFound, StoreUnavailable
+from alertflow.metrics import Metrics
 from alertflow.models import ACTION_BY_FLOW, Action, FlowName, Incident, IncidentStatus, Silence, TimelineKind
 from alertflow.pipeline.decisions import DecisionWriter, Rows, entry
 from alertflow.rules import Engine, Matcher, RuleSet
@@ -35,7 +36,7 @@ def utcnow() -> datetime:
 class Pipeline:
     def __init__(
         self, store: Store, ruleset: RuleSet, *, on_outbox: Callable[[], None] = lambda: None, batch_size: int = 500,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Callable[[], datetime] = utcnow, metrics: Metrics | None = None,
     ) -> None:  # fmt: skip
         self.store = store
         self.engine = Engine(ruleset)
@@ -43,6 +44,7 @@ class Pipeline:
         self.on_outbox = on_outbox
         self.batch_size = batch_size
         self.clock = clock
+        self.metrics = metrics or Metrics()
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
 
@@ -118,6 +120,7 @@ class Pipeline:
             except Exception:
                 await self.restore()  # memory must not run ahead of disk
                 raise
+        self.metrics.observe_decided((s.alert.received_at for s in batch), utcnow())  # wall time, whatever the engine's clock
         return rows.queued
 
     async def _flush(self, tx: Tx, rows: Rows, batch: list[StoredAlert], now: datetime) -> None:

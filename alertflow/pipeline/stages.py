@@ -19,6 +19,7 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from alertflow.config.settings import Settings
 from alertflow.errors import ConfigError
+from alertflow.metrics import Metrics
 from alertflow.pipeline.consumer import Pipeline
 from alertflow.pipeline.dispatch import Dispatcher
 from alertflow.pipeline.inbox import InboxWriter
@@ -67,7 +68,8 @@ class Stages:
             deployment_name=settings.deployment_name,
             ui_url=settings.prefect_ui_url,
         )
-        self.pipeline = Pipeline(self.store, ruleset, on_outbox=self.dispatcher.nudge)
+        self.metrics = Metrics()
+        self.pipeline = Pipeline(self.store, ruleset, on_outbox=self.dispatcher.nudge, metrics=self.metrics)
         self.inbox = InboxWriter(self.store, on_commit=self.pipeline.nudge)
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []

@@ -89,6 +89,7 @@ inbox = Table(
         sqlite_where=text("processed_at IS NULL"),
         postgresql_where=text("processed_at IS NULL"),
     ),
+    Index("ix_inbox_failed", "id", sqlite_where=text("error IS NOT NULL"), postgresql_where=text("error IS NOT NULL")),
 )
 
 incidents = Table(

@@ -6,6 +6,7 @@ import json
 import sqlite3
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import wait_for
 from tests.support import REPO, ApiThread
@@ -133,10 +134,19 @@ def test_health_readiness_and_metrics(api: ApiThread) -> None:
     assert api.get("/healthz").json() == {"status": "ok"}
     ready = api.get("/readyz").json()
     assert ready["status"] == "ready" and ready["inbox_total"] == 1
-    metrics = api.get("/metrics").text
-    assert 'alertflow_alerts_accepted_total{source="alertmanager"} 1' in metrics
-    assert 'alertflow_requests_rejected_total{status="400"} 1' in metrics
-    assert "alertflow_inbox_total 1" in metrics
+    wait_for(lambda: api.get("/readyz").json()["inbox_pending"] == 0, 10, "the alert to be decided")
+    response = api.get("/metrics")
+    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+    samples = {
+        f"{sample.name}{sample.labels or ''}": sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+    assert samples["alertflow_alerts_accepted_total{'source': 'alertmanager'}"] == 1
+    assert samples["alertflow_requests_rejected_total{'status': '400'}"] == 1
+    assert samples["alertflow_inbox_total"] == 1 and samples["alertflow_inbox_pending"] == 0
+    assert samples["alertflow_webhook_to_decided_seconds_count"] == 1
+    assert samples["alertflow_webhook_to_decided_seconds_bucket{'le': '+Inf'}"] == 1
 
 
 def test_failback_by_service_and_dry_runs_are_queued_with_their_parameters(api: ApiThread) -> None:
