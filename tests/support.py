@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import uvicorn
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from alertflow.cli import up as system
 from tests.conftest import REPO, free_port, wait_for
@@ -195,3 +196,8 @@ class TcpRelay:
                 self.connections.clear()
 
         asyncio.run_coroutine_threadsafe(stop(), self.loop).result(5)
+
+
+def metric_samples(text: str) -> dict[str, float]:
+    """A /metrics page as {name{labels}: value}, read with prometheus-client's own parser."""
+    return {f"{x.name}{x.labels or ''}": x.value for family in text_string_to_metric_families(text) for x in family.samples}

@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     deployment_name: str = "alertflow"
     worker_limit: int = Field(50, ge=1, description="flow runs one worker executes at once, pages and other responses each")
     worker_poll_seconds: float = Field(0.25, gt=0, description="how often the worker asks Prefect for new runs")
+    worker_metrics_port: int | None = Field(None, ge=1, le=65535, description="serve the worker's /metrics here (off when unset)")
+    worker_metrics_host: str = Field("127.0.0.1", description="address the worker's /metrics listens on")
     allow_shell: bool = Field(False, description="runbook shell steps are refused unless true")
     slack: SlackSettings = SlackSettings()
     pagerduty: PagerDutySettings | None = None

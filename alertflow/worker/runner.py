@@ -31,9 +31,11 @@ from prefect.flow_engine import run_flow
 from prefect.states import Cancelled, Pending
 from prefect.types.entrypoint import EntrypointType
 from prefect.utilities.engine import propose_state
+from prometheus_client import start_http_server
 
 from alertflow.config.settings import Settings
 from alertflow.flows import RESPONSE_FLOWS
+from alertflow.metrics import worker_metrics
 from alertflow.models import FlowName
 
 log = logging.getLogger("alertflow.worker.runner")
@@ -107,14 +109,18 @@ class InProcessWorker:
 
     async def _execute(self, flow_run: FlowRun) -> None:
         flow = self.flows[flow_run.deployment_id]  # type: ignore[index]
+        started, ended = time.monotonic(), "crashed"
         try:
-            await run_flow(flow, flow_run=flow_run, return_type="state")  # type: ignore[misc]
+            state = await run_flow(flow, flow_run=flow_run, return_type="state")  # type: ignore[misc]
+            ended = state.type.value.lower()
         except asyncio.CancelledError:
+            ended = "cancelled"
             await propose_state(self.client, Cancelled(message="cancelled while running"), flow_run_id=flow_run.id, force=True)
         except Exception:
             log.exception("flow run %s ended with an engine error", flow_run.name)
         finally:
             self.active.pop(flow_run.id, None)
+            worker_metrics().flow_runs.labels(flow.name, ended).observe(time.monotonic() - started)
 
     async def cancel_requested(self) -> None:
         """Cancel the tasks of runs someone asked to cancel (Prefect UI or API)."""
@@ -159,6 +165,9 @@ async def register(deployments: list[RunnerDeployment], stop: asyncio.Event) -> 
 async def serve(settings: Settings, stop: asyncio.Event, *, isolated: bool = False) -> None:
     """Register the response deployments, then run their flow runs until ``stop`` is set."""
     deployments = await build_deployments(settings)
+    if settings.worker_metrics_port is not None:
+        start_http_server(settings.worker_metrics_port, addr=settings.worker_metrics_host, registry=worker_metrics().registry)
+        log.info("worker metrics on http://%s:%d/metrics", settings.worker_metrics_host, settings.worker_metrics_port)
     if isolated:
         from prefect import aserve
 

@@ -7,13 +7,16 @@ import os
 import subprocess
 import sys
 
+import httpx
+
 from alertflow.cli.sandbox import SlackFailure
-from tests.conftest import wait_for
-from tests.support import REPO
+from tests.conftest import free_port, wait_for
+from tests.support import REPO, metric_samples
 
 FIRING = (REPO / "examples" / "alertmanager-firing.json").read_bytes()
 RESOLVED = (REPO / "examples" / "alertmanager-resolved.json").read_bytes()
 JSON = {"Content-Type": "application/json"}
+FLOWS = ("timeline", "failover", "paging", "recovery")
 
 
 def cli(system, *args: str) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
@@ -22,12 +25,18 @@ def cli(system, *args: str) -> subprocess.CompletedProcess[str]:  # type: ignore
 
 
 def test_alert_fans_out_four_flows_dedups_and_resolves(start_system) -> None:  # type: ignore[no-untyped-def]
-    """One alert → one incident and four completed flow runs; a resend adds nothing; the resolved payload resolves it."""
-    system = start_system()
+    """One alert → one incident and four completed flow runs (counted by the worker's /metrics); a resend adds
+    nothing; the resolved payload resolves it."""
+    metrics_port = free_port()
+    system = start_system(worker_metrics_port=metrics_port)
     assert system.api.post("/webhooks/alertmanager", content=FIRING, headers=JSON).status_code == 202
     runs = system.completed_runs(1, 4)
     assert sorted(r.name for r in runs) == ["failover-incident-1", "paging-incident-1", "recovery-incident-1", "timeline-incident-1"]
     assert all(r.state.is_completed() for r in runs), [(r.name, r.state.message) for r in runs]
+    url = f"http://127.0.0.1:{metrics_port}/metrics"
+    counted = [f"alertflow_flow_run_duration_seconds_count{{'flow': '{flow}', 'state': 'completed'}}" for flow in FLOWS]
+    # The worker observes a run as its task ends, just after Prefect shows it Completed.
+    wait_for(lambda: all(metric_samples(httpx.get(url, timeout=5).text).get(name) == 1 for name in counted), 10, "4 runs counted")
     [message] = system.sandbox.state.messages()
     assert "checkout API is not answering health checks" in message["text"]
     assert system.sandbox.state.switches["checkout"] == "standby"

@@ -6,10 +6,9 @@ import json
 import sqlite3
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import wait_for
-from tests.support import REPO, ApiThread
+from tests.support import REPO, ApiThread, metric_samples
 
 FIRING = (REPO / "examples" / "alertmanager-firing.json").read_bytes()
 JSON = {"Content-Type": "application/json"}
@@ -137,11 +136,7 @@ def test_health_readiness_and_metrics(api: ApiThread) -> None:
     wait_for(lambda: api.get("/readyz").json()["inbox_pending"] == 0, 10, "the alert to be decided")
     response = api.get("/metrics")
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
-    samples = {
-        f"{sample.name}{sample.labels or ''}": sample.value
-        for family in text_string_to_metric_families(response.text)
-        for sample in family.samples
-    }
+    samples = metric_samples(response.text)
     assert samples["alertflow_alerts_accepted_total{'source': 'alertmanager'}"] == 1
     assert samples["alertflow_requests_rejected_total{'status': '400'}"] == 1
     assert samples["alertflow_inbox_total"] == 1 and samples["alertflow_inbox_pending"] == 0
