@@ -17,14 +17,14 @@ import time
 from typing import Any
 
 import httpx
-from alertflow.flows.escalation import escalate
+from prefect import flow
+
+from alertflow.errors import IntegrationError, RetryableIntegrationError
+from alertflow.flows.handover import hand_over
 from alertflow.flows.runtime import record
 from alertflow.flows.timeline import LIFECYCLE_HOOKS
 from alertflow.flows.traffic import current_state, describe_plan, move_traffic, switch_settings
 from alertflow.integrations.http import request
-from prefect import flow
-
-from alertflow.errors import IntegrationError, RetryableIntegrationError
 from alertflow.models import FailbackAction, TimelineKind
 
 POLL_SECONDS = 1.0
@@ -67,7 +67,7 @@ async def fail_back(incident_id: int, action: FailbackAction) -> str | dict[str,
             )
         except RetryableIntegrationError as err:
             await record(incident_id, TimelineKind.failover, f"failback: {params.to} {err}; traffic stays", switch=params.switch)
-            await escalate(incident_id, f"failback of {params.switch} to {params.to} not done: {params.to} not stably healthy", str(err))
+            await hand_over(incident_id, f"failback of {params.switch} to {params.to} not done: {params.to} not stably healthy", str(err))
             raise
         await record(incident_id, TimelineKind.failover, f"failback: {params.to} stably healthy after {waited:.0f}s", switch=params.switch)
     return await move_traffic(incident_id, params.switch, params.to, action.retry, "failback")

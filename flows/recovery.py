@@ -13,16 +13,16 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from alertflow.flows.escalation import escalate, trim
-from alertflow.flows.runtime import io_task, record, settings, store, with_retry
-from alertflow.flows.timeline import LIFECYCLE_HOOKS
-from alertflow.integrations.steps.runbook import Outcome, run_http_step, run_shell_step, wait_until_healthy
 from prefect import flow
 from prefect.deployments import run_deployment
 
 from alertflow.config.responses import HealthCheck, HttpStep, RunbookStep, RunDeploymentStep, ShellStep
 from alertflow.config.secrets import resolve_secrets
 from alertflow.errors import ConfigError, IntegrationError, RetryableIntegrationError
+from alertflow.flows.handover import hand_over, trim
+from alertflow.flows.runtime import io_task, record, settings, store, with_retry
+from alertflow.flows.timeline import LIFECYCLE_HOOKS
+from alertflow.integrations.steps.runbook import Outcome, run_http_step, run_shell_step, wait_until_healthy
 from alertflow.models import RecoveryAction, TimelineKind
 from alertflow.templates import render
 
@@ -108,4 +108,4 @@ async def run_recovery(incident_id: int, action: RecoveryAction) -> str | dict[s
 async def give_up(incident_id: int, runbook: str, where: str, err: Exception) -> None:
     output = trim(f"{type(err).__name__}: {err}" if not isinstance(err, IntegrationError) else err)
     await record(incident_id, TimelineKind.recovery, f"runbook {runbook}: {where} failed after its retries", detail=output, major=True)
-    await escalate(incident_id, f"recovery runbook {runbook} failed at {where}", output)
+    await hand_over(incident_id, f"recovery runbook {runbook} failed at {where}", output)

@@ -29,17 +29,17 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-from alertflow.flows.escalation import escalate, trim
+
+from alertflow.config.responses import HaproxySwitchSettings, HttpSwitchSettings, Probe
+from alertflow.config.secrets import resolve_secrets
+from alertflow.errors import ConfigError, RetryableIntegrationError, StoreError
+from alertflow.flows.handover import hand_over, trim
 from alertflow.flows.runtime import current_run, io_task, record, settings, store, with_retry
 from alertflow.integrations.http import request, safe_url
 from alertflow.integrations.switches import SwitchState, TrafficSwitch
 from alertflow.integrations.switches.haproxy import HaproxySwitch
 from alertflow.integrations.switches.http import HttpTrafficSwitch
 from alertflow.integrations.switches.probe import verify_served_by
-
-from alertflow.config.responses import HaproxySwitchSettings, HttpSwitchSettings, Probe
-from alertflow.config.secrets import resolve_secrets
-from alertflow.errors import ConfigError, RetryableIntegrationError, StoreError
 from alertflow.models import RetryPolicy, TimelineKind
 
 LOCK_TTL_SECONDS = 900.0  # a holder that died frees the switch after this long
@@ -196,7 +196,7 @@ async def _move(
             health = await with_retry(check_health, retry)(target.health_url, configured.timeout_seconds)
         except Exception as err:
             await record(incident_id, KIND, f"switch {name}: {to} is unhealthy, traffic not shifted: {trim(err, 300)}", switch=name)
-            await escalate(incident_id, f"{what} of {name} to {to} not done: {to} is unhealthy", str(err))
+            await hand_over(incident_id, f"{what} of {name} to {to} not done: {to} is unhealthy", str(err))
             raise
         await record(incident_id, KIND, f"switch {name}: {to} is healthy ({health})", switch=name)
     try:
@@ -217,9 +217,9 @@ async def roll_back(incident_id: int, name: str, switch: TrafficSwitch, before: 
     except Exception as err:
         summary = f"switch {name}: ROLLBACK FAILED, traffic state unknown: {trim(err, 300)}"
         await record(incident_id, TimelineKind.rollback, summary, switch=name, wanted=before.detail)
-        await escalate(incident_id, f"rollback of switch {name} failed after: {why}", str(err))
+        await hand_over(incident_id, f"rollback of switch {name} failed after: {why}", str(err))
         return
     await record(
         incident_id, TimelineKind.rollback, f"switch {name} restored to {before.active}: {why}", switch=name, restored=before.detail
     )
-    await escalate(incident_id, f"switch {name} rolled back to {before.active}", why)
+    await hand_over(incident_id, f"switch {name} rolled back to {before.active}", why)

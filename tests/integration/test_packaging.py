@@ -8,6 +8,7 @@ into someone's site-packages next to another distribution's.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -38,10 +39,13 @@ def test_pyproject_lists_every_package_of_the_tree() -> None:
 
 def test_the_wheel_has_one_top_level_package(tmp_path: Path) -> None:
     """Built from this tree, the wheel holds `alertflow` and its metadata only, with rules/flows/integrations inside."""
+    source = tmp_path / "source"  # a copy: setuptools builds in place and would leave build/ in the checkout
+    for folder in FOLDERS:
+        shutil.copytree(REPO / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(tmp_path), str(REPO)],
-        check=True,
-        capture_output=True,
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(tmp_path), str(source)], check=True, capture_output=True
     )
     [wheel] = tmp_path.glob("alertflow-*.whl")
     names = zipfile.ZipFile(wheel).namelist()

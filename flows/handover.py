@@ -1,4 +1,4 @@
-"""Escalation: when automation gives up, a person hears why.
+"""Handover: when automation gives up, a person hears why.
 
 One small function for every response flow: it writes an ``escalation``
 timeline entry and queues a paging flow run through the outbox, in one
@@ -11,7 +11,6 @@ after how long) belong to the paging flow.
 from __future__ import annotations
 
 from alertflow.flows.runtime import current_run, store, timeline_entry
-
 from alertflow.models import PagingAction, PagingParams, RetryPolicy, TimelineKind
 
 DETAIL_LIMIT = 1000
@@ -23,7 +22,7 @@ def trim(text: object, limit: int = DETAIL_LIMIT) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-async def escalate(incident_id: int, reason: str, detail: str) -> int:
+async def hand_over(incident_id: int, reason: str, detail: str) -> int:
     """Record the escalation and queue a page saying ``reason``; returns the outbox row id."""
     link = current_run()[1]
     detail = trim(detail)
