@@ -3,7 +3,8 @@
 A fresh checkout has no Slack workspace and no load balancer, yet a new user
 should see the whole loop work (``alertflow up --sandbox``), and tests must talk
 to real servers rather than mocks. This one small server is both: slack-sdk
-reaches it through ``base_url``, the HTTP traffic switch and runbooks through
+reaches it through ``base_url`` (a workspace as strict as Slack's, with its
+rate limits: alertflow/cli/slack_standin.py), the HTTP traffic switch and runbooks through
 URLs, and everything it receives is recorded. ``/_sandbox/...`` endpoints let a
 test inject failures (the next N Slack calls answer 500, 429 with a
 Retry-After, ``invalid_auth``, or answer late; a switch that ignores shifts, a
@@ -29,6 +30,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from alertflow.cli.slack_standin import SlackWorkspace
+
 
 @dataclass
 class SlackFailure:
@@ -45,7 +48,7 @@ class SandboxState:
     slack_token: str | None = None
     slack_calls: list[dict[str, Any]] = field(default_factory=list)
     slack_failures: list[SlackFailure] = field(default_factory=list)
-    slack_ts_counter: int = 0
+    slack: SlackWorkspace = field(default_factory=SlackWorkspace)
     slack_responses: list[dict[str, Any]] = field(default_factory=list)  # what the app posted to a click's response_url
     switches: dict[str, str] = field(default_factory=dict)
     switch_calls: list[dict[str, Any]] = field(default_factory=list)
@@ -74,16 +77,10 @@ def build_app(state: SandboxState) -> Starlette:
             return JSONResponse({"ok": False, "error": failure.error}, status_code=failure.status, headers=headers)
         if state.slack_token and request.headers.get("authorization") != f"Bearer {state.slack_token}":
             return JSONResponse({"ok": False, "error": "invalid_auth"})
-        call["ok"] = True
-        state.slack_ts_counter += 1
-        ts = f"{int(time.time())}.{state.slack_ts_counter:06d}"  # unique, as Slack's are per channel
-        if method == "auth.test":
-            return JSONResponse({"ok": True, "team": "sandbox", "user": "alertflow"})
-        if method in ("chat.postMessage", "chat.update"):
-            ts = body.get("ts", ts)
-            message = {"text": body.get("text"), "ts": ts} | ({"thread_ts": body["thread_ts"]} if body.get("thread_ts") else {})
-            return JSONResponse({"ok": True, "channel": "C0SANDBOX", "ts": ts, "message": message})
-        return JSONResponse({"ok": False, "error": "unknown_method"})
+        answer = state.slack.answer(method, body)
+        call["ok"] = answer.body["ok"]
+        call["answer"] = answer.body
+        return JSONResponse(answer.body, status_code=answer.status, headers=answer.headers)
 
     async def slack_response(request: Request) -> JSONResponse:
         """A click's ``response_url`` (Slack's hooks.slack.com/actions/...): messages to the person who clicked."""

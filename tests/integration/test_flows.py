@@ -24,7 +24,8 @@ async def test_paging_posts_slack_message_and_records_it(sandbox, incident) -> N
     ref = await page_oncall(incident_id, PagingAction(params={"channel": "#checkout"}))
     [message] = sandbox.state.messages()
     assert message["channel"] == "#checkout" and "checkout API down" in message["text"]
-    assert ref == {"channel": "C0SANDBOX", "ts": message.get("ts", ref["ts"])}
+    [posted] = sandbox.state.slack.channel("#checkout").messages.values()
+    assert ref == {"channel": sandbox.state.slack.channel("#checkout").id, "ts": posted["ts"]}
     timeline = summaries(await store.get_timeline(incident_id))
     assert timeline == ["paging flow started", "paged #checkout on Slack", "paging flow succeeded"]
 

@@ -28,7 +28,8 @@ async def test_send_posts_block_kit_with_buttons(sandbox) -> None:  # type: igno
     assert body["channel"] == "#checkout" and body["text"].startswith("[CRITICAL] Incident #7: checkout API down")
     actions = [e["action_id"] for b in body["blocks"] if b["type"] == "actions" for e in b["elements"]]
     assert actions == ["alertflow_ack", "alertflow_resolve", "alertflow_escalate"]
-    assert ref.channel == "C0SANDBOX" and ref.ts
+    channel = sandbox.state.slack.channel("#checkout")
+    assert ref.channel == channel.id and ref.ts in channel.messages  # the id and ts Slack gave, not what was asked for
 
 
 async def test_alert_text_cannot_mention_everyone(sandbox) -> None:  # type: ignore[no-untyped-def]
@@ -143,3 +144,24 @@ async def test_failures_can_be_scripted_over_http(sandbox) -> None:  # type: ign
     assert httpx.post(f"{sandbox.url}/_sandbox/slack-fail", json=script).status_code == 200
     await notifier(sandbox).send(PAGE)
     assert [c["ok"] for c in sandbox.state.slack_calls] == [False, True]
+
+
+async def test_updating_a_message_slack_never_had_is_permanent(sandbox) -> None:  # type: ignore[no-untyped-def]
+    """chat.update of a ts the channel does not hold is message_not_found (as Slack answers), a permanent error."""
+    slack = notifier(sandbox)
+    ref = await slack.send(PAGE, "#checkout")
+    await slack.update(ref, PAGE)
+    with pytest.raises(PermanentIntegrationError, match="message_not_found"):
+        await slack.update(MessageRef(channel=ref.channel, ts="1.000001"), PAGE)
+    with pytest.raises(PermanentIntegrationError, match="channel_not_found"):
+        await slack.update(MessageRef(channel="C0NOWHERE", ts=ref.ts), PAGE)
+
+
+async def test_a_burst_beyond_slacks_channel_limit_is_waited_out(sandbox) -> None:  # type: ignore[no-untyped-def]
+    """Past a short burst a channel takes about one message a second: the stand-in answers 429 with Retry-After
+    like Slack, and the notifier waits it out, so every message arrives once."""
+    slack, burst = notifier(sandbox), sandbox.state.slack.burst
+    refs = [await slack.send(PAGE, "#storm") for _ in range(burst + 1)]
+    limited = [call for call in sandbox.state.slack_calls if call["answer"].get("error") == "ratelimited"]
+    assert len(limited) == 1 and len({ref.ts for ref in refs}) == burst + 1
+    assert len(sandbox.state.slack.channel("#storm").messages) == burst + 1
