@@ -27,6 +27,7 @@ VOCABULARY = (
     "alertflow.durations",
     "alertflow.auth",
     "alertflow.logs",
+    "alertflow.retries",
     "alertflow.config",
 )
 THIRD_PARTY = ("pydantic", "yaml")
