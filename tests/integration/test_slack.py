@@ -85,6 +85,14 @@ async def test_long_retry_after_is_left_to_the_caller(sandbox) -> None:  # type:
     assert raised.value.retry_after == 120 and len(sandbox.state.slack_calls) == 1
 
 
+async def test_a_retry_after_slack_sdk_cannot_read_is_left_to_the_caller(sandbox) -> None:  # type: ignore[no-untyped-def]
+    """A fractional Retry-After (Slack sends whole seconds; slack-sdk reads only those) is raised at once, retryable, with its value."""
+    fail_next(sandbox, 429, "ratelimited", retry_after=0.5)
+    with pytest.raises(RetryableIntegrationError, match="HTTP 429 ratelimited") as raised:
+        await notifier(sandbox).send(PAGE)
+    assert raised.value.retry_after == 0.5 and len(sandbox.state.slack_calls) == 1
+
+
 @pytest.mark.parametrize(("status", "error"), [(500, "internal_error"), (503, "service_unavailable")])
 async def test_server_errors_are_retryable_and_not_retried_here(sandbox, status: int, error: str) -> None:  # type: ignore[no-untyped-def]
     """5xx raises a retryable error after one call: the action's retry policy decides about more."""
