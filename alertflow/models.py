@@ -140,7 +140,8 @@ class RetryPolicy(BaseModel):
     """Retries of one action's I/O steps, as written in the rules file.
 
     ``retry_delay_seconds`` is one delay or one per attempt; ``exponential_backoff``
-    is a factor f giving delays f, 2f, 4f, ... (Prefect's ``exponential_backoff``).
+    is a factor f giving delays f, 2f, 4f, ...: Prefect's own ``exponential_backoff``
+    computes them where the policy is applied (flows/runtime.py ``retry_delays``).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -157,14 +158,6 @@ class RetryPolicy(BaseModel):
         if any(d < 0 for d in delays):
             raise ValueError("retry delays must be >= 0")
         return self
-
-    def delays(self) -> list[float]:
-        """The delay before each retry, as Prefect's ``retry_delay_seconds`` list."""
-        if self.exponential_backoff is not None:
-            return [self.exponential_backoff * 2**n for n in range(self.retries)]
-        if isinstance(self.retry_delay_seconds, list):
-            return list(self.retry_delay_seconds) or [0.0]
-        return [float(self.retry_delay_seconds)]
 
 
 class PagingParams(BaseModel):

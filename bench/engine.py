@@ -27,11 +27,10 @@ import time
 import tracemalloc
 from datetime import datetime, timedelta, timezone
 
-from alertflow.rules import Engine, RuleSet
-from alertflow.rules.schema import Rule
-
 from alertflow.models import Alert, AlertStatus, Severity
 from alertflow.pipeline.stages import tune_garbage_collector
+from alertflow.rules import Engine, RuleSet
+from alertflow.rules.schema import Rule
 
 T0 = datetime(2030, 1, 7, 12, 0, tzinfo=timezone.utc)
 GROUPS = 10_000

@@ -26,10 +26,9 @@ from pydantic import SecretStr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the golden payloads and the test SNS live in tests/
 
-from alertflow.integrations.sources.cloudwatch import CloudWatchSource
-
 from alertflow.auth import BasicAuth, BearerAuth, HmacAuth, check_request, sign
 from alertflow.config.sources import SnsSettings
+from alertflow.integrations.sources.cloudwatch import CloudWatchSource
 from tests.fuzzing import GOLDEN
 from tests.sns_peer import SnsPeer, alarm_message
 from tests.unit.test_source_payloads import source_for

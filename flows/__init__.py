@@ -9,7 +9,6 @@ from alertflow.flows.failover import fail_over
 from alertflow.flows.paging import page_oncall
 from alertflow.flows.recovery import run_recovery
 from alertflow.flows.timeline import record_timeline
-
 from alertflow.models import FlowName
 
 RESPONSE_FLOWS = {

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from alertflow.flows.timeline import LIFECYCLE_HOOKS
-from alertflow.flows.traffic import describe_plan, move_traffic
 from prefect import flow
 
+from alertflow.flows.timeline import LIFECYCLE_HOOKS
+from alertflow.flows.traffic import describe_plan, move_traffic
 from alertflow.models import FailoverAction
 
 

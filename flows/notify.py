@@ -19,13 +19,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from alertflow.flows.runtime import io_task, settings
-from alertflow.integrations.notifiers.pagerduty import PagerDutyNotifier, PagerDutyResult
-from alertflow.integrations.notifiers.slack import MessageRef, PageMessage, SlackNotifier
-
 from alertflow.config.oncall import Recipient, on_call
 from alertflow.config.settings import PagerDutySettings, Settings
 from alertflow.errors import PermanentIntegrationError
+from alertflow.flows.runtime import io_task, settings
+from alertflow.integrations.notifiers.pagerduty import PagerDutyNotifier, PagerDutyResult
+from alertflow.integrations.notifiers.slack import MessageRef, PageMessage, SlackNotifier
 from alertflow.models import Incident, IncidentStatus, PagingParams, TimelineEntry, TimelineKind
 from alertflow.store.pages import PageRecord
 

@@ -31,6 +31,11 @@ import hashlib
 import time
 from datetime import datetime, timezone
 
+from prefect import flow
+
+from alertflow.config.oncall import EscalationPolicy, Recipient, Step
+from alertflow.durations import format_duration
+from alertflow.errors import ConfigError, IntegrationError, PermanentIntegrationError
 from alertflow.flows.handover import trim
 from alertflow.flows.notify import (
     Delivery,
@@ -48,11 +53,6 @@ from alertflow.flows.runtime import current_run, record, settings, store, with_r
 from alertflow.flows.timeline import LIFECYCLE_HOOKS
 from alertflow.flows.ui_answer import PageAnswer, UiPrompt, apply_answer
 from alertflow.integrations.notifiers.slack import MessageRef, PageMessage
-from prefect import flow
-
-from alertflow.config.oncall import EscalationPolicy, Recipient, Step
-from alertflow.durations import format_duration
-from alertflow.errors import ConfigError, IntegrationError, PermanentIntegrationError
 from alertflow.models import Incident, IncidentStatus, PagingAction, RetryPolicy, TimelineEntry, TimelineKind
 from alertflow.store.pages import PageLog, PageRecord
 

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
-from prefect.tasks import Task
+from prefect.tasks import Task, exponential_backoff
 
 from alertflow.config import settings as config
 from alertflow.errors import AlertflowError, RetryableIntegrationError, StoreError
@@ -51,9 +51,18 @@ def io_task(fn: Any) -> Task[Any, Any]:
     return task(fn, cache_policy=NO_CACHE, retry_condition_fn=_worth_retrying)
 
 
+def retry_delays(policy: RetryPolicy) -> list[float]:
+    """The wait before each retry, as Prefect's ``retry_delay_seconds``; a backoff factor goes through Prefect's own formula."""
+    if policy.exponential_backoff is not None:
+        return exponential_backoff(policy.exponential_backoff)(policy.retries)
+    if isinstance(policy.retry_delay_seconds, list):
+        return list(policy.retry_delay_seconds) or [0.0]
+    return [float(policy.retry_delay_seconds)]
+
+
 def with_retry(io: T, policy: RetryPolicy) -> T:
     """Apply one action's retry policy (from the rules file) where the I/O happens."""
-    return io.with_options(retries=policy.retries, retry_delay_seconds=policy.delays())  # type: ignore[return-value]
+    return io.with_options(retries=policy.retries, retry_delay_seconds=retry_delays(policy))  # type: ignore[return-value]
 
 
 def current_run() -> tuple[str | None, str | None]:

@@ -15,10 +15,10 @@ import asyncio
 import time
 from typing import Any
 
-from alertflow.flows.runtime import io_task, record, store, with_retry
 from prefect import flow
 from prefect.artifacts import acreate_markdown_artifact
 
+from alertflow.flows.runtime import io_task, record, store, with_retry
 from alertflow.models import Incident, TimelineAction, TimelineEntry, TimelineKind, timestamp
 
 

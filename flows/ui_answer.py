@@ -12,26 +12,27 @@ engine records it: one meaning, whatever the channel.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from typing import Any
 
 import httpx
-from alertflow.flows.runtime import settings
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.responses import SetStateStatus
+from prefect.client.schemas.responses import OrchestrationResult, SetStateStatus
 from prefect.context import FlowRunContext
 from prefect.input import RunInput
 from prefect.input.run_input import Keyset, keyset_from_paused_state
 from prefect.states import Paused, Running
 from prefect.utilities.engine import propose_state
 from pydantic import Field
+from tenacity import wait_incrementing
 
 from alertflow.errors import IntegrationError
+from alertflow.flows.runtime import settings
+from alertflow.retries import retrying
 
 GRACE_SECONDS = 300  # Prefect fails a run paused past its timeout: ours resumes itself long before
-CLOSE_ATTEMPTS = 4
+CLOSE_ATTEMPTS = 4  # waits of 1, 2, 3 s between them: Prefect restarting, not Prefect down
 log = logging.getLogger(__name__)
 
 
@@ -99,15 +100,12 @@ class UiPrompt:
         """Resume the run ourselves (tasks cannot run in a paused run); if someone beat us to it, their answer."""
         if self.closed:
             return None
-        for attempt in range(1, CLOSE_ATTEMPTS + 1):
-            try:
-                async with get_client() as client:
-                    response = await client.resume_flow_run(self.flow_run_id, run_input=_NO_ANSWER)
-                break
-            except Exception:
-                if attempt == CLOSE_ATTEMPTS:
-                    raise
-                await asyncio.sleep(attempt)
+
+        async def resume() -> OrchestrationResult[Any]:
+            async with get_client() as client:
+                return await client.resume_flow_run(self.flow_run_id, run_input=_NO_ANSWER)
+
+        response = await retrying(attempts=CLOSE_ATTEMPTS, wait=wait_incrementing(start=1, increment=1))(resume)
         self.closed = True
         return None if response.status is SetStateStatus.ACCEPT else await self._load()
 

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from alertflow.models import Alert, AlertStatus, Silence
 from alertflow.rules.decision import Decision, DecisionKind
 from alertflow.rules.groups import GroupLogic
 from alertflow.rules.index import RuleIndex
@@ -27,8 +28,6 @@ from alertflow.rules.matchers import match_all
 from alertflow.rules.schema import RuleSet
 from alertflow.rules.state import Group, HeartbeatState, Member, Suppressed
 from alertflow.rules.suppression import ActiveSilence
-
-from alertflow.models import Alert, AlertStatus, Silence
 
 K = DecisionKind
 

@@ -13,11 +13,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from alertflow.models import Alert, Silence
 from alertflow.rules.matchers import match_all
 from alertflow.rules.schema import Rule, RuleSet
 from alertflow.rules.suppression import ActiveSilence
-
-from alertflow.models import Alert, Silence
 
 
 @dataclass

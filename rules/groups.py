@@ -14,13 +14,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from alertflow.durations import format_duration
+from alertflow.models import Action, Alert
 from alertflow.rules.decision import Decision, DecisionKind
 from alertflow.rules.matchers import match_all
 from alertflow.rules.schema import FlappingPattern, Rule, SequencePattern, ThresholdPattern
 from alertflow.rules.state import Group, Member, Phase
-
-from alertflow.durations import format_duration
-from alertflow.models import Action, Alert
 
 if TYPE_CHECKING:
     from alertflow.rules.inhibition import Sources

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from alertflow.rules.matchers import MatcherField
 from pydantic import BaseModel, ConfigDict, Field
 
 from alertflow.durations import Duration
 from alertflow.models import Alert, AlertStatus, Severity
+from alertflow.rules.matchers import MatcherField
 
 
 class MissingAlert(BaseModel):

@@ -15,10 +15,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 
+from alertflow.models import Severity
 from alertflow.rules.matchers import Matcher, Op
 from alertflow.rules.schema import Rule
-
-from alertflow.models import Severity
 
 Check = Callable[[dict[str, str]], bool]
 Entry = tuple[int, Rule, int, Check | None]  # (file position, rule, minimum severity rank, other matchers)

@@ -8,10 +8,9 @@ lookup per inhibit rule whose targets it matches.
 
 from __future__ import annotations
 
+from alertflow.models import Alert
 from alertflow.rules.matchers import match_all
 from alertflow.rules.suppression import InhibitRule
-
-from alertflow.models import Alert
 
 Placement = tuple[int, tuple[str, ...], bool]
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Literal
 
-from alertflow.rules.schema import RuleSet
-from alertflow.rules.simulate import Simulation
 from pydantic import BaseModel, ConfigDict, Field
 
 from alertflow.durations import Duration
 from alertflow.models import Alert, AlertStatus, Severity, Silence
+from alertflow.rules.schema import RuleSet
+from alertflow.rules.simulate import Simulation
 
 START = datetime(2030, 1, 7, 12, 0, tzinfo=timezone.utc)  # a Monday noon: tests should not depend on today
 

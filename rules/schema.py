@@ -30,13 +30,13 @@ from datetime import timedelta
 from functools import cached_property
 from typing import Annotated, Literal
 
-from alertflow.rules.heartbeats import Heartbeat
-from alertflow.rules.matchers import MatcherField, match_all
-from alertflow.rules.suppression import InhibitRule, MaintenanceWindow
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from alertflow.durations import Duration
 from alertflow.models import ActionSpec, Severity
+from alertflow.rules.heartbeats import Heartbeat
+from alertflow.rules.matchers import MatcherField, match_all
+from alertflow.rules.suppression import InhibitRule, MaintenanceWindow
 from alertflow.yamlmodel import LocatedValueError, validate_yaml
 
 

@@ -13,11 +13,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from alertflow.models import Alert, Silence
 from alertflow.rules.decision import Decision, DecisionKind
 from alertflow.rules.engine import Engine
 from alertflow.rules.schema import RuleSet
-
-from alertflow.models import Alert, Silence
 
 K = DecisionKind
 

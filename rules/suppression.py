@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
-from alertflow.rules.matchers import Matcher, MatcherField, match_all
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from alertflow.durations import TimeZoneName
 from alertflow.models import Silence
+from alertflow.rules.matchers import Matcher, MatcherField, match_all
 
 
 class Weekday(str, enum.Enum):

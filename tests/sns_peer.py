@@ -17,11 +17,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from alertflow.integrations.sources.sns import SnsMessage
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
+
+from alertflow.integrations.sources.sns import SnsMessage
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:alertflow"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import http.server
 import os
 import shutil
 import subprocess
@@ -201,3 +202,46 @@ class TcpRelay:
 def metric_samples(text: str) -> dict[str, float]:
     """A /metrics page as {name{labels}: value}, read with prometheus-client's own parser."""
     return {f"{x.name}{x.labels or ''}": x.value for family in text_string_to_metric_families(text) for x in family.samples}
+
+
+class BusyPrefect:
+    """An HTTP relay to the Prefect server that answers 503 to the first ``busy`` flow-run creations,
+    as Prefect on SQLite does under lock contention; everything else is forwarded unchanged."""
+
+    def __init__(self, target_port: int, busy: int) -> None:
+        self.busy, self.refused, self.created = busy, 0, 0
+        upstream = httpx.Client(base_url=f"http://127.0.0.1:{target_port}", timeout=30)
+        relay = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:  # quiet: the test reads the counts
+                pass
+
+            def _relay(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                creating = self.command == "POST" and self.path.endswith("/create_flow_run")
+                if creating and relay.refused < relay.busy:
+                    relay.refused += 1
+                    status, headers, content = 503, {"content-type": "application/json"}, b'{"detail": "database is locked"}'
+                else:
+                    relay.created += creating
+                    forwarded = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+                    answer = upstream.request(self.command, self.path, content=body, headers=forwarded)
+                    status, headers, content = answer.status_code, {"content-type": answer.headers.get("content-type", "")}, answer.content
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("content-length", str(len(content)))
+                self.end_headers()
+                self.wfile.write(content)
+
+            do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _relay
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()

@@ -29,11 +29,14 @@ from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 from prefect.states import Scheduled
 
 from alertflow.models import TimelineEntry, TimelineKind
+from alertflow.retries import delay_after, exponential, retrying
 from alertflow.store.database import OutboxRow, Store
 
 log = logging.getLogger("alertflow.pipeline.dispatch")
-MAX_BACKOFF_SECONDS = 30.0
-QUICK_RETRY_SECONDS = (0.05, 0.1, 0.2, 0.4, 0.8)
+# Prefect down: a row waits 0.5, 1, 2, ... s, at most 30 s, counted by its persisted attempts (not a loop).
+DOWN_BACKOFF = exponential(0.5, cap=30.0)
+# Prefect busy while creating one run: five quick retries, 0.05 to 0.8 s apart.
+QUICK_ATTEMPTS, QUICK_BACKOFF = 6, exponential(0.05)
 BUSY_RETRY_SECONDS = 0.2
 
 
@@ -114,14 +117,7 @@ class Dispatcher:
                 tags=["alertflow", f"incident-{row.incident_id}"],
             )
 
-        for delay in QUICK_RETRY_SECONDS:
-            try:
-                return await create()
-            except PrefectHTTPStatusError as err:
-                if not _is_busy(err):
-                    raise
-            await asyncio.sleep(delay)
-        return await create()
+        return await retrying(attempts=QUICK_ATTEMPTS, wait=QUICK_BACKOFF, retry_on=_is_busy)(create)
 
     async def _deployment_id(self, client: PrefectClient, flow: str) -> UUID:
         if flow not in self._deployments:
@@ -137,7 +133,7 @@ class Dispatcher:
         if isinstance(err, ObjectNotFound):
             self._deployments.pop(row.flow, None)  # the deployment was deleted or recreated
         busy = _is_busy(err)
-        delay = BUSY_RETRY_SECONDS if busy else min(MAX_BACKOFF_SECONDS, 0.5 * 2**row.attempts)
+        delay = BUSY_RETRY_SECONDS if busy else delay_after(DOWN_BACKOFF, row.attempts + 1)
         message = f"{type(err).__name__}: {err}"
         log.log(
             logging.INFO if busy else logging.WARNING,

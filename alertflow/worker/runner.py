@@ -32,14 +32,17 @@ from prefect.states import Cancelled, Pending
 from prefect.types.entrypoint import EntrypointType
 from prefect.utilities.engine import propose_state
 from prometheus_client import start_http_server
+from tenacity import RetryCallState
 
 from alertflow.config.settings import Settings
 from alertflow.flows import RESPONSE_FLOWS
 from alertflow.metrics import worker_metrics
 from alertflow.models import FlowName
+from alertflow.retries import exponential, retrying
 
 log = logging.getLogger("alertflow.worker.runner")
 SHUTDOWN_GRACE_SECONDS = 30.0
+REGISTER_MAX_BACKOFF_SECONDS = 30.0
 CANCEL_CHECK_SECONDS = 2.0  # a cancel from the UI may take this long; polling faster costs the Prefect server
 
 
@@ -150,16 +153,19 @@ class InProcessWorker:
 
 async def register(deployments: list[RunnerDeployment], stop: asyncio.Event) -> list[UUID] | None:
     """Apply the deployments, waiting for Prefect if it is not up yet; None if stopped first."""
-    delay = 1.0
-    while not stop.is_set():
-        try:
-            return [await deployment.aapply() for deployment in deployments]
-        except Exception as err:
-            log.warning("cannot register deployments yet (%s: %s); retrying in %.0fs", type(err).__name__, err, delay)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), delay)
-            delay = min(delay * 2, 30.0)
-    return None
+
+    async def nap(seconds: float) -> None:  # a stop ends the wait at once
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), seconds)
+
+    def warn(state: RetryCallState) -> None:
+        err, delay = state.outcome.exception() if state.outcome else None, state.upcoming_sleep
+        log.warning("cannot register deployments yet (%s: %s); retrying in %.0fs", type(err).__name__, err, delay)
+
+    async def apply() -> list[UUID] | None:
+        return None if stop.is_set() else [await deployment.aapply() for deployment in deployments]
+
+    return await retrying(wait=exponential(1.0, REGISTER_MAX_BACKOFF_SECONDS), sleep=nap, before_sleep=warn)(apply)
 
 
 async def serve(settings: Settings, stop: asyncio.Event, *, isolated: bool = False) -> None:

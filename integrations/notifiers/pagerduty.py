@@ -19,12 +19,13 @@ from datetime import datetime, timezone
 from typing import Any, Literal
 
 import httpx
-from alertflow.integrations.http import request
 from pydantic import BaseModel
 
 from alertflow.config.settings import PagerDutySettings
 from alertflow.errors import IntegrationError, PermanentIntegrationError, RetryableIntegrationError
+from alertflow.integrations.http import request
 from alertflow.models import Severity
+from alertflow.retries import exponential, honouring_retry_after, retrying
 
 __all__ = ["PagerDutyNotifier", "PagerDutyResult", "PagerDutySettings", "dedup_key_for"]
 
@@ -98,27 +99,22 @@ class PagerDutyNotifier:
 
     async def _deliver(self, client: httpx.AsyncClient, event: dict[str, Any], key: str) -> PagerDutyResult:
         action = event["event_action"]
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                response = await request(client, "POST", self.settings.events_url, json=event, timeout=self.settings.timeout_seconds)
-            except RetryableIntegrationError as err:
-                if attempt > self.settings.retries:
-                    raise scrubbed(err, action, key, attempt) from None
-                backoff = self.settings.backoff_seconds * 2 ** (attempt - 1)
-                await self.sleep(min(max(backoff, err.retry_after or 0.0), MAX_BACKOFF_SECONDS))
-                continue
-            except PermanentIntegrationError as err:
-                raise scrubbed(err, action, key, attempt) from None
-            body = response.json() if response.content else {}
-            return PagerDutyResult(
-                action=action,
-                dedup_key=body.get("dedup_key") or event["dedup_key"],
-                status=body.get("status", "success"),
-                message=body.get("message", ""),
-                attempts=attempt,
-            )
+        wait = honouring_retry_after(exponential(self.settings.backoff_seconds), MAX_BACKOFF_SECONDS)
+        attempts = retrying(attempts=self.settings.retries + 1, wait=wait, retry_on=RetryableIntegrationError, sleep=self.sleep)
+        try:
+            async for attempt in attempts:
+                with attempt:
+                    response = await request(client, "POST", self.settings.events_url, json=event, timeout=self.settings.timeout_seconds)
+        except IntegrationError as err:
+            raise scrubbed(err, action, key, attempt.retry_state.attempt_number) from None
+        body = response.json() if response.content else {}
+        return PagerDutyResult(
+            action=action,
+            dedup_key=body.get("dedup_key") or event["dedup_key"],
+            status=body.get("status", "success"),
+            message=body.get("message", ""),
+            attempts=attempt.retry_state.attempt_number,
+        )
 
 
 def scrubbed(err: IntegrationError, action: str, key: str, attempts: int) -> IntegrationError:

@@ -1,15 +1,17 @@
 """Slack as a notifier, through slack-sdk's ``WebClient``.
 
 ``base_url`` comes from settings, so tests and air-gapped users point it at a
-Slack-compatible server. slack-sdk's own retry handlers are switched off so
-attempts are counted in one place: the paging flow's retry policy (from the
-rules file) retries 5xx and timeouts; the one exception is a 429, which Slack
-answers with Retry-After, and which this notifier waits out itself a few times
-(a rate limit is not a failure of the attempt). Errors retrying cannot fix
+Slack-compatible server. Attempts are counted in one place: the paging flow's
+retry policy (from the rules file) retries 5xx and timeouts, so slack-sdk's
+connection and server-error handlers stay off. The one exception is a 429,
+which Slack answers with Retry-After: slack-sdk's own rate-limit handler waits
+it out a few times (a rate limit is not a failure of the attempt), bounded so
+a Retry-After longer than we wait is raised, retryable, to the flow at once
+(``RateLimitWait``). Errors retrying cannot fix
 (``invalid_auth``, ``channel_not_found``, ``not_in_channel``...) are permanent, so
 the caller falls through to the next escalation step instead of retrying.
 The sync client runs in a worker thread because slack-sdk's async client needs
-aiohttp, which we do not ship.
+aiohttp, which we do not ship; so its rate-limit waits happen in that thread too.
 
 The page message is Block Kit: title, severity, service, firing count, links,
 and Acknowledge / Resolve / Escalate-now buttons (``alertflow_ack``,
@@ -23,19 +25,21 @@ the way out, so an alert titled ``<!channel>`` cannot notify a whole channel.
 from __future__ import annotations
 
 import asyncio
+import re
 import urllib.error
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from alertflow.integrations.http import request, retry_after_seconds, safe_url
 from pydantic import BaseModel
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry import HttpRequest, HttpResponse, RateLimitErrorRetryHandler, RetryState
 
 from alertflow.config.settings import SlackSettings
 from alertflow.errors import PermanentIntegrationError, RetryableIntegrationError
+from alertflow.integrations.http import request, retry_after_seconds, safe_url
 from alertflow.models import Incident, Severity
 
 # Slack errors that a retry can fix; every other ``ok: false`` is permanent.
@@ -48,6 +52,7 @@ SEVERITY_EMOJI = {
 }
 ACK, RESOLVE, ESCALATE = "alertflow_ack", "alertflow_resolve", "alertflow_escalate"
 MAX_DETAIL = 2500  # a section's text holds 3000 characters
+WHOLE_SECONDS = re.compile(r"[0-9]{1,9}")  # the Retry-After slack-sdk can read (it int()s the value)
 BUTTONS = ((ACK, "Acknowledge", "primary"), (RESOLVE, "Resolve", None), (ESCALATE, "Escalate now", "danger"))
 
 
@@ -171,7 +176,10 @@ class SlackNotifier:
         self.rate_limit_retries = rate_limit_retries
         self.max_retry_after = max_retry_after
         token = settings.token.get_secret_value() if settings.token else None
-        self.client = client or WebClient(token=token, base_url=settings.base_url, timeout=int(settings.timeout_seconds), retry_handlers=[])
+        handlers = [RateLimitWait(max_retry_count=rate_limit_retries, max_wait=max_retry_after)]
+        self.client = client or WebClient(
+            token=token, base_url=settings.base_url, timeout=int(settings.timeout_seconds), retry_handlers=handlers
+        )
 
     async def send(self, message: PageMessage, channel: str | None = None) -> MessageRef:
         target = channel or self.settings.channel
@@ -207,20 +215,33 @@ class SlackNotifier:
     async def _call(self, method: str, **kwargs: Any) -> Any:
         if self.settings.token is None:
             raise PermanentIntegrationError("slack: no token configured (slack.token or ALERTFLOW_SLACK__TOKEN)")
-        attempt = 0
-        while True:
-            try:
-                return await asyncio.to_thread(getattr(self.client, method), **kwargs)
-            except SlackApiError as err:
-                error = classify(method, err)
-            except (urllib.error.URLError, TimeoutError, ConnectionError) as err:
-                reason = getattr(err, "reason", err)
-                raise RetryableIntegrationError(f"slack {slack_name(method)}: {type(reason).__name__}: {reason}") from None
-            wait = error.retry_after if isinstance(error, RetryableIntegrationError) else None
-            if wait is None or wait > self.max_retry_after or attempt >= self.rate_limit_retries:
-                raise error
-            attempt += 1
-            await asyncio.sleep(wait)
+        try:
+            return await asyncio.to_thread(getattr(self.client, method), **kwargs)
+        except SlackApiError as err:
+            raise classify(method, err) from None
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as err:
+            reason = getattr(err, "reason", err)
+            raise RetryableIntegrationError(f"slack {slack_name(method)}: {type(reason).__name__}: {reason}") from None
+
+
+class RateLimitWait(RateLimitErrorRetryHandler):
+    """slack-sdk's 429 handler (it sleeps Retry-After plus up to a second of jitter), bounded by ``max_wait``.
+
+    A Retry-After longer than that, or one slack-sdk could not read, is not waited out here: the
+    429 comes back as a retryable error carrying its Retry-After, for the flow to decide.
+    """
+
+    def __init__(self, max_retry_count: int, max_wait: float) -> None:
+        super().__init__(max_retry_count=max_retry_count)
+        self.max_wait = max_wait
+
+    def _can_retry(
+        self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None, error: Exception | None = None
+    ) -> bool:
+        if response is None or not super()._can_retry(state=state, request=request, response=response, error=error):
+            return False
+        value = header(response.headers, "retry-after")
+        return value is not None and WHOLE_SECONDS.fullmatch(value.strip()) is not None and int(value) <= self.max_wait
 
 
 def slack_name(method: str) -> str:

@@ -15,9 +15,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from alertflow.integrations.sources.payloads import label_fingerprint, validate
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from alertflow.integrations.sources.payloads import label_fingerprint, validate
 from alertflow.models import Alert, AlertStatus, Severity
 
 ZERO_TIME_YEAR = 1  # Alertmanager's "no end yet": 0001-01-01T00:00:00Z

@@ -15,12 +15,12 @@ from datetime import datetime
 from typing import Any, Literal
 
 import orjson
-from alertflow.integrations.sources.payloads import label_fingerprint, scalar_text, validate
-from alertflow.integrations.sources.sns import SnsVerifier
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from alertflow.config.sources import SnsSettings
 from alertflow.errors import InputError
+from alertflow.integrations.sources.payloads import label_fingerprint, scalar_text, validate
+from alertflow.integrations.sources.sns import SnsVerifier
 from alertflow.models import Alert, AlertStatus, Severity
 
 _SEVERITY = {"ALARM": Severity.error, "INSUFFICIENT_DATA": Severity.warning, "OK": Severity.info}

@@ -18,10 +18,10 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
-from alertflow.integrations.sources.payloads import fit_fingerprint, label_fingerprint, validate
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from alertflow.errors import InputError
+from alertflow.integrations.sources.payloads import fit_fingerprint, label_fingerprint, validate
 from alertflow.models import Alert, AlertStatus, Severity
 
 _TITLE_TAGS = re.compile(r"^\s*\[([^\]]*)\]\s*")

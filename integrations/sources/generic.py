@@ -13,11 +13,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from alertflow.integrations.sources.payloads import fit_fingerprint, json_text, label_fingerprint, scalar_text
 from pydantic import AwareDatetime, TypeAdapter, ValidationError
 
 from alertflow.config.sources import FieldMapping
 from alertflow.errors import InputError
+from alertflow.integrations.sources.payloads import fit_fingerprint, json_text, label_fingerprint, scalar_text
 from alertflow.models import Alert, AlertStatus, Severity
 
 _MISSING = object()

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 from alertflow.integrations.sources.alertmanager import AlertmanagerSource, WebhookAlert, WebhookPayload
 from alertflow.integrations.sources.payloads import scalar_text
-from pydantic import Field
 
 _LINKS = {"silenceURL": "silence_url", "dashboardURL": "dashboard_url", "panelURL": "panel_url", "imageURL": "image_url"}
 

@@ -15,10 +15,10 @@ import hmac
 from datetime import datetime
 from typing import Any, Literal
 
-from alertflow.integrations.sources.payloads import fit_fingerprint, json_text, label_fingerprint, validate
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr
 
 from alertflow.errors import Forbidden, InputError, Unauthorized
+from alertflow.integrations.sources.payloads import fit_fingerprint, json_text, label_fingerprint, validate
 from alertflow.models import Alert, AlertStatus, Severity
 
 

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from alertflow.auth import AuthSettings, BearerAuth, NoAuth
+from alertflow.config.settings import Settings
+from alertflow.config.sources import SourceSettings
 from alertflow.integrations.sources import Source
 from alertflow.integrations.sources.alertmanager import AlertmanagerSource
 from alertflow.integrations.sources.cloudwatch import CloudWatchSource
@@ -20,10 +23,6 @@ from alertflow.integrations.sources.datadog import DatadogSource
 from alertflow.integrations.sources.generic import GenericSource
 from alertflow.integrations.sources.grafana import GrafanaSource
 from alertflow.integrations.sources.pagerduty import PagerDutySource
-
-from alertflow.auth import AuthSettings, BearerAuth, NoAuth
-from alertflow.config.settings import Settings
-from alertflow.config.sources import SourceSettings
 
 BUILT_IN = ("alertmanager", "grafana", "datadog", "pagerduty", "cloudwatch")
 

@@ -20,7 +20,6 @@ from datetime import datetime, timezone
 from typing import Any, Literal
 
 import httpx
-from alertflow.integrations.sources.payloads import validate
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -29,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from alertflow.config.sources import SnsSettings
 from alertflow.errors import Forbidden, RetryableIntegrationError
+from alertflow.integrations.sources.payloads import validate
 
 _SIGNED_FIELDS = {
     "Notification": ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"),

@@ -14,11 +14,11 @@ import asyncio
 import time
 
 import httpx
-from alertflow.integrations.http import request, safe_url
 from pydantic import BaseModel
 
 from alertflow.config.responses import HealthCheck, HttpStep, ShellStep
 from alertflow.errors import PermanentIntegrationError, RetryableIntegrationError
+from alertflow.integrations.http import request, safe_url
 from alertflow.templates import render
 
 OUTPUT_LIMIT = 2000

@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import asyncio
 
-from alertflow.integrations.switches import SwitchState
-
 from alertflow.config.responses import HaproxySwitchSettings
 from alertflow.errors import PermanentIntegrationError, RetryableIntegrationError
+from alertflow.integrations.switches import SwitchState
 
 MAINT_FLAGS = 0x01 | 0x02 | 0x20 | 0x40
 DRAIN_FLAGS = 0x08 | 0x10

@@ -12,11 +12,11 @@ from __future__ import annotations
 from urllib.parse import quote
 
 import httpx
-from alertflow.integrations.http import request, safe_url
-from alertflow.integrations.switches import SwitchState
 
 from alertflow.config.responses import HttpSwitchSettings
 from alertflow.errors import PermanentIntegrationError
+from alertflow.integrations.http import request, safe_url
+from alertflow.integrations.switches import SwitchState
 from alertflow.templates import render
 
 

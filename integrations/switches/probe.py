@@ -9,10 +9,10 @@ the body), so a failover is verified by the traffic itself.
 from __future__ import annotations
 
 import httpx
-from alertflow.integrations.http import request, safe_url
 
 from alertflow.config.responses import Probe
 from alertflow.errors import RetryableIntegrationError
+from alertflow.integrations.http import request, safe_url
 
 
 async def served_by(probe: Probe, client: httpx.AsyncClient) -> list[str]:

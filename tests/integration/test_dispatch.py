@@ -12,7 +12,7 @@ from prefect.client.orchestration import get_client
 from alertflow.config.settings import load_settings
 from alertflow.worker.runner import build_deployments
 from tests.conftest import PREFECT_PORT, wait_for
-from tests.support import REPO, ApiThread, TcpRelay
+from tests.support import REPO, ApiThread, BusyPrefect, TcpRelay
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 FIRING = (REPO / "examples" / "alertmanager-firing.json").read_bytes()
@@ -86,3 +86,18 @@ def test_redispatch_after_a_crash_creates_no_second_run(sandbox, make_config) ->
             lambda: [r["flow_run_id"] for r in outbox(api)] if all(r["flow_run_id"] for r in outbox(api)) else None, 20, "re-dispatch"
         )
     assert again == first
+
+
+@pytest.mark.parametrize(("busy", "first_row_attempts"), [(5, 1), (6, 2)])  # a dispatched row counts its dispatch too
+def test_a_busy_prefect_gets_six_quick_tries_per_dispatch(sandbox, make_config, busy: int, first_row_attempts: int) -> None:  # type: ignore[no-untyped-def]
+    """Prefect answering 503 to run creation is retried within one dispatch, six tries in all; only then is the row postponed."""
+    proxy = BusyPrefect(PREFECT_PORT, busy=busy)
+    config = make_config(sandbox, prefect_api_url=proxy.url, deployment_name="dispatch-test")
+    register_deployments(config)
+    with ApiThread(config) as api:
+        assert api.post("/webhooks/alertmanager", content=FIRING, headers=JSON).status_code == 202
+        wait_for(lambda: all(row["flow_run_id"] for row in outbox(api)) and len(outbox(api)) == 4, 30, "the outbox to drain")
+    rows = outbox(api)
+    proxy.close()
+    assert (proxy.refused, proxy.created) == (busy, 4)
+    assert [row["attempts"] for row in rows] == [first_row_attempts, 1, 1, 1]

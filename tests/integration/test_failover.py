@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from alertflow.flows import fail_back, fail_over
-from alertflow.integrations.switches.haproxy import HaproxySwitch
 
 from alertflow.config.responses import HaproxySwitchSettings
+from alertflow.flows import fail_back, fail_over
+from alertflow.integrations.switches.haproxy import HaproxySwitch
 from alertflow.models import FailbackAction, FailoverAction, RetryPolicy
 from tests.support import pages, summaries
 

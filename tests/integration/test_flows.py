@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
-from alertflow.flows import fail_over, page_oncall, record_timeline, run_recovery
-from alertflow.flows.timeline import artifact_key
 from prefect.client.orchestration import get_client
 
 from alertflow.cli.sandbox import SlackFailure
+from alertflow.flows import fail_over, page_oncall, record_timeline, run_recovery
+from alertflow.flows.timeline import artifact_key
 from alertflow.models import FailoverAction, IncidentStatus, PagingAction, RecoveryAction, RetryPolicy, TimelineAction
 from tests.support import summaries
 

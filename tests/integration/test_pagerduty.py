@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from alertflow.integrations.notifiers.pagerduty import PagerDutyNotifier
 
 from alertflow.config.settings import PagerDutySettings
 from alertflow.errors import PermanentIntegrationError, RetryableIntegrationError
+from alertflow.integrations.notifiers.pagerduty import PagerDutyNotifier
 from alertflow.models import Severity
 from tests.fake_pagerduty import ROUTING_KEY
 

@@ -12,8 +12,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pytest
-from alertflow.flows import page_oncall
 
+from alertflow.flows import page_oncall
 from alertflow.models import IncidentStatus, PagingAction, TimelineEntry, TimelineKind
 from tests.fake_pagerduty import ROUTING_KEY
 from tests.fake_slack import SIGNING_SECRET, block_actions, click, fail_next

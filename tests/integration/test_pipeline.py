@@ -6,12 +6,12 @@ import json
 from datetime import datetime, timezone
 
 import pytest
-from alertflow.integrations.sources.alertmanager import AlertmanagerSource
-from alertflow.rules import parse_rules
 
 from alertflow.errors import Conflict
+from alertflow.integrations.sources.alertmanager import AlertmanagerSource
 from alertflow.models import FlowName, IncidentStatus
 from alertflow.pipeline.consumer import Pipeline
+from alertflow.rules import parse_rules
 from alertflow.store.database import Store
 from tests.support import EXAMPLE_RULES, REPO
 

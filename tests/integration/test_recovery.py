@@ -10,10 +10,10 @@ import sys
 
 import httpx
 import pytest
-from alertflow.flows import run_recovery
-from alertflow.integrations.steps.runbook import run_shell_step
 
 from alertflow.config.responses import ShellStep
+from alertflow.flows import run_recovery
+from alertflow.integrations.steps.runbook import run_shell_step
 from alertflow.models import IncidentStatus, RecoveryAction, RetryPolicy
 from tests.conftest import REPO, free_port, wait_for
 from tests.support import pages

@@ -6,10 +6,10 @@ import time
 
 import httpx
 import pytest
-from alertflow.integrations.notifiers.slack import MessageRef, PageMessage, SlackNotifier
 
 from alertflow.config.settings import SlackSettings
 from alertflow.errors import PermanentIntegrationError, RetryableIntegrationError
+from alertflow.integrations.notifiers.slack import MessageRef, PageMessage, SlackNotifier
 from alertflow.models import Severity
 from tests.fake_slack import fail_next, response_url, slack_calls, thread_replies
 
@@ -84,6 +84,14 @@ async def test_long_retry_after_is_left_to_the_caller(sandbox) -> None:  # type:
     with pytest.raises(RetryableIntegrationError) as raised:
         await notifier(sandbox).send(PAGE)
     assert raised.value.retry_after == 120 and len(sandbox.state.slack_calls) == 1
+
+
+async def test_a_retry_after_slack_sdk_cannot_read_is_left_to_the_caller(sandbox) -> None:  # type: ignore[no-untyped-def]
+    """A fractional Retry-After (Slack sends whole seconds; slack-sdk reads only those) is raised at once, retryable, with its value."""
+    fail_next(sandbox, 429, "ratelimited", retry_after=0.5)
+    with pytest.raises(RetryableIntegrationError, match="HTTP 429 ratelimited") as raised:
+        await notifier(sandbox).send(PAGE)
+    assert raised.value.retry_after == 0.5 and len(sandbox.state.slack_calls) == 1
 
 
 @pytest.mark.parametrize(("status", "error"), [(500, "internal_error"), (503, "service_unavailable")])

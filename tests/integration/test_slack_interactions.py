@@ -62,13 +62,14 @@ async def test_escalate_click_records_an_escalation_request(api) -> None:  # typ
 
 
 async def test_unsigned_wrongly_signed_and_replayed_clicks_are_refused(api) -> None:  # type: ignore[no-untyped-def]
-    """Wrong secret, a timestamp over 5 minutes old, a tampered body and missing headers: 401 naming the header, nothing changes."""
+    """Wrong secret, a stale timestamp, a tampered body, missing headers, a non-ASCII signature: 401 naming the header, nothing changes."""
     api, store, incident_id = api
     ack = block_actions("alertflow_ack", str(incident_id), user_id=ALICE)
     body = form_body(ack)
     tampered = slack_headers(body)
     missing_signature = {k: v for k, v in slack_headers(body).items() if k != "X-Slack-Signature"}
     missing_timestamp = {k: v for k, v in slack_headers(body).items() if k != "X-Slack-Request-Timestamp"}
+    non_ascii: dict[str, str | bytes] = {**slack_headers(body), "X-Slack-Signature": ("v0=" + "é" * 64).encode("latin-1")}
     # The header carries whole seconds (truncated), so "now + 301" can arrive only 300.0x s ahead and, after the
     # request's own latency, fall inside the window: ahead is 302 s so it stays over 5 minutes whatever the fraction.
     # The exact 300/301 edges are pinned with an injected clock in tests/unit/test_slack_signature.py.
@@ -79,6 +80,7 @@ async def test_unsigned_wrongly_signed_and_replayed_clicks_are_refused(api) -> N
         (api.post("/slack/interactions", content=body.replace(b"alertflow_ack", b"alertflow_res"), headers=tampered), "x-slack-signature"),
         (api.post("/slack/interactions", content=body, headers=missing_signature), "x-slack-signature"),
         (api.post("/slack/interactions", content=body, headers=missing_timestamp), "x-slack-request-timestamp"),
+        (api.post("/slack/interactions", content=body, headers=non_ascii), "x-slack-signature"),
     ]
     for response, field in cases:
         assert (response.status_code, response.json()["field"]) == (401, field), response.text
@@ -132,10 +134,11 @@ async def test_unknown_and_resolved_incidents_get_a_clear_answer(api) -> None:  
         assert late.status_code == 409 and "already resolved" in late.json()["error"]
 
 
-def test_without_a_signing_secret_clicks_are_refused(sandbox, make_config) -> None:  # type: ignore[no-untyped-def]
-    """No slack.signing_secret configured: every click is refused with a message saying what to configure."""
-    with ApiThread(make_config(sandbox, slack=slack_settings(sandbox, signing_secret=None))) as api:
-        response = click(api.url, block_actions("alertflow_ack", "1"))
+@pytest.mark.parametrize("secret", [None, "  "])
+def test_without_a_signing_secret_clicks_are_refused(sandbox, make_config, secret: str | None) -> None:  # type: ignore[no-untyped-def]
+    """No (or a blank) slack.signing_secret: every click is refused with a message saying what to configure."""
+    with ApiThread(make_config(sandbox, slack=slack_settings(sandbox, signing_secret=secret))) as api:
+        response = click(api.url, block_actions("alertflow_ack", "1"), secret=secret or SIGNING_SECRET)
     assert response.status_code == 401 and "slack.signing_secret is not configured" in response.json()["error"]
 
 

@@ -4,10 +4,10 @@ again, where a 4xx would drop the alarm); a certificate URL SNS does not serve i
 from __future__ import annotations
 
 import pytest
-from alertflow.integrations.sources.sns import SnsVerifier
 
 from alertflow.config.sources import SnsSettings
 from alertflow.errors import Forbidden, RetryableIntegrationError
+from alertflow.integrations.sources.sns import SnsVerifier
 from tests.sns_peer import TOPIC, SnsPeer, alarm_message
 
 pytestmark = pytest.mark.anyio

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from alertflow.integrations.sources.alertmanager import AlertmanagerSource
-from alertflow.integrations.sources.payloads import label_fingerprint
 
 from alertflow.errors import InputError
+from alertflow.integrations.sources.alertmanager import AlertmanagerSource
+from alertflow.integrations.sources.payloads import label_fingerprint
 from alertflow.models import AlertStatus, Severity
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

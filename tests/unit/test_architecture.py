@@ -28,6 +28,7 @@ VOCABULARY = (
     "alertflow.auth",
     "alertflow.logs",
     "alertflow.metrics",
+    "alertflow.retries",
     "alertflow.config",
 )
 THIRD_PARTY = ("pydantic", "yaml")

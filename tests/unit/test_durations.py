@@ -6,10 +6,10 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from alertflow.rules import parse_rules
 
 from alertflow.durations import format_duration, parse_duration
 from alertflow.errors import ConfigError
+from alertflow.rules import parse_rules
 
 
 @pytest.mark.parametrize(

@@ -11,10 +11,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pytest
-from alertflow.rules import Engine, parse_rules
-from alertflow.rules.decision import Decision, DecisionKind
 
 from alertflow.models import Alert, AlertStatus, Severity
+from alertflow.rules import Engine, parse_rules
+from alertflow.rules.decision import Decision, DecisionKind
 from tests.unit.engine_steps import run_steps
 
 K = DecisionKind

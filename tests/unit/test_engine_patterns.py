@@ -10,10 +10,10 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from alertflow.rules import Engine, parse_rules
-from alertflow.rules.decision import Decision, DecisionKind
 
 from alertflow.models import Alert, AlertStatus, Severity
+from alertflow.rules import Engine, parse_rules
+from alertflow.rules.decision import Decision, DecisionKind
 from tests.unit.engine_steps import run_steps
 
 K = DecisionKind

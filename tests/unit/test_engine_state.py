@@ -12,10 +12,10 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from alertflow.rules import Engine, parse_rules
-from alertflow.rules.decision import Decision, DecisionKind
 
 from alertflow.models import Alert, AlertStatus, Severity, Silence
+from alertflow.rules import Engine, parse_rules
+from alertflow.rules.decision import Decision, DecisionKind
 
 K = DecisionKind
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)

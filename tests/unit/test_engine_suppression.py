@@ -11,11 +11,11 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+
+from alertflow.models import Alert, AlertStatus, Severity, Silence
 from alertflow.rules import Engine, parse_rules
 from alertflow.rules.decision import Decision, DecisionKind
 from alertflow.rules.suppression import MaintenanceWindow
-
-from alertflow.models import Alert, AlertStatus, Severity, Silence
 from tests.unit.engine_steps import run_steps
 
 K = DecisionKind

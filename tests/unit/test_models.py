@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
+from alertflow.flows.runtime import retry_delays
 from alertflow.models import (
     ActionSpec,
     Alert,
@@ -66,8 +67,8 @@ def test_severity_rank_orders_info_to_critical() -> None:
     ],
 )
 def test_retry_policy_delays(policy: dict[str, Any], delays: list[float]) -> None:
-    """delays() gives the wait before each retry in Prefect's retry_delay_seconds form."""
-    assert RetryPolicy.model_validate(policy).delays() == delays
+    """retry_delays gives the wait before each retry in Prefect's retry_delay_seconds form (backoff via Prefect's own)."""
+    assert retry_delays(RetryPolicy.model_validate(policy)) == delays
 
 
 @pytest.mark.parametrize(

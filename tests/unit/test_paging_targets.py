@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
-from alertflow.flows.notify import Delivery, alert_links, deliveries, news, routing_key
 
 from alertflow.config.oncall import Recipient
 from alertflow.config.settings import Settings
 from alertflow.errors import PermanentIntegrationError
+from alertflow.flows.notify import Delivery, alert_links, deliveries, news, routing_key
 from alertflow.models import TimelineEntry, TimelineKind
 
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)

@@ -6,11 +6,11 @@ from pathlib import Path
 from textwrap import dedent
 
 import pytest
-from alertflow.integrations.switches.haproxy import admin_state, parse_servers_state
 
 from alertflow.config.responses import HaproxySwitchSettings, HttpSwitchSettings, RunDeploymentStep, WaitStep
 from alertflow.config.settings import load_settings
 from alertflow.errors import ConfigError, PermanentIntegrationError
+from alertflow.integrations.switches.haproxy import admin_state, parse_servers_state
 from alertflow.models import FailoverAction, RetryPolicy
 from alertflow.templates import render
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from alertflow.integrations.http import retry_after_seconds
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import random
 
 import pytest
-from alertflow.rules.index import RuleIndex
-from alertflow.rules.schema import Rule
 
 from alertflow.models import Severity
+from alertflow.rules.index import RuleIndex
+from alertflow.rules.schema import Rule
 
 
 def rule(rule_id: str, *matchers: str, severity: str = "info") -> Rule:

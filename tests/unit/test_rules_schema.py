@@ -6,11 +6,12 @@ from pathlib import Path
 from textwrap import dedent, indent
 
 import pytest
-from alertflow.rules import Rule, parse_rules
-from alertflow.rules.matchers import Op
 
 from alertflow.errors import ConfigError
+from alertflow.flows.runtime import retry_delays
 from alertflow.models import FailoverAction, PagingAction, RecoveryAction, Severity, TimelineAction
+from alertflow.rules import Rule, parse_rules
+from alertflow.rules.matchers import Op
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -57,10 +58,10 @@ def test_valid_file_types_each_action_by_its_flow() -> None:
     """Each action becomes the Action subclass of its flow, with typed params and retries."""
     paging, timeline, failover, recovery = parse_rules(VALID, "rules.yaml").rules[0].actions
     assert isinstance(paging, PagingAction) and paging.params.channel == "#oncall"
-    assert paging.retry.delays() == [1, 5, 10]
+    assert retry_delays(paging.retry) == [1, 5, 10]
     assert isinstance(timeline, TimelineAction)
     assert isinstance(failover, FailoverAction) and (failover.params.switch, failover.params.to) == ("checkout", "standby")
-    assert failover.retry.delays() == [2, 4]
+    assert retry_delays(failover.retry) == [2, 4]
     assert isinstance(recovery, RecoveryAction) and recovery.params.runbook == "restart-checkout"
 
 

@@ -6,7 +6,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 from alertflow.integrations.notifiers.slack import PageMessage
-
 from alertflow.models import Incident, IncidentStatus, Severity
 
 AT = datetime(2026, 11, 27, 10, 5, tzinfo=timezone.utc)

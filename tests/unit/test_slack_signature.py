@@ -6,6 +6,9 @@ Slack's scheme rather than to our own signing code.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 import pytest
 from pydantic import SecretStr
 
@@ -55,6 +58,32 @@ def test_anything_else_is_unauthorized_naming_the_header(secret, body, timestamp
 def test_exactly_five_minutes_is_still_accepted() -> None:
     """The window is inclusive at 300 s."""
     verify_signature(SECRET, BODY, TIMESTAMP, SIGNATURE, float(TIMESTAMP) + 300)
+
+
+def v0_signature(secret: str, timestamp: str, body: bytes) -> str:
+    """Slack's documented v0 scheme, computed here with hmac and hashlib (not with the code under test)."""
+    return "v0=" + hmac.new(secret.encode(), b"v0:" + timestamp.encode() + b":" + body, hashlib.sha256).hexdigest()
+
+
+def test_a_utf8_body_signed_per_slacks_scheme_verifies() -> None:
+    """A body with non-ASCII UTF-8 (a name like Zoë), signed independently per Slack's v0 scheme, verifies."""
+    body = "payload=Zoë".encode()
+    verify_signature(SECRET, body, TIMESTAMP, v0_signature(SECRET.get_secret_value(), TIMESTAMP, body), NOW)
+
+
+@pytest.mark.parametrize(
+    ("secret", "body", "signature"),
+    [
+        pytest.param(SECRET, BODY, "v0=" + "é" * 64, id="non-ascii-signature"),
+        pytest.param(SECRET, b"payload=\xff\xfe", v0_signature(SECRET.get_secret_value(), TIMESTAMP, b"payload=\xff\xfe"), id="not-utf8"),
+        pytest.param(SecretStr(" "), BODY, v0_signature(" ", TIMESTAMP, BODY), id="blank-secret"),
+    ],
+)
+def test_requests_slack_cannot_have_signed_are_refused_not_errors(secret: SecretStr, body: bytes, signature: str) -> None:
+    """A non-ASCII signature, a body that is not UTF-8 (even correctly signed) or a blank secret: 401, never a crash."""
+    with pytest.raises(Unauthorized) as raised:
+        verify_signature(secret, body, TIMESTAMP, signature, NOW)
+    assert raised.value.field == "x-slack-signature"
 
 
 def test_a_button_click_parses_to_user_and_action() -> None:

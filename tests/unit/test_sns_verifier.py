@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from alertflow.integrations.sources.sns import SnsVerifier
 
 from alertflow.config.sources import SnsSettings
 from alertflow.errors import Forbidden
+from alertflow.integrations.sources.sns import SnsVerifier
 
 SETTINGS = SnsSettings(cert_url_pattern=r"^https://sns\.test/")
 

@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 import yaml
-from alertflow.integrations.sources import Source
-from alertflow.integrations.sources.registry import build_endpoints
 
 from alertflow.config.settings import Settings
 from alertflow.config.sources import SourceSettings
+from alertflow.integrations.sources import Source
+from alertflow.integrations.sources.registry import build_endpoints
 from tests.fuzzing import GOLDEN, PAYLOADS
 
 RECEIVED = datetime(2026, 11, 27, 10, 0, 1, tzinfo=timezone.utc)

@@ -7,13 +7,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from alertflow.integrations.sources.registry import build_endpoints
 from typer.testing import CliRunner
 
 from alertflow.auth import HmacAuth
 from alertflow.cli.main import app
 from alertflow.config.settings import load_settings
 from alertflow.errors import ConfigError
+from alertflow.integrations.sources.registry import build_endpoints
 
 CONFIG = """
 webhook_token: global-s3cret

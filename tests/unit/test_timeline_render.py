@@ -6,8 +6,8 @@ import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from alertflow.flows.timeline import artifact_key, render_markdown
 
+from alertflow.flows.timeline import artifact_key, render_markdown
 from alertflow.models import Incident, IncidentStatus, Severity, TimelineEntry, TimelineKind
 
 OPENED = datetime(2026, 11, 27, 9, 58, 31, 512000, tzinfo=timezone.utc)
