@@ -31,7 +31,6 @@ VOCABULARY = (
     "alertflow.retries",
     "alertflow.config",
 )
-THIRD_PARTY = ("pydantic", "yaml")
 
 
 def modules(package: str) -> list[Path]:
