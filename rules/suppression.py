@@ -43,8 +43,6 @@ class InhibitRule(BaseModel):
         return tuple(labels.get(name, "") for name in self.equal)
 
 
-
-
 class MaintenanceWindow(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 

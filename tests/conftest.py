@@ -174,9 +174,11 @@ def make_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignor
         path = write_config(tmp_path, sandbox.url, database_url or f"sqlite+aiosqlite:///{tmp_path / 'alertflow.db'}", **overrides)
         monkeypatch.setenv("ALERTFLOW_CONFIG", str(path))
         from alertflow.config import settings as config
+
         config.current.cache_clear()
         return path
 
     yield make
     from alertflow.config import settings as config
+
     config.current.cache_clear()
