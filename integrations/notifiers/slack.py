@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 
 import httpx
 from alertflow.integrations.http import request, retry_after_seconds, safe_url
+from alertflow.integrations.notifiers import PageRef
 from pydantic import BaseModel
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -64,6 +65,7 @@ def slack_time(at: datetime) -> str:
 
 class PageMessage(BaseModel):
     incident_id: int
+    key: str | None = None  # the incident key: PagerDuty's dedup key, a webhook's correlation key
     title: str
     severity: Severity
     service: str
@@ -85,6 +87,7 @@ class PageMessage(BaseModel):
         (what ``update`` shows after an ack from anywhere). ``extra`` sets links, firing_count, step..."""
         state = {
             "incident_id": incident.id,
+            "key": incident.key,
             "title": incident.title,
             "severity": incident.severity,
             "service": incident.service,
@@ -156,7 +159,7 @@ def mrkdwn(text: str) -> dict[str, str]:
     return {"type": "mrkdwn", "text": text}
 
 
-class MessageRef(BaseModel):
+class MessageRef(PageRef):
     channel: str
     ts: str
 
