@@ -32,7 +32,7 @@ from prefect.context import TaskRunContext
 from alertflow.config.oncall import Recipient, on_call
 from alertflow.config.secrets import resolve_secrets
 from alertflow.config.settings import Settings
-from alertflow.errors import RetryableIntegrationError
+from alertflow.errors import ConfigError, PermanentIntegrationError, RetryableIntegrationError
 from alertflow.models import Incident, IncidentStatus, PagingParams, TimelineEntry, TimelineKind
 from alertflow.store.pages import PageRecord
 
@@ -111,9 +111,13 @@ async def notifier(name: str, address: str) -> Notifier:
     """The page's notifier, built at use time with every secret it needs resolved now (``${VAR}`` was read at load;
     ``prefect-secret:NAME`` is read here, so a rotated block reaches the next page)."""
     config = settings()
-    own = await resolve_secrets(config.notifier(name))
-    people, policies = await resolve_secrets(config.people), await resolve_secrets(config.escalation_policies)
-    return kind_of(name, config).build(own, address, config.model_copy(update={"people": people, "escalation_policies": policies}))
+    kind = kind_of(name, config)
+    try:
+        own = await resolve_secrets(config.notifier(name))
+        people, policies = await resolve_secrets(config.people), await resolve_secrets(config.escalation_policies)
+    except ConfigError as err:  # a missing Secret block fails this page like a bad token: recorded, and escalation goes on
+        raise PermanentIntegrationError(f"{name}: {err}") from None
+    return kind.build(own, address, config.model_copy(update={"people": people, "escalation_policies": policies}))
 
 
 async def honouring_retry_after(call: Awaitable[T]) -> T:

@@ -65,3 +65,23 @@ async def test_slack_signing_secret_is_read_from_a_secret_block(sandbox, inciden
     assert response.status_code == 200, response.text
     assert forged.status_code == 401, "the block's name is not the secret"
     assert (await store.get_incident(incident_id)).status is IncidentStatus.acknowledged
+
+
+async def test_a_missing_secret_block_fails_that_page_and_escalation_goes_on(sandbox, incident, make_config, pagerduty) -> None:  # type: ignore[no-untyped-def]
+    """A Slack token naming a Secret block that does not exist fails the Slack page as permanent (recorded, naming the
+    block) and the policy's fallback, PagerDuty, is paged: a missing block never means nobody is paged."""
+    store, incident_id = incident
+    make_config(
+        sandbox,
+        database_url=store.url,
+        slack={"token": "prefect-secret:no-such-block", "base_url": f"{sandbox.url}/slack/api/"},
+        pagerduty={"events_url": pagerduty.events_url, "routing_key": ROUTING_KEY},
+        escalation_policies={"p": {"steps": [{"notify": {"slack_channel": "#ops"}, "wait": "60s"}], "fallback": {"pagerduty": "default"}}},
+    )
+    run = asyncio.create_task(page_oncall(incident_id, PagingAction(params={"policy": "p"}, retry={"retries": 2})))
+    await until(lambda: pagerduty.state.accepted, what="the fallback PagerDuty trigger")
+    await resolve(store, incident_id)
+    await asyncio.wait_for(run, 15)
+    assert not sandbox.state.slack_calls
+    failed = [e.summary for e in await store.get_timeline(incident_id) if "failed" in e.summary]
+    assert failed == ["step 1/1: page to #ops on Slack failed: slack: Prefect Secret block 'no-such-block' does not exist"], failed
