@@ -1,42 +1,51 @@
 """From an escalation step to notifications, and news to the people already paged.
 
-A step's target (a schedule, a person, a channel, PagerDuty) becomes concrete
-deliveries at the moment the step runs: the schedule's current on-call, then
-that person's Slack id (a direct message) and PagerDuty routing key. A
+A step's target (a schedule, a person, a channel, PagerDuty, a named notifier)
+becomes concrete deliveries at the moment the step runs: the schedule's current
+on-call, then that person's Slack id (a direct message), PagerDuty routing key
+and named notifiers. A
 delivery names where its PagerDuty key is configured, never the key, so the
 page log and timeline stay free of secrets and an acknowledgement later finds
 the same key again.
 
-After someone answers, every page already sent hears it: Slack messages are
-updated in place (who, when; the buttons go), PagerDuty alerts are
-acknowledged or resolved by the same dedup key, and major timeline events go
-to the page's thread.
+After someone answers, every page already sent hears it through its
+notifier's ``update`` (Slack in place, PagerDuty acknowledge/resolve by the
+same dedup key, a webhook POST of the new status), and major timeline events go
+to the threads of the notifiers that keep one. Notifiers are looked up by name
+in the one registry (integrations/notifiers/registry.py): nothing here branches on a kind.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import TypeVar
+
+from prefect.context import TaskRunContext
 
 from alertflow.config.oncall import Recipient, on_call
-from alertflow.config.settings import PagerDutySettings, Settings
-from alertflow.errors import PermanentIntegrationError
+from alertflow.config.secrets import resolve_secrets
+from alertflow.config.settings import Settings
+from alertflow.errors import ConfigError, PermanentIntegrationError, RetryableIntegrationError
 from alertflow.flows.runtime import io_task, settings
-from alertflow.integrations.notifiers.pagerduty import PagerDutyNotifier, PagerDutyResult
-from alertflow.integrations.notifiers.slack import MessageRef, PageMessage, SlackNotifier
+from alertflow.integrations.notifiers import Notifier, PageRef
+from alertflow.integrations.notifiers.registry import kind_of
+from alertflow.integrations.notifiers.slack import PageMessage
 from alertflow.models import Incident, IncidentStatus, PagingParams, TimelineEntry, TimelineKind
 from alertflow.store.pages import PageRecord
 
-Notifier = Literal["slack", "pagerduty"]
+T = TypeVar("T")
+MAX_RETRY_AFTER = 60.0  # a receiver asking for longer is not waited for: the attempt fails and the policy decides
 
 
 @dataclass(frozen=True)
 class Delivery:
     key: str  # unique within the step: "<target>.<notifier>"
-    notifier: Notifier
+    notifier: str  # its name: "slack", "pagerduty" or one under notifiers: (the registry knows its kind)
     recipient: str  # as people read it: "alice (on call for primary)", "#ops"
-    address: str  # Slack channel or user id; for PagerDuty where its routing key is configured
+    address: str  # Slack channel or user id; for others who (person:NAME) or where its secret is configured
 
 
 def answered(incident: Incident) -> bool:
@@ -51,6 +60,8 @@ def deliveries(target: Recipient, where: str, index: int, config: Settings, now:
     if target.pagerduty is not None:
         default = target.pagerduty.get_secret_value() == "default"
         return [Delivery(f"{index}.pagerduty", "pagerduty", "PagerDuty" + (" (default service)" if default else ""), where)], ""
+    if target.notifier is not None:
+        return [Delivery(f"{index}.{target.notifier}", target.notifier, target.notifier, target.notifier)], ""
     name, suffix = target.person, ""
     if target.schedule is not None:
         name, _source = on_call(config.schedules[target.schedule], now)
@@ -64,30 +75,8 @@ def deliveries(target: Recipient, where: str, index: int, config: Settings, now:
         found.append(Delivery(f"{index}.slack", "slack", name + suffix, person.slack_user_id))
     if person.pagerduty_routing_key:
         found.append(Delivery(f"{index}.pagerduty", "pagerduty", name + suffix, f"person:{name}"))
-    return found, "" if found else f"{name}{suffix} has no slack_user_id or pagerduty_routing_key"
-
-
-def routing_key(address: str, config: Settings) -> str | None:
-    """The routing key a PagerDuty delivery's address points at (None: the configured default)."""
-    try:
-        return _routing_key(address, config)
-    except (KeyError, IndexError, ValueError):  # the config changed since the page went out
-        raise PermanentIntegrationError(f"pagerduty: {address} is no longer in the config; its routing key is unknown") from None
-
-
-def _routing_key(address: str, config: Settings) -> str | None:
-    kind, _, rest = address.partition(":")
-    if kind == "person":
-        return config.people[rest].pagerduty_routing_key
-    if kind == "policy":
-        policy, _, loc = rest.partition(":")
-        step, _, target = loc.partition(".")
-        targets = config.escalation_policies[policy]
-        chosen = targets.fallback if step == "fallback" else targets.steps[int(step)].notify[int(target)]
-        secret = chosen.pagerduty if chosen else None
-        value = secret.get_secret_value() if secret else "default"
-        return None if value == "default" else value
-    return None
+    found += [Delivery(f"{index}.{notifier}", notifier, name + suffix, f"person:{name}") for notifier in person.notifiers]
+    return found, "" if found else f"{name}{suffix} has no slack_user_id, pagerduty_routing_key or notifiers"
 
 
 def page_message(
@@ -118,43 +107,46 @@ def news(entry: TimelineEntry) -> str | None:
     return None
 
 
-def pagerduty() -> PagerDutyNotifier:
-    return PagerDutyNotifier(settings().pagerduty or PagerDutySettings())
+async def notifier(name: str, address: str) -> Notifier:
+    """The page's notifier, built at use time with every secret it needs resolved now (``${VAR}`` was read at load;
+    ``prefect-secret:NAME`` is read here, so a rotated block reaches the next page)."""
+    config = settings()
+    kind = kind_of(name, config)
+    try:
+        own = await resolve_secrets(config.notifier(name))
+        people, policies = await resolve_secrets(config.people), await resolve_secrets(config.escalation_policies)
+    except ConfigError as err:  # a missing Secret block fails this page like a bad token: recorded, and escalation goes on
+        raise PermanentIntegrationError(f"{name}: {err}") from None
+    return kind.build(own, address, config.model_copy(update={"people": people, "escalation_policies": policies}))
 
 
-def slack() -> SlackNotifier:
-    return SlackNotifier(settings().slack)
+async def wait_out_retry_after(call: Awaitable[T]) -> T:
+    """A retryable failure that came with Retry-After waits it out before failing the attempt, so the task's next try
+    (Prefect's retry, per the action's policy) is no sooner than the receiver asked; a last attempt fails at once."""
+    try:
+        return await call
+    except RetryableIntegrationError as err:
+        context = TaskRunContext.get()
+        if err.retry_after and context is not None and context.task_run.run_count <= context.task.retries:
+            await asyncio.sleep(min(err.retry_after, MAX_RETRY_AFTER))
+        raise
+
+
+def ref(record: PageRecord) -> PageRef:
+    return PageRef(channel=record.channel, ts=record.ts)
 
 
 @io_task
-async def send_slack(message: PageMessage, channel: str | None) -> MessageRef:
-    return await slack().send(message, channel)
+async def send_page(name: str, address: str, message: PageMessage) -> PageRef:
+    return await wait_out_retry_after((await notifier(name, address)).send(message, address))
 
 
 @io_task
-async def trigger_pagerduty(incident: Incident, message: PageMessage, address: str, links: dict[str, str]) -> PagerDutyResult:
-    details = {"incident": incident.id, "service": incident.service, "status": incident.status.value} | (
-        {"reason": message.reason} if message.reason else {}
-    )
-    source = f"alertflow:{incident.service}"
-    key = routing_key(address, settings())
-    return await pagerduty().trigger(incident.key, message.text(), incident.severity, source, details, key, links)
-
-
-@io_task
-async def tell_answer(record: PageRecord, incident: Incident, message: PageMessage) -> None:
+async def update_page(record: PageRecord, message: PageMessage) -> None:
     """Bring one sent page up to date with an acknowledgement or a resolve."""
-    if record.notifier == "slack" and record.channel and record.ts:
-        await slack().update(MessageRef(channel=record.channel, ts=record.ts), message)
-    elif record.notifier == "pagerduty":
-        key = routing_key(record.address, settings())
-        if incident.status is IncidentStatus.resolved:
-            await pagerduty().resolve(incident.key, key)
-        else:
-            await pagerduty().acknowledge(incident.key, key)
+    await wait_out_retry_after((await notifier(record.notifier, record.address)).update(ref(record), message))
 
 
 @io_task
-async def reply_slack(record: PageRecord, text: str) -> MessageRef:
-    assert record.channel and record.ts
-    return await slack().reply(MessageRef(channel=record.channel, ts=record.ts), text)
+async def reply_page(record: PageRecord, text: str) -> PageRef | None:
+    return await wait_out_retry_after((await notifier(record.notifier, record.address)).reply(ref(record), text))

@@ -19,9 +19,10 @@ policy's fallback after the last: a broken Slack token never means nobody is
 paged. If nobody at all could be paged the flow fails, so it shows red in Prefect.
 
 With a policy, the run then follows its incident until it resolves: every page
-sent is updated when someone acknowledges and when it resolves (Slack in
-place, PagerDuty acknowledge/resolve), and major timeline events (failover
-done, recovery failed, resolved) are posted in each Slack page's thread.
+sent is updated when someone acknowledges and when it resolves (through its
+notifier's ``update``: Slack in place, PagerDuty acknowledge/resolve, a webhook
+POST), and major timeline events (failover done, recovery failed, resolved) are
+posted in the thread of every page whose notifier keeps one (Slack's).
 """
 
 from __future__ import annotations
@@ -37,21 +38,11 @@ from alertflow.config.oncall import EscalationPolicy, Recipient, Step
 from alertflow.durations import format_duration
 from alertflow.errors import ConfigError, IntegrationError, PermanentIntegrationError
 from alertflow.flows.handover import trim
-from alertflow.flows.notify import (
-    Delivery,
-    alert_links,
-    answered,
-    deliveries,
-    news,
-    page_message,
-    reply_slack,
-    send_slack,
-    tell_answer,
-    trigger_pagerduty,
-)
+from alertflow.flows.notify import Delivery, alert_links, answered, deliveries, news, page_message, reply_page, send_page, update_page
 from alertflow.flows.runtime import current_run, record, settings, store, with_retry
 from alertflow.flows.timeline import LIFECYCLE_HOOKS
 from alertflow.flows.ui_answer import PageAnswer, UiPrompt, apply_answer
+from alertflow.integrations.notifiers.registry import display_name, find
 from alertflow.integrations.notifiers.slack import MessageRef, PageMessage
 from alertflow.models import Incident, IncidentStatus, PagingAction, RetryPolicy, TimelineEntry, TimelineKind
 from alertflow.store.pages import PageLog, PageRecord
@@ -144,28 +135,24 @@ class Escalation:
         return started, reached
 
     async def deliver(self, row: PageRecord, delivery: Delivery, incident: Incident, message: PageMessage, label: str) -> bool:
-        via = "Slack" if delivery.notifier == "slack" else "PagerDuty"
+        via = display_name(delivery.notifier, settings())
         reason = f": {self.action.params.reason}" if self.action.params.reason else ""
         try:
-            if delivery.notifier == "slack":
-                ref = await with_retry(send_slack, self.action.retry)(message, delivery.address)
-                channel, ts = ref.channel, ref.ts
-            else:
-                result = await with_retry(trigger_pagerduty, self.retry("pagerduty"))(incident, message, delivery.address, self.links)
-                channel, ts = None, result.dedup_key
+            ref = await with_retry(send_page, self.retry(delivery.notifier))(delivery.notifier, delivery.address, message)
         except IntegrationError as err:
             await self.log.finish(row.id, "failed", detail=str(err))
             summary = f"{self.prefix(label)}page to {delivery.recipient} on {via} failed: {trim(err, 300)}"
             await record(self.incident_id, TimelineKind.page, summary, notifier=delivery.notifier, error=trim(err, 1000))
             return False
-        await self.log.finish(row.id, "sent", channel, ts)
-        data = {"channel": channel, "ts": ts} if channel else {"dedup_key": ts}
+        await self.log.finish(row.id, "sent", ref.channel, ref.ts)
+        data = {"channel": ref.channel, "ts": ref.ts} if ref.channel else {"dedup_key": ref.ts} if ref.ts else {}
         await record(self.incident_id, TimelineKind.page, f"{self.prefix(label)}paged {delivery.recipient} on {via}{reason}", **data)
         return True
 
     def retry(self, notifier: str) -> RetryPolicy:
-        """The action's policy; not for PagerDuty, whose notifier retries 429 and 5xx itself (it would multiply attempts)."""
-        return self.action.retry if notifier == "slack" else RetryPolicy()
+        """The action's policy, except for a notifier that retries by itself (more on top would multiply attempts)."""
+        kind = find(notifier, settings())
+        return RetryPolicy() if kind and kind.retries_itself else self.action.retry
 
     def prefix(self, label: str) -> str:
         return f"{label}: " if self.name else ""
@@ -222,21 +209,21 @@ class Escalation:
         return [entry for _, entry in fresh]
 
     async def flush(self) -> None:
-        """Post queued news in each Slack page's thread, each reply at most once ever."""
+        """Post queued news in the thread of each page whose notifier keeps one, each reply at most once ever."""
         pending, self.pending = self.pending, []
-        pages = await self.sent("slack") if pending else []
+        pages = [page for page in await self.sent() if (kind := find(page.notifier, settings())) and kind.threads] if pending else []
         for entry_id, text in pending:
             for page in pages:
                 row, created = await self.log.claim(
-                    self.incident_id, self.episode, f"reply.{entry_id}.{page.id}", "slack", page.recipient, page.address, now()
+                    self.incident_id, self.episode, f"reply.{entry_id}.{page.id}", page.notifier, page.recipient, page.address, now()
                 )
                 if created:
                     await self.send_reply(row, page, text)
 
     async def send_reply(self, row: PageRecord, page: PageRecord, text: str) -> None:
         try:
-            ref = await with_retry(reply_slack, self.action.retry)(page, text)
-            await self.log.finish(row.id, "sent", ref.channel, ref.ts)
+            ref = await with_retry(reply_page, self.retry(page.notifier))(page, text)
+            await self.log.finish(row.id, "sent", ref.channel if ref else None, ref.ts if ref else None)
         except IntegrationError as err:
             await self.log.finish(row.id, "failed", detail=str(err))
             await record(self.incident_id, TimelineKind.page, f"thread reply to {page.recipient} failed: {trim(err, 300)}")
@@ -267,7 +254,7 @@ class Escalation:
         message = page_message(incident, self.action.params, self.link, await self.log.firing_count(self.incident_id), self.links)
         for page in pages:
             try:
-                await with_retry(tell_answer, self.retry(page.notifier))(page, incident, message)
+                await with_retry(update_page, self.retry(page.notifier))(page, message)
             except IntegrationError as err:
                 await record(self.incident_id, TimelineKind.page, f"could not tell {page.recipient} it was {state.value}: {trim(err, 300)}")
         done = incident.resolved_by if state is IncidentStatus.resolved else incident.acknowledged_by

@@ -36,6 +36,7 @@ from slack_sdk.signature import Clock, SignatureVerifier
 
 from alertflow.api.http import json_response, read_body
 from alertflow.config.people import person_for_slack_user
+from alertflow.config.secrets import resolve_secrets
 from alertflow.config.settings import SlackSettings
 from alertflow.errors import Conflict, IntegrationError, MalformedBody, NotFound, Unauthorized
 from alertflow.integrations.notifiers.slack import ACK, ESCALATE, RESOLVE, SlackNotifier
@@ -146,7 +147,7 @@ def slack_router(stages: Stages) -> APIRouter:
     @router.post("/slack/interactions", response_model=InteractionResult, responses={400: {}, 401: {}, 404: {}, 409: {}})
     async def interactions(request: Request) -> Response:
         """A button click on a page message: acknowledge, resolve or escalate now."""
-        secret = settings.slack.signing_secret
+        secret = await resolve_secrets(settings.slack.signing_secret)  # prefect-secret:NAME is read per click
         if secret is None or not secret.get_secret_value().strip():  # a blank secret would sign for anyone
             raise Unauthorized("slack.signing_secret is not configured, so no click can be verified", field="x-slack-signature")
         body = await read_body(request, settings.max_body_bytes)

@@ -13,7 +13,8 @@ and overrides (a temporary swap) win over every layer; the last matching
 override wins.
 
 An escalation policy is ordered steps, each notifying one or more targets (a
-schedule's current on-call, a person, a Slack channel, PagerDuty) and then
+schedule's current on-call, a person, a Slack channel, PagerDuty, a named
+notifier such as an outgoing webhook) and then
 waiting for an acknowledgement before the next step; the whole list repeats
 ``repeat`` times. Names are checked against the people and schedules defined
 next to them, so a typo fails ``alertflow rules check``, not an incident.
@@ -207,26 +208,30 @@ def shifts(schedule: Schedule, start: datetime, end: datetime) -> list[Shift]:
 
 
 class Recipient(_Model):
-    """Exactly one of: a schedule's current on-call, a person, a Slack channel, a PagerDuty service."""
+    """Exactly one of: a schedule's current on-call, a person, a Slack channel, a PagerDuty service, a named notifier."""
 
     schedule: str | None = None
     person: str | None = None
     slack_channel: str | None = None
     pagerduty: SecretStr | None = Field(None, description='"default" (the configured routing key) or a routing key')
+    notifier: str | None = Field(None, description="a notifier under notifiers: (e.g. an outgoing webhook)")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Recipient:
-        given = [name for name in ("schedule", "person", "slack_channel", "pagerduty") if getattr(self, name) is not None]
+        given = [name for name in RECIPIENT_KINDS if getattr(self, name) is not None]
         if len(given) != 1:
-            raise ValueError(f"a target names exactly one of schedule, person, slack_channel, pagerduty (got {given or 'none'})")
+            raise ValueError(f"a target names exactly one of {', '.join(RECIPIENT_KINDS)} (got {given or 'none'})")
         return self
 
     @property
     def label(self) -> str:
         if self.pagerduty is not None:
             return "pagerduty:default" if self.pagerduty.get_secret_value() == "default" else "pagerduty:routing key"
-        name = next(n for n in ("schedule", "person", "slack_channel") if getattr(self, n) is not None)
+        name = next(n for n in RECIPIENT_KINDS if getattr(self, n) is not None)
         return f"{name}:{getattr(self, name)}"
+
+
+RECIPIENT_KINDS = ("schedule", "person", "slack_channel", "pagerduty", "notifier")
 
 
 def _one_or_many(value: Any) -> Any:
@@ -253,8 +258,14 @@ class EscalationPolicy(_Model):
         return found + ([(("fallback",), self.fallback)] if self.fallback else [])
 
 
-def check_references(people: dict[str, Any], schedules: dict[str, Schedule], policies: dict[str, EscalationPolicy]) -> None:
-    """Every name a schedule or policy uses is defined; raises LocatedValueError at the first that is not."""
+def check_references(
+    people: dict[str, Any], schedules: dict[str, Schedule], policies: dict[str, EscalationPolicy], notifiers: tuple[str, ...] = ()
+) -> None:
+    """Every name a schedule, policy or person uses is defined; raises LocatedValueError at the first that is not."""
+    for name, person in people.items():
+        for i, notifier in enumerate(getattr(person, "notifiers", [])):
+            if notifier not in notifiers:
+                raise LocatedValueError(("people", name, "notifiers", i), f"no notifier {notifier!r} under notifiers:")
     for name, schedule in schedules.items():
         for i, layer in enumerate(schedule.layers):
             for j, person in enumerate(layer.people):
@@ -271,3 +282,7 @@ def check_references(people: dict[str, Any], schedules: dict[str, Schedule], pol
                 )
             if target.person is not None and target.person not in people:
                 raise LocatedValueError(("escalation_policies", name, *loc, "person"), f"no person {target.person!r} under people:")
+            if target.notifier is not None and target.notifier not in notifiers:
+                raise LocatedValueError(
+                    ("escalation_policies", name, *loc, "notifier"), f"no notifier {target.notifier!r} under notifiers:"
+                )

@@ -8,7 +8,7 @@ paging (who is paged, who answered) share one definition.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 
 class Person(BaseModel):
@@ -16,7 +16,8 @@ class Person(BaseModel):
 
     slack_user_id: str | None = Field(None, description="Slack member id (U...), to mention and to recognise button clicks")
     email: str | None = None
-    pagerduty_routing_key: str | None = Field(None, description="Events API v2 routing key of the person's own PagerDuty service")
+    pagerduty_routing_key: SecretStr | None = Field(None, description="Events API v2 routing key of the person's own PagerDuty service")
+    notifiers: list[str] = Field([], description="named notifiers (notifiers:) that reach this person too, e.g. a webhook")
 
 
 def person_for_slack_user(people: dict[str, Person], slack_user_id: str) -> str | None:

@@ -22,6 +22,7 @@ import certifi
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from alertflow.config.notifiers import BUILT_IN, Notifiers, PagerDutySettings, SlackSettings
 from alertflow.config.oncall import EscalationPolicy, Schedule, check_references
 from alertflow.config.people import Person
 from alertflow.config.responses import Runbook, SwitchSettings
@@ -32,22 +33,6 @@ from alertflow.yamlmodel import describe_problem, parse_yaml
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class SlackSettings(_Section):
-    token: SecretStr | None = Field(None, description="bot token (xoxb-...)")
-    channel: str = "#oncall"
-    base_url: str = Field("https://slack.com/api/", description="point at a Slack-compatible server")
-    timeout_seconds: float = 10.0
-    signing_secret: SecretStr | None = Field(None, description="app signing secret: verifies button clicks on /slack/interactions")
-
-
-class PagerDutySettings(_Section):
-    events_url: str = Field("https://events.pagerduty.com/v2/enqueue", description="Events API v2; point at a compatible server")
-    routing_key: SecretStr | None = Field(None, description="integration key of the default service (people may have their own)")
-    timeout_seconds: float = Field(10.0, gt=0)
-    retries: int = Field(3, ge=0, description="429, 5xx and timeouts are retried this many times")
-    backoff_seconds: float = Field(1.0, ge=0, description="first wait between retries, doubled each time (at least Retry-After)")
 
 
 class Settings(BaseSettings):
@@ -71,6 +56,7 @@ class Settings(BaseSettings):
     allow_shell: bool = Field(False, description="runbook shell steps are refused unless true")
     slack: SlackSettings = SlackSettings()
     pagerduty: PagerDutySettings | None = None
+    notifiers: Notifiers = Field({}, description="named notifiers by kind, e.g. outgoing webhooks (docs/oncall.md)")
     people: dict[str, Person] = Field({}, description="who can be paged, by name")
     schedules: dict[str, Schedule] = Field({}, description="on-call rotations (docs/oncall.md)")
     escalation_policies: dict[str, EscalationPolicy] = Field({}, description="who is paged, in which order (docs/oncall.md)")
@@ -84,8 +70,17 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _oncall_names_exist(self) -> Settings:
-        check_references(self.people, self.schedules, self.escalation_policies)
+        check_references(self.people, self.schedules, self.escalation_policies, (*BUILT_IN, *self.notifiers))
         return self
+
+    def notifier(self, name: str) -> BaseModel:
+        """The settings of the notifier called ``name``: a built-in section or a named entry (its ``kind`` picks the module)."""
+        built_in = {"slack": self.slack, "pagerduty": self.pagerduty or PagerDutySettings()}
+        if name in built_in:
+            return built_in[name]
+        if name not in self.notifiers:
+            raise ConfigError(f"no notifier {name!r} in the config (notifiers:)")
+        return self.notifiers[name]
 
     @property
     def resolved_database_url(self) -> str:

@@ -204,9 +204,9 @@ pages = Table(
     Column("incident_id", Id, ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
     Column("episode", String(32), nullable=False),  # the paging flow run (hex id): its retries share it
     Column("step", String(64), nullable=False),  # e.g. "1.2.0.slack": pass, step, target, notifier
-    Column("notifier", String(16), nullable=False),  # slack | pagerduty
+    Column("notifier", String(16), nullable=False),  # its name: slack, pagerduty or one under notifiers: (at most 16)
     Column("recipient", String(256), nullable=False),  # who or where, as people read it
-    Column("address", String(256), nullable=False),  # Slack channel/user id, or where the routing key is configured
+    Column("address", String(256), nullable=False),  # Slack channel/user id, person:NAME, or where a routing key is configured
     Column("status", String(16), nullable=False),  # sending | sent | failed
     Column("channel", String(64)),
     Column("ts", String(64)),

@@ -1,1 +1,38 @@
-"""Notifiers: the ways alertflow reaches people (Slack, PagerDuty, outgoing webhooks)."""
+"""Notifiers: the ways alertflow reaches people (Slack, PagerDuty, outgoing webhooks), behind one small Protocol.
+
+The paging flow knows a page only as a message, a notifier's name and an
+address, and asks the registry (registry.py) for the notifier; so a new way of
+reaching people is one module here plus its settings model in
+alertflow/config/notifiers.py, and no flow grows a branch for it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from alertflow.integrations.notifiers.slack import PageMessage
+
+
+class PageRef(BaseModel):
+    """A sent page as the page log keeps it (no secrets): its place and its id there, where the notifier has them
+    (a Slack channel and ts; a PagerDuty dedup key as ``ts``; nothing for a webhook, whose pages are the incident key)."""
+
+    channel: str | None = None
+    ts: str | None = None
+
+
+class Notifier(Protocol):
+    async def send(self, message: PageMessage, address: str) -> PageRef:
+        """Page ``address`` (a Slack channel or user, a person's name...); raises a Retryable/PermanentIntegrationError."""
+        ...
+
+    async def update(self, ref: PageRef, message: PageMessage) -> None:
+        """Bring a sent page up to date: the message carries the new status (acknowledged, resolved) and who did it."""
+        ...
+
+    async def reply(self, ref: PageRef, text: str) -> PageRef | None:
+        """Tell a sent page's thread some news; None where the notifier keeps no thread (nothing is sent)."""
+        ...

@@ -21,13 +21,15 @@ from typing import Any, Literal
 import httpx
 from pydantic import BaseModel
 
-from alertflow.config.settings import PagerDutySettings
+from alertflow.config.settings import PagerDutySettings, Settings
 from alertflow.errors import IntegrationError, PermanentIntegrationError, RetryableIntegrationError
 from alertflow.integrations.http import request
+from alertflow.integrations.notifiers import PageRef
+from alertflow.integrations.notifiers.slack import PageMessage
 from alertflow.models import Severity
 from alertflow.retries import exponential, honouring_retry_after, retrying
 
-__all__ = ["PagerDutyNotifier", "PagerDutyResult", "PagerDutySettings", "dedup_key_for"]
+__all__ = ["PagerDutyNotifier", "PagerDutyPages", "PagerDutyResult", "PagerDutySettings", "dedup_key_for"]
 
 EventAction = Literal["trigger", "acknowledge", "resolve"]
 MAX_DEDUP_KEY, MAX_SUMMARY, MAX_BACKOFF_SECONDS = 255, 1024, 60.0
@@ -123,3 +125,56 @@ def scrubbed(err: IntegrationError, action: str, key: str, attempts: int) -> Int
     if isinstance(err, RetryableIntegrationError):
         return RetryableIntegrationError(message, retry_after=err.retry_after)
     return PermanentIntegrationError(message)
+
+
+class PagerDutyPages:
+    """PagerDuty as a ``Notifier``: a page triggers the incident's alert, ``update`` acknowledges or resolves it by the
+    same dedup key; PagerDuty has no threads. ``routing_key`` is the delivery's own (a person's, a step's), else the default."""
+
+    def __init__(self, settings: PagerDutySettings, routing_key: str | None = None, client: httpx.AsyncClient | None = None) -> None:
+        self.events, self.routing_key = PagerDutyNotifier(settings, client), routing_key
+
+    @classmethod
+    def for_address(cls, settings: PagerDutySettings, address: str, config: Settings) -> PagerDutyPages:
+        return cls(settings, routing_key(address, config))
+
+    async def send(self, message: PageMessage, address: str) -> PageRef:
+        details = {"incident": message.incident_id, "service": message.service, "status": message.status}
+        details |= {"reason": message.reason} if message.reason else {}
+        source = f"alertflow:{message.service}"
+        result = await self.events.trigger(
+            message.key or "", message.text(), message.severity, source, details, self.routing_key, message.links
+        )
+        return PageRef(ts=result.dedup_key)
+
+    async def update(self, ref: PageRef, message: PageMessage) -> None:
+        answer = self.events.resolve if message.status == "resolved" else self.events.acknowledge
+        await answer(message.key or ref.ts or "", self.routing_key)
+
+    async def reply(self, ref: PageRef, text: str) -> PageRef | None:
+        return None
+
+
+def routing_key(address: str, config: Settings) -> str | None:
+    """The routing key a page's address points at (None: the configured default); addresses name where a key is
+    configured (``person:NAME``, ``policy:NAME:STEP.TARGET``), never the key, so the page log stays free of it."""
+    try:
+        return _routing_key(address, config)
+    except (KeyError, IndexError, ValueError):  # the config changed since the page went out
+        raise PermanentIntegrationError(f"pagerduty: {address} is no longer in the config; its routing key is unknown") from None
+
+
+def _routing_key(address: str, config: Settings) -> str | None:
+    kind, _, rest = address.partition(":")
+    if kind == "person":
+        secret = config.people[rest].pagerduty_routing_key
+        return secret.get_secret_value() if secret else None
+    if kind == "policy":
+        policy, _, loc = rest.partition(":")
+        step, _, target = loc.partition(".")
+        targets = config.escalation_policies[policy]
+        chosen = targets.fallback if step == "fallback" else targets.steps[int(step)].notify[int(target)]
+        secret = chosen.pagerduty if chosen else None
+        value = secret.get_secret_value() if secret else "default"
+        return None if value == "default" else value
+    return None

@@ -40,6 +40,7 @@ from slack_sdk.http_retry import HttpRequest, HttpResponse, RateLimitErrorRetryH
 from alertflow.config.settings import SlackSettings
 from alertflow.errors import PermanentIntegrationError, RetryableIntegrationError
 from alertflow.integrations.http import request, retry_after_seconds, safe_url
+from alertflow.integrations.notifiers import PageRef
 from alertflow.models import Incident, Severity
 
 # Slack errors that a retry can fix; every other ``ok: false`` is permanent.
@@ -69,6 +70,7 @@ def slack_time(at: datetime) -> str:
 
 class PageMessage(BaseModel):
     incident_id: int
+    key: str | None = None  # the incident key: PagerDuty's dedup key, a webhook's correlation key
     title: str
     severity: Severity
     service: str
@@ -90,6 +92,7 @@ class PageMessage(BaseModel):
         (what ``update`` shows after an ack from anywhere). ``extra`` sets links, firing_count, step..."""
         state = {
             "incident_id": incident.id,
+            "key": incident.key,
             "title": incident.title,
             "severity": incident.severity,
             "service": incident.service,
@@ -161,7 +164,7 @@ def mrkdwn(text: str) -> dict[str, str]:
     return {"type": "mrkdwn", "text": text}
 
 
-class MessageRef(BaseModel):
+class MessageRef(PageRef):
     channel: str
     ts: str
 

@@ -9,12 +9,15 @@ import pytest
 from alertflow.config.oncall import Recipient
 from alertflow.config.settings import Settings
 from alertflow.errors import PermanentIntegrationError
-from alertflow.flows.notify import Delivery, alert_links, deliveries, news, routing_key
+from alertflow.flows.notify import Delivery, alert_links, deliveries, news
+from alertflow.integrations.notifiers.pagerduty import routing_key
 from alertflow.models import TimelineEntry, TimelineKind
 
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)
 SETTINGS = Settings(
-    people={"alice": {"slack_user_id": "UALICE", "pagerduty_routing_key": "alice-key"}, "bob": {"slack_user_id": "UBOB"}, "dora": {}},
+    people={"alice": {"slack_user_id": "UALICE", "pagerduty_routing_key": "alice-key"}, "bob": {"slack_user_id": "UBOB"}, "dora": {}}
+    | {"erin": {"notifiers": ["ops-hook"]}},
+    notifiers={"ops-hook": {"kind": "webhook", "url": "http://127.0.0.1:9/hook", "secret": "s3cret"}},
     schedules={
         "primary": {"layers": [{"people": ["alice"], "start": "2026-01-01"}]},
         "future": {"layers": [{"people": ["bob"], "start": "2099-01-01"}]},
@@ -39,7 +42,9 @@ SETTINGS = Settings(
             "",
         ),
         ({"schedule": "future"}, [], "nobody is on call for future"),
-        ({"person": "dora"}, [], "dora has no slack_user_id or pagerduty_routing_key"),
+        ({"person": "dora"}, [], "dora has no slack_user_id, pagerduty_routing_key or notifiers"),
+        ({"notifier": "ops-hook"}, [Delivery("0.ops-hook", "ops-hook", "ops-hook", "ops-hook")], ""),
+        ({"person": "erin"}, [Delivery("0.ops-hook", "ops-hook", "erin", "person:erin")], ""),
         ({"pagerduty": "default"}, [Delivery("0.pagerduty", "pagerduty", "PagerDuty (default service)", "policy:p:0.1")], ""),
     ],
 )
