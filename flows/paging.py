@@ -44,6 +44,7 @@ from alertflow.flows.timeline import LIFECYCLE_HOOKS
 from alertflow.flows.ui_answer import PageAnswer, UiPrompt, apply_answer
 from alertflow.integrations.notifiers.registry import display_name, find
 from alertflow.integrations.notifiers.slack import MessageRef, PageMessage
+from alertflow.metrics import worker_metrics
 from alertflow.models import Incident, IncidentStatus, PagingAction, RetryPolicy, TimelineEntry, TimelineKind
 from alertflow.store.pages import PageLog, PageRecord
 
@@ -69,6 +70,7 @@ class Escalation:
         self.cursor = 0  # the last timeline entry id this run has seen
         self.told: set[IncidentStatus] = set()
         self.pending: list[tuple[int, str]] = []  # (timeline id, text) for the threads
+        self.announced = False
 
     async def start(self) -> None:
         entries = await self.log.timeline_after(self.incident_id, 0)
@@ -145,6 +147,9 @@ class Escalation:
             await record(self.incident_id, TimelineKind.page, summary, notifier=delivery.notifier, error=trim(err, 1000))
             return False
         await self.log.finish(row.id, "sent", ref.channel, ref.ts)
+        if row.step.startswith("0.0.") and not self.action.params.reason and not self.announced:
+            self.announced = True  # the incident's first page: how long after the decision it left
+            worker_metrics().first_page.observe((now() - incident.opened_at).total_seconds())
         data = {"channel": ref.channel, "ts": ref.ts} if ref.channel else {"dedup_key": ref.ts} if ref.ts else {}
         await record(self.incident_id, TimelineKind.page, f"{self.prefix(label)}paged {delivery.recipient} on {via}{reason}", **data)
         return True
