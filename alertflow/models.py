@@ -132,8 +132,10 @@ class FlowName(str, enum.Enum):
 
     @property
     def priority(self) -> int:
-        """Lower goes first when runs queue up: a person waits on the page, nobody on the rest."""
-        return 0 if self is FlowName.paging else 1
+        """Lower is created first when runs queue up. A new incident's first page does not wait for any run
+        (it is announced at decision time), so the runs that act on systems go first, then the paging runs
+        that own the rest of each escalation, then the timelines nobody waits on."""
+        return {FlowName.failover: 0, FlowName.failback: 0, FlowName.recovery: 0, FlowName.paging: 1}.get(self, 2)
 
 
 class RetryPolicy(BaseModel):

@@ -1,101 +1,35 @@
-"""From an escalation step to notifications, and news to the people already paged.
+"""News to the people already paged, and the tasks that reach them.
 
-A step's target (a schedule, a person, a channel, PagerDuty, a named notifier)
-becomes concrete deliveries at the moment the step runs: the schedule's current
-on-call, then that person's Slack id (a direct message), PagerDuty routing key
-and named notifiers. A
-delivery names where its PagerDuty key is configured, never the key, so the
-page log and timeline stay free of secrets and an acknowledgement later finds
-the same key again.
-
+Who a step reaches and the message it gets are in alertflow/paging/recipients.py,
+shared with the announcer that sends each incident's first page at decision time.
 After someone answers, every page already sent hears it through its
 notifier's ``update`` (Slack in place, PagerDuty acknowledge/resolve by the
-same dedup key, a webhook POST of the new status), and major timeline events go
-to the threads of the notifiers that keep one. Notifiers are looked up by name
-in the one registry (integrations/notifiers/registry.py): nothing here branches on a kind.
+same dedup key, a webhook POST of the new status; a storm's digest is drawn
+again with every incident it carries), and major timeline events go to the
+threads of the notifiers that keep one. Notifiers are looked up by name in the
+one registry (integrations/notifiers/registry.py): nothing here branches on a kind.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
 from prefect.context import TaskRunContext
 
-from alertflow.config.oncall import Recipient, on_call
-from alertflow.config.secrets import resolve_secrets
-from alertflow.config.settings import Settings
-from alertflow.errors import ConfigError, PermanentIntegrationError, RetryableIntegrationError
-from alertflow.flows.runtime import io_task, settings
+from alertflow.errors import RetryableIntegrationError
+from alertflow.flows.runtime import io_task, settings, store
 from alertflow.integrations.notifiers import Notifier, PageRef
-from alertflow.integrations.notifiers.registry import kind_of
-from alertflow.integrations.notifiers.slack import PageMessage
-from alertflow.models import Incident, IncidentStatus, PagingParams, TimelineEntry, TimelineKind
+from alertflow.integrations.notifiers.message import PageMessage
+from alertflow.models import TimelineEntry, TimelineKind
+from alertflow.paging.digest import DIGEST, digest_now
+from alertflow.paging.recipients import notifier_for
 from alertflow.store.pages import PageRecord
 
 T = TypeVar("T")
 MAX_RETRY_AFTER = 60.0  # a receiver asking for longer is not waited for: the attempt fails and the policy decides
-
-
-@dataclass(frozen=True)
-class Delivery:
-    key: str  # unique within the step: "<target>.<notifier>"
-    notifier: str  # its name: "slack", "pagerduty" or one under notifiers: (the registry knows its kind)
-    recipient: str  # as people read it: "alice (on call for primary)", "#ops"
-    address: str  # Slack channel or user id; for others who (person:NAME) or where its secret is configured
-
-
-def answered(incident: Incident) -> bool:
-    """Acknowledged or resolved: escalation stops and no page follows."""
-    return incident.acknowledged_at is not None or incident.status is IncidentStatus.resolved
-
-
-def deliveries(target: Recipient, where: str, index: int, config: Settings, now: datetime) -> tuple[list[Delivery], str]:
-    """The notifications one target means right now, or none and why."""
-    if target.slack_channel is not None:
-        return [Delivery(f"{index}.slack", "slack", target.slack_channel, target.slack_channel)], ""
-    if target.pagerduty is not None:
-        default = target.pagerduty.get_secret_value() == "default"
-        return [Delivery(f"{index}.pagerduty", "pagerduty", "PagerDuty" + (" (default service)" if default else ""), where)], ""
-    if target.notifier is not None:
-        return [Delivery(f"{index}.{target.notifier}", target.notifier, target.notifier, target.notifier)], ""
-    name, suffix = target.person, ""
-    if target.schedule is not None:
-        name, _source = on_call(config.schedules[target.schedule], now)
-        if name is None:
-            return [], f"nobody is on call for {target.schedule}"
-        suffix = f" (on call for {target.schedule})"
-    assert name is not None
-    person = config.people[name]
-    found = []
-    if person.slack_user_id:
-        found.append(Delivery(f"{index}.slack", "slack", name + suffix, person.slack_user_id))
-    if person.pagerduty_routing_key:
-        found.append(Delivery(f"{index}.pagerduty", "pagerduty", name + suffix, f"person:{name}"))
-    found += [Delivery(f"{index}.{notifier}", notifier, name + suffix, f"person:{name}") for notifier in person.notifiers]
-    return found, "" if found else f"{name}{suffix} has no slack_user_id, pagerduty_routing_key or notifiers"
-
-
-def page_message(
-    incident: Incident, params: PagingParams, link: str | None, firing: int, links: dict[str, str], step: str | None = None
-) -> PageMessage:
-    return PageMessage.for_incident(
-        incident, link=link, links=links, firing_count=firing, step=step, reason=params.reason, detail=params.detail
-    )
-
-
-def alert_links(entries: list[TimelineEntry]) -> dict[str, str]:
-    """Generator and runbook URLs of the incident's alerts, from their timeline entries (latest wins)."""
-    links: dict[str, str] = {}
-    for entry in entries:
-        if entry.kind is TimelineKind.alert:
-            links.update(
-                {label: entry.data[key] for key, label in (("generator_url", "Source"), ("runbook_url", "Runbook")) if entry.data.get(key)}
-            )
-    return links
 
 
 def news(entry: TimelineEntry) -> str | None:
@@ -105,19 +39,6 @@ def news(entry: TimelineEntry) -> str | None:
     if entry.kind is TimelineKind.rollback or entry.data.get("major"):
         return entry.summary
     return None
-
-
-async def notifier(name: str, address: str) -> Notifier:
-    """The page's notifier, built at use time with every secret it needs resolved now (``${VAR}`` was read at load;
-    ``prefect-secret:NAME`` is read here, so a rotated block reaches the next page)."""
-    config = settings()
-    kind = kind_of(name, config)
-    try:
-        own = await resolve_secrets(config.notifier(name))
-        people, policies = await resolve_secrets(config.people), await resolve_secrets(config.escalation_policies)
-    except ConfigError as err:  # a missing Secret block fails this page like a bad token: recorded, and escalation goes on
-        raise PermanentIntegrationError(f"{name}: {err}") from None
-    return kind.build(own, address, config.model_copy(update={"people": people, "escalation_policies": policies}))
 
 
 async def wait_out_retry_after(call: Awaitable[T]) -> T:
@@ -136,6 +57,10 @@ def ref(record: PageRecord) -> PageRef:
     return PageRef(channel=record.channel, ts=record.ts)
 
 
+async def notifier(name: str, address: str) -> Notifier:
+    return await notifier_for(name, address, settings())
+
+
 @io_task
 async def send_page(name: str, address: str, message: PageMessage) -> PageRef:
     return await wait_out_retry_after((await notifier(name, address)).send(message, address))
@@ -143,10 +68,17 @@ async def send_page(name: str, address: str, message: PageMessage) -> PageRef:
 
 @io_task
 async def update_page(record: PageRecord, message: PageMessage) -> None:
-    """Bring one sent page up to date with an acknowledgement or a resolve."""
-    await wait_out_retry_after((await notifier(record.notifier, record.address)).update(ref(record), message))
+    """Bring one sent page up to date with an acknowledgement or a resolve (a digest: all of its incidents)."""
+    shown = await digest_now(store(), record) if record.detail == DIGEST else message
+    await wait_out_retry_after((await notifier(record.notifier, record.address)).update(ref(record), shown))  # type: ignore[arg-type]
 
 
 @io_task
 async def reply_page(record: PageRecord, text: str) -> PageRef | None:
     return await wait_out_retry_after((await notifier(record.notifier, record.address)).reply(ref(record), text))
+
+
+@io_task
+async def find_page(name: str, address: str, message: PageMessage, since: datetime) -> PageRef | None:
+    """Whether a page whose sender died went out after all (``Notifier.find``); None: send it."""
+    return await (await notifier(name, address)).find(message, address, since)

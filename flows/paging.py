@@ -1,28 +1,26 @@
 """Paging: tell the on-call people, escalate until someone answers, stop the moment they do.
 
-A rule's paging action names an escalation policy (alertflow/config/oncall.py): each
-step notifies its targets, then waits for an acknowledgement; no answer, the
-next step; the list repeats ``repeat`` times. Without a policy, one Slack
-message goes to the action's channel (v1's behaviour).
+A rule's paging action names an escalation policy (alertflow/config/oncall.py):
+each step notifies its targets, then waits for an acknowledgement; no answer,
+the next step; the list repeats ``repeat`` times. Without a policy, one Slack
+message goes to the action's channel. Step 1 has usually left already: the
+announcer (alertflow/paging/announcer.py) sends it at decision time under the
+decision's ``episode``, which this run shares, so the run records nothing
+twice, waits what is left of step 1's wait and escalates from there.
 
 Acknowledging from anywhere (Slack button, CLI, API) only changes the incident
 in the store; this flow polls the store while it waits, so an ack or resolve
-ends the escalation within a poll and no notification follows it. An
-"escalate now" click is a timeline entry that ends the current wait.
+ends the escalation within a poll. An "escalate now" click ends the current wait.
 
 Exactly one page per step: every notification is claimed in the page log
-(alertflow/store/pages.py) before it is sent, keyed by the flow run, so a retried
-or restarted run skips what was sent and waits only what is left of a step's
-wait. A permanent error (``invalid_auth``, ``channel_not_found``, a 400 from
-PagerDuty) is recorded and falls through to the next step at once, or to the
-policy's fallback after the last: a broken Slack token never means nobody is
-paged. If nobody at all could be paged the flow fails, so it shows red in Prefect.
-
-With a policy, the run then follows its incident until it resolves: every page
-sent is updated when someone acknowledges and when it resolves (through its
-notifier's ``update``: Slack in place, PagerDuty acknowledge/resolve, a webhook
-POST), and major timeline events (failover done, recovery failed, resolved) are
-posted in the thread of every page whose notifier keeps one (Slack's).
+(alertflow/store/pages.py) before it is sent, so a retried or restarted run
+skips what was sent; a claim left ``sending`` by a process that died is taken
+over after a lease and sent only if the notifier did not get it. A permanent
+error is recorded and falls through to the next step at once, or to the
+policy's fallback: a broken Slack token never means nobody is paged. If nobody
+at all could be paged the flow fails, so it shows red in Prefect. With a
+policy, the run then follows its incident until it resolves: every page sent
+is updated on ack and resolve, and major timeline events go to the threads.
 """
 
 from __future__ import annotations
@@ -38,14 +36,17 @@ from alertflow.config.oncall import EscalationPolicy, Recipient, Step
 from alertflow.durations import format_duration
 from alertflow.errors import ConfigError, IntegrationError, PermanentIntegrationError
 from alertflow.flows.handover import trim
-from alertflow.flows.notify import Delivery, alert_links, answered, deliveries, news, page_message, reply_page, send_page, update_page
+from alertflow.flows.notify import find_page, news, reply_page, send_page, update_page
 from alertflow.flows.runtime import current_run, record, settings, store, with_retry
 from alertflow.flows.timeline import LIFECYCLE_HOOKS
 from alertflow.flows.ui_answer import PageAnswer, UiPrompt, apply_answer
+from alertflow.integrations.notifiers.message import PageMessage
 from alertflow.integrations.notifiers.registry import display_name, find
-from alertflow.integrations.notifiers.slack import MessageRef, PageMessage
+from alertflow.integrations.notifiers.slack import MessageRef
 from alertflow.metrics import worker_metrics
 from alertflow.models import Incident, IncidentStatus, PagingAction, RetryPolicy, TimelineEntry, TimelineKind
+from alertflow.paging.announcer import LEASE_SECONDS
+from alertflow.paging.recipients import Delivery, alert_links, answered, deliveries, page_message, step_label
 from alertflow.store.pages import PageLog, PageRecord
 
 POLL_SECONDS = 0.5  # how soon an ack or an escalate-now click is noticed while a step waits
@@ -60,13 +61,15 @@ def now() -> datetime:
 class Escalation:
     """One paging action's run through its policy, and the follow-up after it."""
 
-    def __init__(self, incident_id: int, action: PagingAction, policy: EscalationPolicy, name: str | None) -> None:
+    def __init__(self, incident_id: int, action: PagingAction, policy: EscalationPolicy, name: str | None, episode: str | None) -> None:
         self.incident_id, self.action, self.policy, self.name = incident_id, action, policy, name
         self.log = PageLog(store())
         run_id, self.link = current_run()
-        # A retry of this flow run (Prefect's, the UI's Retry, the outbox re-sending it) is the same episode;
-        # a new run, e.g. `alertflow run paging`, pages afresh.
-        self.episode = run_id.replace("-", "") if run_id else hashlib.sha256(action.params.model_dump_json().encode()).hexdigest()[:32]
+        # The decision's episode: the announcer sent step 1 under it, and every retry or restart of this run shares it.
+        # Without one (a run started by hand in Prefect), the run is the episode.
+        self.episode = episode or (
+            run_id.replace("-", "") if run_id else hashlib.sha256(action.params.model_dump_json().encode()).hexdigest()[:32]
+        )
         self.cursor = 0  # the last timeline entry id this run has seen
         self.told: set[IncidentStatus] = set()
         self.pending: list[tuple[int, str]] = []  # (timeline id, text) for the threads
@@ -83,7 +86,7 @@ class Escalation:
         reached_any = reached = False
         for p in range(passes):
             for s, step in enumerate(self.policy.steps):
-                label = f"step {s + 1}/{steps}" + (f", repeat {p + 1}/{passes}" if passes > 1 else "")
+                label = step_label(s, steps, p, passes)
                 if (sent := await self.notify(f"{p}.{s}", step.notify, f"policy:{self.name}:{s}", label)) is None:
                     return True
                 started, reached = sent
@@ -126,21 +129,23 @@ class Escalation:
                     self.incident_id, self.episode, f"{key}.{delivery.key}", delivery.notifier, delivery.recipient, delivery.address, at
                 )
                 started = min(started, row.claimed_at)
-                if not created:
-                    reached |= row.status != "failed"
-                    if row.status == "sending":
-                        summary = f"{self.prefix(label)}a page to {row.recipient} was cut off by a crash; not sent again"
-                        await record(self.incident_id, TimelineKind.page, summary)
+                if not created and not await self.log.take_over(row, now(), LEASE_SECONDS):
+                    reached |= row.status != "failed"  # sent, or being sent right now (the announcer)
                     continue
-                reached |= await self.deliver(row, delivery, incident, message, label)
+                reached |= await self.deliver(row, delivery, incident, message, label, resend=not created)
                 sent_any = True
         return started, reached
 
-    async def deliver(self, row: PageRecord, delivery: Delivery, incident: Incident, message: PageMessage, label: str) -> bool:
+    async def deliver(
+        self, row: PageRecord, delivery: Delivery, incident: Incident, message: PageMessage, label: str, resend: bool = False
+    ) -> bool:
+        """Send one claimed page; one whose sender died (``resend``) only if its notifier did not get it then."""
         via = display_name(delivery.notifier, settings())
         reason = f": {self.action.params.reason}" if self.action.params.reason else ""
+        message = message.model_copy(update={"page_id": row.id})
         try:
-            ref = await with_retry(send_page, self.retry(delivery.notifier))(delivery.notifier, delivery.address, message)
+            found = await find_page(delivery.notifier, delivery.address, message, row.claimed_at) if resend else None
+            ref = found or await with_retry(send_page, self.retry(delivery.notifier))(delivery.notifier, delivery.address, message)
         except IntegrationError as err:
             await self.log.finish(row.id, "failed", detail=str(err))
             summary = f"{self.prefix(label)}page to {delivery.recipient} on {via} failed: {trim(err, 300)}"
@@ -267,13 +272,10 @@ class Escalation:
 
 
 @flow(name="paging", flow_run_name="paging-incident-{incident_id}", **LIFECYCLE_HOOKS)
-async def page_oncall(incident_id: int, action: PagingAction = PagingAction()) -> dict[str, str] | None:
-    """Page per the action's escalation policy (or its channel once); returns the first Slack message's reference."""
+async def page_oncall(incident_id: int, action: PagingAction = PagingAction(), episode: str | None = None) -> dict[str, str] | None:
+    """Page per the action's escalation policy (or its channel once), continuing from what the announcer sent at
+    decision time (``episode``); returns the first Slack message's reference."""
     incident = await store().get_incident(incident_id)
-    # An escalation (a response flow gave up, with a reason) is news even to whoever acknowledged.
-    if answered(incident) and not action.params.reason:
-        await record(incident_id, TimelineKind.page, f"page skipped: incident already {incident.status.value}")
-        return None
     name = action.params.policy
     policy = (
         settings().escalation_policies.get(name)
@@ -282,8 +284,13 @@ async def page_oncall(incident_id: int, action: PagingAction = PagingAction()) -
     )
     if policy is None:
         raise ConfigError(f"no escalation policy {name!r} in the config (escalation_policies:)")
-    run = Escalation(incident_id, action, policy, name)
+    run = Escalation(incident_id, action, policy, name, episode)
     await run.start()
+    # An escalation (a response flow gave up, with a reason) is news even to whoever acknowledged.
+    if answered(incident) and not action.params.reason:
+        await run.tell(incident)  # a page the announcer sent before the answer hears it
+        await record(incident_id, TimelineKind.page, f"page skipped: incident already {incident.status.value}")
+        return None
     if not await run.escalate():
         raise PermanentIntegrationError("nobody could be paged: every notification failed or had no recipient (see the timeline)")
     if name:

@@ -39,7 +39,8 @@ from alertflow.config.people import person_for_slack_user
 from alertflow.config.secrets import resolve_secrets
 from alertflow.config.settings import SlackSettings
 from alertflow.errors import Conflict, IntegrationError, MalformedBody, NotFound, Unauthorized
-from alertflow.integrations.notifiers.slack import ACK, ESCALATE, RESOLVE, SlackNotifier
+from alertflow.integrations.notifiers.message import ACK, ESCALATE, RESOLVE
+from alertflow.integrations.notifiers.slack import SlackNotifier
 from alertflow.models import Incident, IncidentStatus, TimelineEntry, TimelineKind
 from alertflow.pipeline.stages import Stages
 

@@ -17,7 +17,8 @@ Slack documents it:
   ``ratelimited``, with ``Retry-After``;
 - more than 50 blocks is ``invalid_blocks``;
 - message ``metadata`` is kept and ``conversations.history`` returns it with
-  ``include_all_metadata``, newest first, as Slack does.
+  ``include_all_metadata``, newest first, as Slack does; ``conversations.list``
+  and ``conversations.open`` give channel ids for names and users.
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ class SlackWorkspace:
             "chat.postMessage": self._post,
             "chat.update": self._update,
             "conversations.history": self._history,
+            "conversations.list": self._list,
+            "conversations.open": self._open,
         }.get(method)
         return handler(body) if handler else Answer(200, {"ok": False, "error": "unknown_method"})
 
@@ -120,6 +123,17 @@ class SlackWorkspace:
         found = [m for m in found if "thread_ts" not in m][:limit]
         shown = [m if with_metadata else {k: v for k, v in m.items() if k != "metadata"} for m in found]
         return Answer(200, {"ok": True, "messages": shown, "has_more": False})
+
+    def _list(self, body: dict[str, Any]) -> Answer:
+        shown = [{"id": c.id, "name": c.name, "is_channel": True} for c in self.channels.values() if c.id.startswith("C")]
+        return Answer(200, {"ok": True, "channels": shown, "response_metadata": {"next_cursor": ""}})
+
+    def _open(self, body: dict[str, Any]) -> Answer:
+        users = str(body.get("users", ""))
+        channel = self.channel(users) if users[:1] in ("U", "W") else None
+        if channel is None:
+            return Answer(200, {"ok": False, "error": "user_not_found"})
+        return Answer(200, {"ok": True, "channel": {"id": channel.id}})
 
     def _take(self, channel: Channel) -> float:
         """Spend one message of the channel's allowance; the seconds to wait when there is none."""

@@ -1,4 +1,4 @@
-"""The long-running core of the API process: inbox writer, pipeline and dispatcher, wired.
+"""The long-running core of the API process: inbox writer, pipeline, announcer and dispatcher, wired.
 
 Each stage wakes the next (a commit nudges the pipeline, queued runs nudge the
 dispatcher) so an alert moves through in milliseconds, and each also polls on
@@ -20,6 +20,7 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 from alertflow.config.settings import Settings
 from alertflow.errors import ConfigError
 from alertflow.metrics import Metrics
+from alertflow.paging.announcer import Announcer
 from alertflow.pipeline.consumer import Pipeline
 from alertflow.pipeline.dispatch import Dispatcher
 from alertflow.pipeline.inbox import InboxWriter
@@ -57,7 +58,7 @@ def prefect_client_for(api_url: str) -> Callable[[], PrefectClient]:
 
 
 class Stages:
-    """The three background stages of the API process (inbox writer, pipeline, dispatcher), started and stopped together."""
+    """The background stages of the API process (inbox writer, pipeline, announcer, dispatcher), started and stopped together."""
 
     def __init__(self, settings: Settings, ruleset: RuleSet) -> None:
         self.settings = settings
@@ -69,7 +70,8 @@ class Stages:
             ui_url=settings.prefect_ui_url,
         )
         self.metrics = Metrics()
-        self.pipeline = Pipeline(self.store, ruleset, on_outbox=self.dispatcher.nudge, metrics=self.metrics)
+        self.announcer = Announcer(self.store, settings, self.metrics)
+        self.pipeline = Pipeline(self.store, ruleset, on_outbox=self._decided, metrics=self.metrics)
         self.inbox = InboxWriter(self.store, on_commit=self.pipeline.nudge)
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -82,13 +84,20 @@ class Stages:
         self._tasks = [
             asyncio.create_task(self.pipeline.run(self._stop), name="pipeline"),
             asyncio.create_task(self.dispatcher.run(self._stop), name="dispatcher"),
+            asyncio.create_task(self.announcer.run(self._stop), name="announcer"),
         ]
         log.info("alertflow service started (store %s)", self.store.engine.url.render_as_string(hide_password=True))
+
+    def _decided(self) -> None:
+        """New outbox rows: first pages leave now (announcer), flow runs follow (dispatcher)."""
+        self.announcer.nudge()
+        self.dispatcher.nudge()
 
     async def stop(self) -> None:
         await self.inbox.close()
         self._stop.set()
         self.pipeline.nudge()
         self.dispatcher.nudge()
+        self.announcer.nudge()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.store.dispose()

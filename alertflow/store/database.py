@@ -212,7 +212,7 @@ class Store:
         query = (
             select(t.outbox)
             .where(t.outbox.c.dispatched_at.is_(None), t.outbox.c.next_attempt_at <= now)
-            .order_by(t.outbox.c.priority, t.outbox.c.id)  # pages first, then decision order
+            .order_by(t.outbox.c.priority, t.outbox.c.id)  # FlowName.priority (failover and recovery first), then decision order
             .limit(limit)
         )
         async with self.read() as conn:

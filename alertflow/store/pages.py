@@ -10,17 +10,23 @@ tell the flow which Slack messages to update and which PagerDuty alerts to
 acknowledge when someone answers, and the claim time is when that step's wait
 began, so a restarted run waits only what is left.
 
+A page left ``sending`` by a process that died is taken over after a lease
+(``take_over``): the notifier is asked whether it went out (Slack keeps our
+metadata) before it is sent again. Announcements are the queue of first pages
+that leave at decision time, before any flow run exists.
+
 It also reads what the waiting flow watches: the incident's new timeline entries
 (an escalate-now click, a failover done) by id, and its firing alert count.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
 
 from pydantic import BaseModel
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from alertflow.models import TimelineEntry
 from alertflow.store import tables as t
@@ -28,6 +34,11 @@ from alertflow.store.database import Store
 from alertflow.store.tx import dialect_insert
 
 Status = Literal["sending", "sent", "failed"]
+RESENDING = "resending since "  # detail of a ``sending`` page another process took over
+
+
+def _resending_since(detail: str | None) -> datetime | None:
+    return datetime.fromisoformat(detail.removeprefix(RESENDING)) if detail and detail.startswith(RESENDING) else None
 
 
 class PageRecord(BaseModel):
@@ -45,9 +56,59 @@ class PageRecord(BaseModel):
     claimed_at: datetime
 
 
+@dataclass(frozen=True)
+class Announcement:
+    """A paging decision waiting for its first notification (alertflow/paging/announcer.py)."""
+
+    id: int
+    incident_id: int
+    episode: str
+    action: dict[str, Any]
+    created_at: datetime
+
+
 class PageLog:
     def __init__(self, store: Store) -> None:
         self.store = store
+
+    async def pending_announcements(self, limit: int = 500) -> list[Announcement]:
+        query = (
+            select(t.announcements, t.outbox.c.parameters)
+            .join(t.outbox, t.outbox.c.id == t.announcements.c.outbox_id)
+            .where(t.announcements.c.done_at.is_(None))
+            .order_by(t.announcements.c.id)
+            .limit(limit)
+        )
+        async with self.store.read() as conn:
+            rows = await conn.execute(query)
+            return [Announcement(r.id, r.incident_id, r.episode, r.parameters.get("action", {}), r.created_at) for r in rows]
+
+    async def announced(self, ids: list[int], at: datetime) -> None:
+        if ids:
+            async with self.store.write() as tx:
+                await tx.conn.execute(update(t.announcements).where(t.announcements.c.id.in_(ids)).values(done_at=at))
+
+    async def take_over(self, record: PageRecord, at: datetime, lease_seconds: float) -> bool:
+        """Take a page left ``sending`` longer than the lease (its sender died between claiming and recording)
+        for sending again; only one caller wins. The claim time stays: it is when the step began."""
+        held = _resending_since(record.detail)
+        if record.status != "sending" or (held or record.claimed_at) > at - timedelta(seconds=lease_seconds):
+            return False
+        query = update(t.pages).where(t.pages.c.id == record.id, t.pages.c.status == "sending")
+        query = query.where(t.pages.c.detail.is_(None) if record.detail is None else t.pages.c.detail == record.detail)
+        async with self.store.write() as tx:
+            return (await tx.conn.execute(query.values(detail=f"{RESENDING}{at.isoformat()}"))).rowcount == 1
+
+    async def release(self, record_id: int) -> None:
+        """Give up a claim before anything was sent (a retryable failure): the paging run sends it, with its retries."""
+        async with self.store.write() as tx:
+            await tx.conn.execute(delete(t.pages).where(t.pages.c.id == record_id, t.pages.c.status == "sending"))
+
+    async def shared(self, notifier: str, channel: str, ts: str) -> list[PageRecord]:
+        """The pages one message carries (a digest's incidents), in the order they joined it."""
+        query = select(t.pages).where(t.pages.c.notifier == notifier, t.pages.c.channel == channel, t.pages.c.ts == ts)
+        async with self.store.read() as conn:
+            return [PageRecord.model_validate(row._mapping) for row in await conn.execute(query.order_by(t.pages.c.id))]
 
     async def claim(
         self, incident_id: int, episode: str, step: str, notifier: str, recipient: str, address: str, at: datetime

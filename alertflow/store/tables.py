@@ -197,12 +197,24 @@ locks = Table(
     Column("expires_at", UTCDateTime, nullable=False),
 )
 
+announcements = Table(
+    "announcements",  # a paging decision's first notification, queued with the decision, sent without Prefect
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("outbox_id", Id, ForeignKey("outbox.id", ondelete="CASCADE"), nullable=False, unique=True),
+    Column("incident_id", Id, ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
+    Column("episode", String(32), nullable=False),  # the page log's episode: the paging run that follows shares it
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("done_at", UTCDateTime),
+    Index("ix_announcements_pending", "id", sqlite_where=text("done_at IS NULL"), postgresql_where=text("done_at IS NULL")),
+)
+
 pages = Table(
     "pages",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("incident_id", Id, ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
-    Column("episode", String(32), nullable=False),  # the paging flow run (hex id): its retries share it
+    Column("episode", String(32), nullable=False),  # the paging decision (hex of its outbox key): announcer and run share it
     Column("step", String(64), nullable=False),  # e.g. "1.2.0.slack": pass, step, target, notifier
     Column("notifier", String(16), nullable=False),  # its name: slack, pagerduty or one under notifiers: (at most 16)
     Column("recipient", String(256), nullable=False),  # who or where, as people read it

@@ -99,11 +99,11 @@ class Tx:
         if entries:
             await self.conn.execute(insert(t.timeline), [entry.model_dump(mode="python") for entry in entries])
 
-    async def add_outbox(self, incident_id: int, flow: FlowName, parameters: dict[str, Any], at: datetime) -> int:
+    async def add_outbox(self, incident_id: int, flow: FlowName, parameters: dict[str, Any], at: datetime, key: str | None = None) -> int:
         # The idempotency key is random, never the row id: Prefect keeps keys, and
         # a fresh database must not collide with keys an old one already used.
         values = {
-            "idempotency_key": str(uuid.uuid4()),
+            "idempotency_key": key or str(uuid.uuid4()),
             "incident_id": incident_id,
             "flow": flow.value,
             "priority": flow.priority,
@@ -146,9 +146,21 @@ class Tx:
         return (await self.conn.execute(query)).rowcount == 1
 
     async def queue_action(self, incident_id: int, action: Action, at: datetime) -> int:
-        """Queue one response flow run: the outbox row the dispatcher will send to Prefect."""
-        parameters = {"incident_id": incident_id, "action": action.model_dump(mode="json")}
-        return await self.add_outbox(incident_id, action.flow, parameters, at)
+        """Queue one response flow run: the outbox row the dispatcher will send to Prefect.
+
+        A paging action is also queued for announcement, in the same transaction: its first
+        notification leaves from the API process at once, whatever Prefect is doing, and the
+        paging run that follows shares its episode in the page log, so it never sends it again.
+        """
+        key = uuid.uuid4()
+        parameters: dict[str, Any] = {"incident_id": incident_id, "action": action.model_dump(mode="json")}
+        if action.flow is FlowName.paging:
+            parameters["episode"] = key.hex
+        outbox_id = await self.add_outbox(incident_id, action.flow, parameters, at, key=str(key))
+        if action.flow is FlowName.paging:
+            values = {"outbox_id": outbox_id, "incident_id": incident_id, "episode": key.hex, "created_at": at}
+            await self.conn.execute(insert(t.announcements).values(**values))
+        return outbox_id
 
     async def take_lock(self, name: str, holder: str, at: datetime, ttl_seconds: float) -> str:
         """Take the named lease, or renew it if ``holder`` has it, unless another holder has it

@@ -42,6 +42,9 @@ from alertflow.retries import exponential, retrying
 
 log = logging.getLogger("alertflow.worker.runner")
 SHUTDOWN_GRACE_SECONDS = 30.0
+# Paging runs hold a slot while they wait for an answer (minutes), so they have slots of their own:
+# a storm of waiting escalations never keeps a failover from starting, nor the reverse.
+PAGING_SLOTS, OTHER_SLOTS = 0, 1
 REGISTER_MAX_BACKOFF_SECONDS = 30.0
 CANCEL_CHECK_SECONDS = 2.0  # a cancel from the UI may take this long; polling faster costs the Prefect server
 
@@ -65,7 +68,7 @@ class InProcessWorker:
         self.flows = flows
         self.limit = limit
         self.poll_seconds = poll_seconds
-        self.active: dict[UUID, tuple[int, asyncio.Task[Any]]] = {}  # flow run id -> (priority, task)
+        self.active: dict[UUID, tuple[int, asyncio.Task[Any]]] = {}  # flow run id -> (slot pool, task)
         self._cancel_checked = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -82,26 +85,28 @@ class InProcessWorker:
         await self.shutdown()
 
     async def poll_once(self) -> int:
-        """Claim and start what is due: pages first, and pages have slots of their own,
+        """Claim and start what is due, runs that act on systems first (FlowName.priority); paging runs have slots of their own,
         so a page never waits behind failovers and recoveries holding every slot."""
-        busy = Counter(priority for priority, _ in self.active.values())
-        if all(busy[p] >= self.limit for p in (0, 1)):
+        busy = Counter(pool for pool, _ in self.active.values())
+        if all(busy[p] >= self.limit for p in (PAGING_SLOTS, OTHER_SLOTS)):
             return 0
         runs = await self.client.get_scheduled_flow_runs_for_deployments(
             deployment_ids=list(self.flows), scheduled_before=datetime.now(timezone.utc) + timedelta(seconds=1), limit=4 * self.limit
         )
         started = 0
-        for flow_run in sorted(runs, key=lambda run: (self._priority(run), run.next_scheduled_start_time or datetime.now(timezone.utc))):
-            priority = self._priority(flow_run)
-            if flow_run.id in self.active or busy[priority] >= self.limit or not await self._claim(flow_run):
+        for flow_run in sorted(
+            runs, key=lambda run: (self._flow(run).priority, run.next_scheduled_start_time or datetime.now(timezone.utc))
+        ):
+            pool = PAGING_SLOTS if self._flow(flow_run) is FlowName.paging else OTHER_SLOTS
+            if flow_run.id in self.active or busy[pool] >= self.limit or not await self._claim(flow_run):
                 continue
-            self.active[flow_run.id] = (priority, asyncio.create_task(self._execute(flow_run), name=f"flow-run-{flow_run.name}"))
-            busy[priority] += 1
+            self.active[flow_run.id] = (pool, asyncio.create_task(self._execute(flow_run), name=f"flow-run-{flow_run.name}"))
+            busy[pool] += 1
             started += 1
         return started
 
-    def _priority(self, flow_run: FlowRun) -> int:
-        return FlowName(self.flows[flow_run.deployment_id].name).priority  # type: ignore[index]
+    def _flow(self, flow_run: FlowRun) -> FlowName:
+        return FlowName(self.flows[flow_run.deployment_id].name)  # type: ignore[index]
 
     async def _claim(self, flow_run: FlowRun) -> bool:
         try:

@@ -8,12 +8,13 @@ alertflow/config/notifiers.py, and no flow grows a branch for it.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from pydantic import BaseModel
 
 if TYPE_CHECKING:
-    from alertflow.integrations.notifiers.slack import PageMessage
+    from alertflow.integrations.notifiers.message import PageMessage
 
 
 class PageRef(BaseModel):
@@ -31,6 +32,12 @@ class Notifier(Protocol):
 
     async def update(self, ref: PageRef, message: PageMessage) -> None:
         """Bring a sent page up to date: the message carries the new status (acknowledged, resolved) and who did it."""
+        ...
+
+    async def find(self, message: PageMessage, address: str, since: datetime) -> PageRef | None:
+        """Was this page (``message.page_id``) delivered since ``since``? After a crash between sending and
+        recording: the page found, or None when it was not, or when the notifier cannot tell (then it is sent
+        again: PagerDuty deduplicates by the incident key; a webhook receiver sees it at least once)."""
         ...
 
     async def reply(self, ref: PageRef, text: str) -> PageRef | None:

@@ -25,7 +25,7 @@ from alertflow.config.settings import PagerDutySettings, Settings
 from alertflow.errors import IntegrationError, PermanentIntegrationError, RetryableIntegrationError
 from alertflow.integrations.http import request
 from alertflow.integrations.notifiers import PageRef
-from alertflow.integrations.notifiers.slack import PageMessage
+from alertflow.integrations.notifiers.message import PageMessage
 from alertflow.models import Severity
 from alertflow.retries import exponential, honouring_retry_after, retrying
 
@@ -153,6 +153,9 @@ class PagerDutyPages:
 
     async def reply(self, ref: PageRef, text: str) -> PageRef | None:
         return None
+
+    async def find(self, message: PageMessage, address: str, since: datetime) -> PageRef | None:
+        return None  # PagerDuty deduplicates a resend by the incident's dedup key
 
 
 def routing_key(address: str, config: Settings) -> str | None:

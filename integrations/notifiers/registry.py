@@ -28,10 +28,11 @@ class Kind:
     build: Callable[[Any, str, Settings], Notifier]  # (its settings, the page's address, the whole config)
     retries_itself: bool = False
     threads: bool = False
+    digests: bool = False  # can show many incidents in one message (a storm's first pages, message.Digest)
 
 
 KINDS: dict[str, Kind] = {
-    "slack": Kind("Slack", lambda settings, address, config: SlackNotifier(settings), threads=True),
+    "slack": Kind("Slack", lambda settings, address, config: SlackNotifier(settings), threads=True, digests=True),
     "pagerduty": Kind("PagerDuty", PagerDutyPages.for_address, retries_itself=True),
     "webhook": Kind("webhook", lambda settings, address, config: WebhookNotifier(settings)),
 }

@@ -13,13 +13,10 @@ the caller falls through to the next escalation step instead of retrying.
 The sync client runs in a worker thread because slack-sdk's async client needs
 aiohttp, which we do not ship; so its rate-limit waits happen in that thread too.
 
-The page message is Block Kit: title, severity, service, firing count, links,
-and Acknowledge / Resolve / Escalate-now buttons (``alertflow_ack``,
-``alertflow_resolve``, ``alertflow_escalate``, value = the incident id) that
-``POST /slack/interactions`` (alertflow/api/slack.py) receives. Once someone
-acknowledges or resolves, the message is updated in place and the buttons give
-way to who did it and when. Alert text is plain in our models and escaped on
-the way out, so an alert titled ``<!channel>`` cannot notify a whole channel.
+The page message and its Block Kit are in message.py. Every page carries
+message metadata naming its page log row, so after a crash between sending and
+recording, ``find`` can tell whether it went out (``conversations.history``)
+instead of sending it twice.
 """
 
 from __future__ import annotations
@@ -27,12 +24,11 @@ from __future__ import annotations
 import asyncio
 import re
 import urllib.error
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from pydantic import BaseModel
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry import HttpRequest, HttpResponse, RateLimitErrorRetryHandler, RetryState
@@ -41,127 +37,12 @@ from alertflow.config.settings import SlackSettings
 from alertflow.errors import PermanentIntegrationError, RetryableIntegrationError
 from alertflow.integrations.http import request, retry_after_seconds, safe_url
 from alertflow.integrations.notifiers import PageRef
-from alertflow.models import Incident, Severity
+from alertflow.integrations.notifiers.message import Digest, PageMessage, escape
 
+WHOLE_SECONDS = re.compile(r"[0-9]{1,9}")  # the Retry-After slack-sdk can read (it int()s the value)
+METADATA_EVENT = "alertflow_page"  # message metadata: which page log rows a message carries
 # Slack errors that a retry can fix; every other ``ok: false`` is permanent.
 RETRYABLE_ERRORS = {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
-SEVERITY_EMOJI = {
-    Severity.critical: ":red_circle:",
-    Severity.error: ":large_orange_circle:",
-    Severity.warning: ":large_yellow_circle:",
-    Severity.info: ":large_blue_circle:",
-}
-ACK, RESOLVE, ESCALATE = "alertflow_ack", "alertflow_resolve", "alertflow_escalate"
-MAX_DETAIL = 2500  # a section's text holds 3000 characters
-WHOLE_SECONDS = re.compile(r"[0-9]{1,9}")  # the Retry-After slack-sdk can read (it int()s the value)
-BUTTONS = ((ACK, "Acknowledge", "primary"), (RESOLVE, "Resolve", None), (ESCALATE, "Escalate now", "danger"))
-
-
-def escape(text: str) -> str:
-    """Slack's mrkdwn escaping: an alert title with ``<`` must not become a link or a mention."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def slack_time(at: datetime) -> str:
-    """A time each reader sees in their own time zone, with a UTC fallback for old clients."""
-    fallback = at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    return f"<!date^{int(at.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
-
-
-class PageMessage(BaseModel):
-    incident_id: int
-    key: str | None = None  # the incident key: PagerDuty's dedup key, a webhook's correlation key
-    title: str
-    severity: Severity
-    service: str
-    status: str
-    link: str | None = None  # the Prefect flow run; shown first among the links
-    links: dict[str, str] = {}  # label -> URL: generator URL, runbook, ...
-    firing_count: int = 0
-    step: str | None = None  # where escalation is, e.g. "step 2/3, repeat 1/2"
-    reason: str | None = None  # an escalation: why automation handed over to a person
-    detail: str | None = None
-    acked_by: str | None = None
-    acked_at: datetime | None = None
-    resolved_by: str | None = None
-    resolved_at: datetime | None = None
-
-    @classmethod
-    def for_incident(cls, incident: Incident, **extra: Any) -> PageMessage:
-        """The page for the incident as it stands: status, and who acknowledged or resolved it and when
-        (what ``update`` shows after an ack from anywhere). ``extra`` sets links, firing_count, step..."""
-        state = {
-            "incident_id": incident.id,
-            "key": incident.key,
-            "title": incident.title,
-            "severity": incident.severity,
-            "service": incident.service,
-            "status": incident.status.value,
-            "acked_by": incident.acknowledged_by,
-            "acked_at": incident.acknowledged_at,
-            "resolved_by": incident.resolved_by,
-            "resolved_at": incident.resolved_at,
-        }
-        return cls(**(state | extra))
-
-    def text(self) -> str:
-        """Plain text: Slack's notification and fallback (escaped when sent), PagerDuty's summary."""
-        escalation = f" ESCALATION: {self.reason}" if self.reason else ""
-        done = f" (resolved by {self.resolved_by})" if self.resolved_by else f" (acknowledged by {self.acked_by})" if self.acked_by else ""
-        return f"[{self.severity.value.upper()}] Incident #{self.incident_id}: {self.title} ({self.service}){escalation}{done}"
-
-    def blocks(self) -> list[dict[str, Any]]:
-        heading = f"{SEVERITY_EMOJI[self.severity]} *Incident #{self.incident_id}: {escape(self.title)}*"
-        fields = [f"*Severity*\n{self.severity.value}", f"*Service*\n{escape(self.service)}", f"*Status*\n{self.status}"]
-        if self.firing_count:
-            fields.append(f"*Firing alerts*\n{self.firing_count}")
-        if self.step:
-            fields.append(f"*Escalation*\n{escape(self.step)}")
-        blocks: list[dict[str, Any]] = [section(heading), {"type": "section", "fields": [mrkdwn(f) for f in fields]}]
-        if self.reason:
-            text = f"*Escalation:* {escape(self.reason)}" + (f"\n```{escape(self.detail[:MAX_DETAIL])}```" if self.detail else "")
-            blocks.append(section(text))
-        links = ({"Prefect flow run": self.link} if self.link else {}) | self.links
-        if links:
-            text = " · ".join(f"<{escape(url)}|{escape(label)}>" for label, url in links.items())
-            blocks.append({"type": "context", "elements": [mrkdwn(text)]})
-        done = self._done()
-        blocks.append({"type": "context", "elements": [mrkdwn(line) for line in done]} if done else self._buttons())
-        return blocks
-
-    def _done(self) -> list[str]:
-        lines = []
-        if self.acked_by:
-            lines.append(
-                f":white_check_mark: Acknowledged by {escape(self.acked_by)}"
-                + (f" at {slack_time(self.acked_at)}" if self.acked_at else "")
-            )
-        if self.resolved_by:
-            lines.append(
-                f":large_green_circle: Resolved by {escape(self.resolved_by)}"
-                + (f" at {slack_time(self.resolved_at)}" if self.resolved_at else "")
-            )
-        return lines
-
-    def _buttons(self) -> dict[str, Any]:
-        elements = []
-        for action_id, label, style in BUTTONS:
-            button = {
-                "type": "button",
-                "action_id": action_id,
-                "text": {"type": "plain_text", "text": label},
-                "value": str(self.incident_id),
-            }
-            elements.append(button | ({"style": style} if style else {}))
-        return {"type": "actions", "block_id": f"alertflow_incident_{self.incident_id}", "elements": elements}
-
-
-def section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": mrkdwn(text)}
-
-
-def mrkdwn(text: str) -> dict[str, str]:
-    return {"type": "mrkdwn", "text": text}
 
 
 class MessageRef(PageRef):
@@ -184,13 +65,52 @@ class SlackNotifier:
             token=token, base_url=settings.base_url, timeout=int(settings.timeout_seconds), retry_handlers=handlers
         )
 
-    async def send(self, message: PageMessage, channel: str | None = None) -> MessageRef:
+    async def send(self, message: PageMessage | Digest, channel: str | None = None) -> MessageRef:
+        """Post a page (or a storm's digest); it carries metadata naming its page log row(s), for ``find``."""
         target = channel or self.settings.channel
-        response = await self._call("chat_postMessage", channel=target, text=escape(message.text()), blocks=message.blocks())
+        pages = message.pages if isinstance(message, Digest) else [message]
+        metadata = {"event_type": METADATA_EVENT, "event_payload": {"pages": ",".join(str(p.page_id) for p in pages if p.page_id)}}
+        response = await self._call(
+            "chat_postMessage", channel=target, text=escape(message.text()), blocks=message.blocks(), metadata=metadata
+        )
         return MessageRef(channel=response["channel"], ts=response["ts"])
 
-    async def update(self, ref: MessageRef, message: PageMessage) -> None:
+    async def update(self, ref: MessageRef, message: PageMessage | Digest) -> None:
         await self._call("chat_update", channel=ref.channel, ts=ref.ts, text=escape(message.text()), blocks=message.blocks())
+
+    async def find(self, message: PageMessage, address: str | None, since: datetime) -> MessageRef | None:
+        """The message that carried this page if it was posted since ``since`` (a crash cut off its record), else None.
+
+        Slack keeps our metadata with each message, and ``conversations.history`` returns it: so a
+        page whose sending was interrupted is looked for before it is sent again, never sent twice.
+        """
+        channel = await self._channel_id(address or self.settings.channel)
+        history = await self._call(
+            "conversations_history", channel=channel, oldest=f"{since.timestamp() - 1:.6f}", include_all_metadata=True, limit=200
+        )
+        for posted in history.get("messages", []):
+            payload = (posted.get("metadata") or {}).get("event_payload") or {}
+            if posted.get("metadata", {}).get("event_type") == METADATA_EVENT and str(message.page_id) in payload.get("pages", "").split(
+                ","
+            ):
+                return MessageRef(channel=channel, ts=posted["ts"])
+        return None
+
+    async def _channel_id(self, address: str) -> str:
+        """A channel id for an address as configured: ``#name`` or ``name`` by listing, a user's DM by opening it."""
+        if address[:1] in ("U", "W") and address.isalnum() and address.isupper():
+            return (await self._call("conversations_open", users=address))["channel"]["id"]
+        if address[:1] in ("C", "G", "D") and address.isalnum() and address.isupper():
+            return address
+        name, cursor = address.removeprefix("#"), None
+        while True:
+            listed = await self._call("conversations_list", limit=1000, cursor=cursor, exclude_archived=True)
+            found = next((c["id"] for c in listed.get("channels", []) if c.get("name") == name), None)
+            cursor = (listed.get("response_metadata") or {}).get("next_cursor")
+            if found or not cursor:
+                if found is None:
+                    raise PermanentIntegrationError(f"slack: no channel named {address}")
+                return found
 
     async def reply(self, ref: MessageRef, text: str) -> MessageRef:
         """A reply in the page message's thread (major timeline events); ``text`` is plain, sent escaped."""

@@ -20,6 +20,7 @@ import hmac
 import json
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -27,7 +28,7 @@ import httpx
 from alertflow.config.notifiers import WebhookSettings
 from alertflow.integrations.http import request
 from alertflow.integrations.notifiers import PageRef
-from alertflow.integrations.notifiers.slack import PageMessage
+from alertflow.integrations.notifiers.message import PageMessage
 
 SIGNATURE, TIMESTAMP = "X-Alertflow-Signature", "X-Alertflow-Timestamp"
 
@@ -72,6 +73,9 @@ class WebhookNotifier:
 
     async def reply(self, ref: PageRef, text: str) -> PageRef | None:
         return None
+
+    async def find(self, message: PageMessage, address: str, since: datetime) -> PageRef | None:
+        return None  # a webhook cannot be asked; the receiver sees a resend (same key)
 
     async def _post(self, body: dict[str, Any]) -> None:
         raw = json.dumps(body, separators=(",", ":"), default=str).encode()

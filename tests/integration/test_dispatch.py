@@ -51,9 +51,10 @@ def test_outbox_waits_while_prefect_is_down_and_drains_when_back(sandbox, make_c
     register_deployments(config)
     with ApiThread(config) as api:
         assert api.post("/webhooks/alertmanager", content=FIRING, headers=JSON).status_code == 202
-        wait_for(lambda: len(outbox(api)) == 4 and outbox(api)[0]["attempts"] >= 2, 20, "repeated failed dispatch attempts")
+        # The failover row (dispatched first: it acts on systems) is tried again and again; the rest wait behind it.
+        wait_for(lambda: len(outbox(api)) == 4 and outbox(api)[2]["attempts"] >= 2, 20, "repeated failed dispatch attempts")
         rows = outbox(api)
-        assert all(row["dispatched_at"] is None for row in rows) and "ConnectError" in rows[0]["last_error"]
+        assert all(row["dispatched_at"] is None for row in rows) and "ConnectError" in rows[2]["last_error"]
         assert api.get("/readyz").json()["prefect_reachable"] is False
         relay.up()
         wait_for(lambda: all(row["flow_run_id"] for row in outbox(api)), 30, "the outbox to drain")
@@ -100,4 +101,5 @@ def test_a_busy_prefect_gets_six_quick_tries_per_dispatch(sandbox, make_config, 
     rows = outbox(api)
     proxy.close()
     assert (proxy.refused, proxy.created) == (busy, 4)
-    assert [row["attempts"] for row in rows] == [first_row_attempts, 1, 1, 1]
+    # Rows are listed in decision order; the failover row (FlowName.priority 0) is dispatched first.
+    assert [row["attempts"] for row in rows] == [1, 1, first_row_attempts, 1]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import datetime, timezone
 
 import pytest
@@ -51,7 +52,9 @@ async def test_firing_alert_opens_incident_with_timeline_and_four_actions(store:
     kinds = [e.kind.value for e in await store.get_timeline(incident.id)]
     assert kinds == ["alert", "rule"]
     rows = await store.due_outbox(datetime.now(timezone.utc), 10)
-    assert [r.flow for r in rows] == ["paging", "timeline", "failover", "recovery"]
+    assert [r.flow for r in rows] == ["failover", "recovery", "paging", "timeline"]  # FlowName.priority, then decision order
+    rows = [rows[2], rows[3], rows[0], rows[1]]  # decision order
+    assert rows[0].parameters["episode"] == uuid.UUID(rows[0].idempotency_key).hex  # the announcement's episode
     assert rows[0].parameters["action"]["retry"] == {"retries": 3, "retry_delay_seconds": [1.0, 5.0, 15.0], "exponential_backoff": None}
     assert rows[2].parameters == {
         "incident_id": incident.id,

@@ -9,7 +9,8 @@ import pytest
 
 from alertflow.config.settings import SlackSettings
 from alertflow.errors import PermanentIntegrationError, RetryableIntegrationError
-from alertflow.integrations.notifiers.slack import MessageRef, PageMessage, SlackNotifier
+from alertflow.integrations.notifiers.message import PageMessage
+from alertflow.integrations.notifiers.slack import MessageRef, SlackNotifier
 from alertflow.models import Severity
 from tests.fake_slack import fail_next, response_url, slack_calls, thread_replies
 

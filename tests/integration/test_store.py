@@ -129,22 +129,24 @@ async def test_transitions_are_idempotent_and_resolved_is_final(store: Store) ->
 
 
 async def test_outbox_due_rows_backoff_and_dispatch(store: Store) -> None:
-    """Outbox rows come due pages first, then in decision order; a failed dispatch waits for its retry time; dispatched rows leave."""
+    """Outbox rows come due by FlowName.priority (runs that act on systems, then paging runs, then timelines), then
+    in decision order; a failed dispatch waits for its retry time; dispatched rows leave."""
     incident_id = await open_incident(store)
     async with store.write() as tx:
-        second = await tx.add_outbox(incident_id, FlowName.failover, {"incident_id": incident_id}, NOW)
-        first = await tx.add_outbox(incident_id, FlowName.paging, {"incident_id": incident_id}, NOW)
-        third = await tx.add_outbox(incident_id, FlowName.recovery, {"incident_id": incident_id}, NOW)
+        last = await tx.add_outbox(incident_id, FlowName.timeline, {"incident_id": incident_id}, NOW)
+        third = await tx.add_outbox(incident_id, FlowName.paging, {"incident_id": incident_id}, NOW)
+        first = await tx.add_outbox(incident_id, FlowName.failover, {"incident_id": incident_id}, NOW)
+        second = await tx.add_outbox(incident_id, FlowName.recovery, {"incident_id": incident_id}, NOW)
     rows = await store.due_outbox(NOW, 10)
-    assert [r.id for r in rows] == [first, second, third], "pages first, then decision order"
+    assert [r.id for r in rows] == [first, second, third, last], "failover and recovery, then paging, then timeline"
     assert rows[0].idempotency_key != rows[1].idempotency_key
     await store.mark_dispatch_failed(first, "ConnectError: refused", NOW + timedelta(seconds=30))
-    assert [r.id for r in await store.due_outbox(NOW + timedelta(seconds=1), 10)] == [second, third]
+    assert [r.id for r in await store.due_outbox(NOW + timedelta(seconds=1), 10)] == [second, third, last]
     retry = (await store.due_outbox(NOW + timedelta(seconds=31), 10))[0]
     assert retry.id == first and retry.attempts == 1
     entry = TimelineEntry(incident_id=incident_id, at=NOW, kind=TimelineKind.flow, summary="paging scheduled")
     await store.mark_dispatched(first, "3f0c...", entry)
-    assert [r.id for r in await store.due_outbox(NOW + timedelta(hours=1), 10)] == [second, third]
+    assert [r.id for r in await store.due_outbox(NOW + timedelta(hours=1), 10)] == [second, third, last]
     assert [e.summary for e in await store.get_timeline(incident_id)] == ["paging scheduled"]
 
 

@@ -9,9 +9,10 @@ import pytest
 from alertflow.config.oncall import Recipient
 from alertflow.config.settings import Settings
 from alertflow.errors import PermanentIntegrationError
-from alertflow.flows.notify import Delivery, alert_links, deliveries, news
+from alertflow.flows.notify import news
 from alertflow.integrations.notifiers.pagerduty import routing_key
 from alertflow.models import TimelineEntry, TimelineKind
+from alertflow.paging.recipients import Delivery, alert_links, deliveries
 
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)
 SETTINGS = Settings(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from alertflow.integrations.notifiers.slack import PageMessage
+from alertflow.integrations.notifiers.message import PageMessage
 from alertflow.models import Incident, IncidentStatus, Severity
 
 AT = datetime(2026, 11, 27, 10, 5, tzinfo=timezone.utc)

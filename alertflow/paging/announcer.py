@@ -1,0 +1,248 @@
+"""First pages at decision time: a new incident is announced within a second or two, whatever Prefect is doing.
+
+Prefect creates flow runs a few per second (on SQLite), so a burst of 100
+incidents once waited a minute for its paging runs, and nothing was paged
+while Prefect was down. Now the pipeline queues an *announcement* with every
+paging decision, in the decision's transaction, and this stage of the API
+process sends the escalation's first step (or the single page) at once. Each
+notification is claimed in the page log under the decision's *episode*; the
+paging flow run that follows shares the episode, finds step 1 sent, waits
+only what is left of its wait and escalates from there. It never sends step 1
+again, even if it starts minutes later when Prefect is back.
+
+Storms: each target that can show many incidents in one message (Slack: the
+registry's ``digests``) has an allowance like its documented rate limit,
+about one message a second per channel after a short burst. When more
+incidents wait for one target than it lets through, they go out as one
+digest (each incident with its own Acknowledge button), and incidents that
+arrive while a recent digest for that target has room join it by update.
+
+Crash windows, claim → send → record: a page left ``sending`` past a lease is
+taken over by the next drain (or by the paging run); the notifier is asked
+first whether it went out (Slack keeps the page's id in message metadata), so
+it is sent again only when it did not. A retryable failure releases the claim
+for the paging run, which retries it by the rule's policy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from alertflow.config.oncall import EscalationPolicy
+from alertflow.config.settings import Settings
+from alertflow.errors import IntegrationError, PermanentIntegrationError, RetryableIntegrationError
+from alertflow.integrations.notifiers import Notifier, PageRef
+from alertflow.integrations.notifiers.message import DIGEST_SIZE, Digest, PageMessage
+from alertflow.integrations.notifiers.registry import display_name, find
+from alertflow.metrics import Metrics
+from alertflow.models import Incident, PagingAction, TimelineEntry, TimelineKind
+from alertflow.paging.digest import DIGEST
+from alertflow.paging.recipients import Delivery, alert_links, answered, deliveries, notifier_for, page_message, step_label, step_where
+from alertflow.store.database import Store
+from alertflow.store.pages import Announcement, PageLog, PageRecord
+
+log = logging.getLogger(__name__)
+LEASE_SECONDS = 15.0  # a claim this old, still sending, belonged to a process that died
+BURST, PER_SECOND = 3, 1.0  # a digest-capable target's allowance: below Slack's, which threads and later steps share
+JOIN_SECONDS = 60.0  # a digest this recent takes new incidents by update, not a new message
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class Page:
+    incident: Incident
+    delivery: Delivery
+    record: PageRecord
+    message: PageMessage
+    label: str  # "step 1/3: " or ""
+    reason: str  # ": <why>" for a response flow's hand-over, else ""
+    resend: bool = False  # taken over from a sender that died: look before sending again
+
+
+@dataclass
+class Bucket:
+    tokens: float = BURST
+    at: float = field(default_factory=time.monotonic)
+
+    def available(self) -> float:
+        now = time.monotonic()
+        self.tokens, self.at = min(BURST, self.tokens + (now - self.at) * PER_SECOND), now
+        return self.tokens
+
+
+@dataclass
+class OpenDigest:
+    ref: PageRef
+    pages: list[PageMessage]
+    opened: float = field(default_factory=time.monotonic)
+
+
+class Announcer:
+    def __init__(self, store: Store, settings: Settings, metrics: Metrics) -> None:
+        self.store, self.settings, self.metrics = store, settings, metrics
+        self.log = PageLog(store)
+        self.buckets: dict[tuple[str, str], Bucket] = {}
+        self.digests: dict[tuple[str, str], OpenDigest] = {}
+        self._wake = asyncio.Event()
+
+    def nudge(self) -> None:
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event, idle_seconds: float = 1.0) -> None:
+        while not stop.is_set():
+            try:
+                await self.drain()
+            except Exception:
+                log.exception("announcer pass failed (will retry)")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), idle_seconds)
+            self._wake.clear()
+
+    async def drain(self) -> int:
+        """Announce every pending paging decision; returns how many were settled."""
+        pending = await self.log.pending_announcements()
+        targets: dict[tuple[str, str], list[Page]] = {}
+        planned: dict[int, list[Page]] = {}
+        for announcement in pending:
+            planned[announcement.id] = await self.plan(announcement)
+            for page in planned[announcement.id]:
+                targets.setdefault((page.delivery.notifier, page.delivery.address), []).append(page)
+        outcomes = await asyncio.gather(*(self.announce(target, pages) for target, pages in targets.items()), return_exceptions=True)
+        unsettled: set[int] = set()
+        for (_, pages), outcome in zip(targets.items(), outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                log.error("announcing failed: %s: %s", type(outcome).__name__, outcome)
+                unsettled |= {page.record.id for page in pages}  # left sending: taken over after the lease
+            else:
+                unsettled |= outcome
+        done = [a.id for a in pending if not any(page.record.id in unsettled for page in planned[a.id])]
+        await self.log.announced(done, utcnow())
+        return len(done)
+
+    async def plan(self, announcement: Announcement) -> list[Page]:
+        """The first step's notifications of one decision, each claimed (or taken over) in the page log."""
+        action = PagingAction.model_validate(announcement.action)
+        incident = await self.store.get_incident(announcement.incident_id)
+        params, name = action.params, action.params.policy
+        if answered(incident) and not params.reason:
+            return []
+        policy = (
+            self.settings.escalation_policies.get(name)
+            if name
+            else EscalationPolicy.single_page(params.channel or self.settings.slack.channel)
+        )
+        if policy is None:
+            return []  # the paging run fails on it, loudly, where Prefect shows it
+        label = f"{step_label(0, len(policy.steps), 0, policy.repeat)}: " if name else ""
+        entries = await self.log.timeline_after(incident.id, 0)
+        firing = await self.log.firing_count(incident.id)
+        base = page_message(incident, params, None, firing, alert_links([e for _, e in entries]), label.removesuffix(": ") or None)
+        now, pages = utcnow(), []
+        for j, target in enumerate(policy.steps[0].notify):
+            for delivery in deliveries(target, step_where(name, 0, j), j, self.settings, now)[0]:
+                record, created = await self.log.claim(
+                    incident.id, announcement.episode, f"0.0.{delivery.key}", delivery.notifier, delivery.recipient, delivery.address, now
+                )
+                resend = not created and await self.log.take_over(record, now, LEASE_SECONDS)
+                if created or resend:
+                    message = base.model_copy(update={"page_id": record.id})
+                    reason = f": {params.reason}" if params.reason else ""
+                    pages.append(Page(incident, delivery, record, message, label, reason, resend))
+        return pages
+
+    async def announce(self, target: tuple[str, str], pages: list[Page]) -> set[int]:
+        """Send one target's pages: one by one within its allowance, else in a digest. Returns the claims released
+        after a retryable failure: their announcement stays pending and is tried again on the next pass."""
+        name, address = target
+        try:
+            notifier = await notifier_for(name, address, self.settings)
+        except PermanentIntegrationError as err:
+            for page in pages:
+                await self._failed(page, err)
+            return set()
+        fresh = []
+        for page in pages:
+            found = await notifier.find(page.message, address, page.record.claimed_at) if page.resend else None
+            if found is not None:
+                await self._sent(page, found, "found after a restart, not sent again")
+            else:
+                fresh.append(page)
+        kind, bucket = find(name, self.settings), self.buckets.setdefault(target, Bucket())
+        if kind is not None and kind.digests and fresh and (len(fresh) > bucket.available() or self._joinable(target, fresh)):
+            return await self._digest(target, notifier, fresh)
+        released = set()
+        for page in fresh:
+            bucket.available()
+            bucket.tokens -= 1
+            if not await self._send(notifier, page):
+                released.add(page.record.id)
+        return released
+
+    async def _send(self, notifier: Notifier, page: Page) -> bool:
+        """Send one page; False when a retryable failure released its claim (tried again on the next pass)."""
+        try:
+            ref = await notifier.send(page.message, page.delivery.address)
+        except RetryableIntegrationError as err:
+            log.warning("first page of incident %s not sent yet: %s", page.incident.id, err)
+            await self.log.release(page.record.id)
+            return False
+        except IntegrationError as err:
+            await self._failed(page, err)
+        else:
+            await self._sent(page, ref)
+        return True
+
+    def _joinable(self, target: tuple[str, str], pages: list[Page]) -> bool:
+        open_ = self.digests.get(target)
+        return open_ is not None and time.monotonic() - open_.opened < JOIN_SECONDS and len(open_.pages) + len(pages) <= DIGEST_SIZE
+
+    async def _digest(self, target: tuple[str, str], notifier: Notifier, pages: list[Page]) -> set[int]:
+        if self._joinable(target, pages):
+            open_ = self.digests[target]
+            chunks = [(open_, pages)]
+        else:
+            chunks = [(None, pages[i : i + DIGEST_SIZE]) for i in range(0, len(pages), DIGEST_SIZE)]
+        released: set[int] = set()
+        for open_, chunk in chunks:
+            shown = (open_.pages if open_ else []) + [page.message for page in chunk]
+            try:
+                if open_ is not None:
+                    await notifier.update(open_.ref, Digest(pages=shown))  # type: ignore[arg-type]
+                    ref = open_.ref
+                else:
+                    ref = await notifier.send(Digest(pages=shown), target[1])  # type: ignore[arg-type]
+                    self.buckets[target].tokens -= 1
+            except IntegrationError:
+                for page in chunk:  # one by one instead: each page then meets its own retries and failures
+                    if not await self._send(notifier, page):
+                        released.add(page.record.id)
+                continue
+            self.digests[target] = OpenDigest(ref, shown, open_.opened if open_ else time.monotonic())
+            for page in chunk:
+                await self._sent(page, ref, f"in a digest of {len(shown)} incidents", digest=True)
+        return released
+
+    async def _sent(self, page: Page, ref: PageRef, note: str = "", digest: bool = False) -> None:
+        await self.log.finish(page.record.id, "sent", ref.channel, ref.ts, detail=DIGEST if digest else None)
+        self.metrics.first_page.observe(max(0.0, (utcnow() - page.incident.opened_at).total_seconds()))
+        via = display_name(page.delivery.notifier, self.settings)
+        data = {"channel": ref.channel, "ts": ref.ts} if ref.channel else {"dedup_key": ref.ts} if ref.ts else {}
+        summary = f"{page.label}paged {page.delivery.recipient} on {via}{page.reason}" + (f" ({note})" if note else "")
+        await self._record(page, summary, announced=True, **data)
+
+    async def _failed(self, page: Page, err: IntegrationError) -> None:
+        await self.log.finish(page.record.id, "failed", detail=str(err))
+        via = display_name(page.delivery.notifier, self.settings)
+        await self._record(page, f"{page.label}page to {page.delivery.recipient} on {via} failed: {str(err)[:300]}", announced=True)
+
+    async def _record(self, page: Page, summary: str, **data: object) -> None:
+        entry = TimelineEntry(incident_id=page.incident.id, at=utcnow(), kind=TimelineKind.page, summary=summary, data=data, actor="system")
+        await self.store.add_timeline(entry)
