@@ -74,9 +74,7 @@ class DecisionWriter:
         elif kind is K.resolve:
             actor = alert.source if alert is not None else "alertflow"
             await tx.transition(incident_id, IncidentStatus.resolved, actor, now)
-            if alert is not None:
-                self._member(rows, incident_id, alert.fingerprint, alert.name, alert.status.value, now)
-                rows.timeline.append(_alert_entry(incident_id, alert))
+            # The resolving alert is already recorded: the engine decided alert_resolved for it just before.
             rows.timeline.append(entry(incident_id, now, TimelineKind.resolve, f"resolved: {decision.reason}", actor=actor))
             rows.queued += await self.queue_after_change(tx, incident_id, decision.rule_id or self._rule_of(key), now, resolved=True)
             self.incidents.pop(key, None)
