@@ -91,7 +91,8 @@ class Incident(BaseModel):
     resolved_at: AwareDatetime | None = None
     resolved_by: str | None = None
     flapping: bool = False
-    fingerprints: list[str] = []
+    fingerprints: list[str] = []  # of its alerts, first seen first; the API sends only the first few
+    alert_count: int | None = None  # of its alerts, however many fingerprints are listed (None: not counted, in lists)
 
 
 class TimelineKind(str, enum.Enum):

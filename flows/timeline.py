@@ -7,6 +7,9 @@ UI's Artifacts page always shows the latest picture, and gives the response
 flows lifecycle hooks that record "started / succeeded / failed". Only the
 timeline flow talks to Prefect about it: it follows the incident until its
 responses end, so a quick incident costs one artifact version, not one per flow.
+The artifact is bounded like every other view of a timeline: its first and
+last entries, and how many lie between (``alertflow incidents show`` pages
+through them all).
 """
 
 from __future__ import annotations
@@ -26,7 +29,12 @@ def artifact_key(incident_id: int) -> str:
     return f"incident-{incident_id}-timeline"
 
 
-def render_markdown(incident: Incident, entries: list[TimelineEntry]) -> str:
+ARTIFACT_HEAD = 100  # entries from the start of the timeline in the artifact: what happened first
+ARTIFACT_TAIL = 100  # and from its end: what happens now
+
+
+def render_markdown(incident: Incident, entries: list[TimelineEntry], tail: list[TimelineEntry] | None = None, omitted: int = 0) -> str:
+    """The incident and ``entries``; with ``omitted``, a row saying how many entries lie between them and ``tail``."""
     lines = [
         f"# Incident #{incident.id}: {_cell(incident.title)}",
         "",
@@ -36,9 +44,15 @@ def render_markdown(incident: Incident, entries: list[TimelineEntry]) -> str:
         "| Time (UTC) | Kind | Event | Actor |",
         "|---|---|---|---|",
     ]
-    for entry in entries:
-        lines.append(f"| {timestamp(entry.at)} | {entry.kind.value} | {_cell(entry.summary)} | {_cell(entry.actor)} |")
+    lines += [_row(entry) for entry in entries]
+    if omitted:
+        lines.append(f"| … | | {omitted:,} more entries; `alertflow incidents show {incident.id} --all` lists them | |")
+    lines += [_row(entry) for entry in tail or []]
     return "\n".join(lines) + "\n"
+
+
+def _row(entry: TimelineEntry) -> str:
+    return f"| {timestamp(entry.at)} | {entry.kind.value} | {_cell(entry.summary)} | {_cell(entry.actor)} |"
 
 
 def _cell(text: str) -> str:
@@ -47,11 +61,13 @@ def _cell(text: str) -> str:
 
 async def publish_timeline(incident_id: int) -> str:
     """Render the incident's timeline from the store into its markdown artifact."""
-    incident = await store().get_incident(incident_id)
-    entries = await store().get_timeline(incident_id)
+    incident = await store().get_incident(incident_id, fingerprint_limit=0)
+    total = await store().timeline_count(incident_id)
+    head = (await store().timeline_page(incident_id, ARTIFACT_HEAD)).entries
+    tail = await store().timeline_tail(incident_id, min(ARTIFACT_TAIL, max(total - len(head), 0)))
     await acreate_markdown_artifact(
         key=artifact_key(incident_id),
-        markdown=render_markdown(incident, entries),
+        markdown=render_markdown(incident, head, tail, omitted=max(total - len(head) - len(tail), 0)),
         description=f"Timeline of incident #{incident_id} ({incident.status.value})",
     )
     return artifact_key(incident_id)
@@ -79,13 +95,14 @@ async def record_timeline(incident_id: int, action: TimelineAction = TimelineAct
     started = last_publish = time.monotonic()
     published = -1
     while True:
-        entries = await store().get_timeline(incident_id)
-        running = running_responses(await store().outbox_for(incident_id), entries)
+        flow_entries = await store().get_timeline(incident_id, kinds=[TimelineKind.flow])
+        running = running_responses(await store().outbox_for(incident_id), flow_entries)
+        count = await store().timeline_count(incident_id)  # a change to publish; a fold's update is caught by the next one
         now = time.monotonic()
         overdue = now - started >= FOLLOW_SECONDS
-        if len(entries) != published and (not running or overdue or now - last_publish >= REPUBLISH_SECONDS):
+        if count != published and (not running or overdue or now - last_publish >= REPUBLISH_SECONDS):
             await publish(incident_id)
-            published, last_publish = len(entries), now
+            published, last_publish = count, now
         if not running or overdue:
             return artifact_key(incident_id)
         await asyncio.sleep(POLL_SECONDS)

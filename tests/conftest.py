@@ -7,6 +7,7 @@ server, with its home in a temporary directory and nothing from ~/.prefect.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -62,6 +63,16 @@ def wait_for(check, timeout: float, what: str, interval: float = 0.1):  # type: 
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
         time.sleep(interval)
+
+
+async def wait_until(check, timeout: float, what: str, interval: float = 0.05):  # type: ignore[no-untyped-def]
+    """``wait_for`` for an async ``check``, without blocking the event loop the code under test runs in."""
+    deadline = time.monotonic() + timeout
+    while not (result := await check()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+        await asyncio.sleep(interval)
+    return result
 
 
 def _prefect_healthy() -> bool:

@@ -2,7 +2,9 @@
 and messages signed the way SNS signs them (SignatureVersion 1: SHA1, 2: SHA256).
 
 The tests point the CloudWatch source's ``cert_url_pattern`` and ``ca_file`` here; the
-verification code is the production code, only the certificate's origin differs.
+verification code is the production code, only the certificate's origin differs. The
+string to sign is built here from AWS's documented format, not by alertflow's code,
+so a verifier that builds it wrongly fails against this peer as it would against SNS.
 """
 
 from __future__ import annotations
@@ -22,9 +24,18 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
-from alertflow.integrations.sources.sns import SnsMessage
-
 TOPIC = "arn:aws:sns:us-east-1:123456789012:alertflow"
+# "Verifying the signatures of Amazon SNS messages": the fields signed, in this byte order, each as
+# its name and its value on a line of their own; Subject only when the message has one (null: none).
+SIGNED_FIELDS = {
+    "Notification": ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"),
+    "SubscriptionConfirmation": ("Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type"),
+    "UnsubscribeConfirmation": ("Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type"),
+}
+
+
+def string_to_sign(body: dict[str, Any]) -> bytes:
+    return "".join(f"{name}\n{body[name]}\n" for name in SIGNED_FIELDS[body["Type"]] if body.get(name) is not None).encode()
 
 
 def _certificate(
@@ -122,8 +133,8 @@ class SnsPeer:
     def sign(self, body: dict[str, Any]) -> dict[str, Any]:
         """``body`` with its Signature set as SNS would, by this peer's certificate."""
         digest = hashes.SHA1() if body["SignatureVersion"] == "1" else hashes.SHA256()
-        unsigned = SnsMessage.model_validate({**body, "Signature": "x"}).string_to_sign()
-        return {**body, "Signature": base64.b64encode(self.signing_key.sign(unsigned, padding.PKCS1v15(), digest)).decode()}
+        signature = self.signing_key.sign(string_to_sign(body), padding.PKCS1v15(), digest)
+        return {**body, "Signature": base64.b64encode(signature).decode()}
 
 
 def alarm_message(state: str = "ALARM") -> str:

@@ -27,10 +27,18 @@ from alertflow.metrics import CONTENT_TYPE
 from alertflow.models import Incident, IncidentStatus, TimelineEntry
 from alertflow.pipeline.stages import Stages
 
+# An incident's page stays small whatever its size (the 100,000-alert storm: bench/storm_incident.py):
+# the timeline comes a page at a time, and the alerts as the first few fingerprints and a count.
+TIMELINE_PAGE = 100
+TIMELINE_PAGE_MAX = 1000
+FINGERPRINTS_SHOWN = 100
+
 
 class IncidentDetail(BaseModel):
     incident: Incident
     timeline: list[TimelineEntry]
+    timeline_total: int  # entries in the whole timeline
+    next_cursor: int | None  # ?cursor= for the next page of the timeline; None on its last page
     flow_runs: list[dict[str, Any]]
 
 
@@ -77,12 +85,19 @@ def create_app(stages: Stages) -> FastAPI:
         return json_response([i.model_dump(mode="json") for i in incidents])
 
     @app.get("/incidents/{incident_id}", response_model=IncidentDetail)
-    async def show_incident(incident_id: int, request: Request) -> Response:
+    async def show_incident(
+        incident_id: int, request: Request, limit: Annotated[int, Query(ge=1, le=TIMELINE_PAGE_MAX)] = TIMELINE_PAGE,
+        cursor: int | None = None,
+    ) -> Response:  # fmt: skip
+        """The incident, its response runs and one page of its timeline (oldest first; ``cursor`` from the last page)."""
         require_token(request, settings.api_token)
-        incident = await stages.store.get_incident(incident_id)
+        incident = await stages.store.get_incident(incident_id, fingerprint_limit=FINGERPRINTS_SHOWN)
+        page = await stages.store.timeline_page(incident_id, limit, after=cursor)
         detail = IncidentDetail(
             incident=incident,
-            timeline=await stages.store.get_timeline(incident_id),
+            timeline=page.entries,
+            timeline_total=page.total,
+            next_cursor=page.next_cursor,
             flow_runs=await stages.store.outbox_for(incident_id),
         )
         return json_response(detail.model_dump(mode="json"))

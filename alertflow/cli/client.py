@@ -8,6 +8,7 @@ errors printed the way people read them.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -54,3 +55,14 @@ def call_api(settings: Settings, method: str, path: str, **kwargs: Any) -> Any:
         typer.secho(f"HTTP {response.status_code}: {message}", fg="red", err=True)
         raise typer.Exit(1)
     return response.json() if response.content else None
+
+
+def incident_pages(settings: Settings, incident_id: int, limit: int, cursor: int | None = None) -> Iterator[dict[str, Any]]:
+    """``GET /incidents/{id}`` page after page of its timeline, from ``cursor`` (the start when None) to the end."""
+    while True:
+        params = {"limit": limit} | ({"cursor": cursor} if cursor is not None else {})
+        detail = call_api(settings, "GET", f"/incidents/{incident_id}", params=params)
+        yield detail
+        cursor = detail.get("next_cursor")
+        if cursor is None:
+            return

@@ -16,7 +16,7 @@ from typing import Annotated
 import httpx
 import typer
 
-from alertflow.cli.client import ActorOption, ConfigOption, call_api, cli_settings
+from alertflow.cli.client import ActorOption, ConfigOption, call_api, cli_settings, incident_pages
 from alertflow.cli.oncall import oncall_app
 from alertflow.cli.replay import inbox_app, replay
 from alertflow.cli.responses import DryRunOption, failback, follow_run
@@ -144,11 +144,20 @@ def incidents(
 
 
 @incidents_app.command("show")
-def show_incident(incident_id: int, config: ConfigOption = None) -> None:
-    """Show one incident and its timeline."""
-    from alertflow.cli.render import incident_detail
+def show_incident(
+    incident_id: int,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="timeline entries per page")] = 40,
+    cursor: Annotated[int | None, typer.Option(help="start after this entry (the cursor the previous page printed)")] = None,
+    all_pages: Annotated[bool, typer.Option("--all", help="every page of the timeline, one after another")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Show one incident and a page of its timeline (40 entries unless --limit; --cursor or --all for more)."""
+    from alertflow.cli.render import incident_detail, timeline_page
 
-    incident_detail(call_api(cli_settings(config), "GET", f"/incidents/{incident_id}"))
+    pages = incident_pages(cli_settings(config), incident_id, limit, cursor)
+    incident_detail(next(pages), incident_id)
+    for page in pages if all_pages else ():
+        timeline_page(page, incident_id)
 
 
 @app.command()

@@ -1,4 +1,8 @@
-"""Terminal views of incidents for the CLI: a table, and one incident with its timeline."""
+"""Terminal views of incidents for the CLI: a table, and one incident with a page of its timeline.
+
+A page, not the whole timeline: an incident can hold thousands of entries, and a
+terminal is read from the bottom; the footer prints the command for the next page.
+"""
 
 from __future__ import annotations
 
@@ -28,7 +32,7 @@ def incidents_table(incidents: list[dict[str, Any]]) -> None:
     console.print(table)
 
 
-def incident_detail(detail: dict[str, Any]) -> None:
+def incident_detail(detail: dict[str, Any], incident_id: int) -> None:
     i = detail["incident"]
     style = STATUS_STYLE.get(i["status"], "")
     console.print(f"[bold]Incident #{i['id']}[/]: {i['title']}")
@@ -36,8 +40,19 @@ def incident_detail(detail: dict[str, Any]) -> None:
     console.print(
         f"  opened {_time(i['opened_at'])}  acked {_time(i['acknowledged_at'])} {i['acknowledged_by'] or ''}  resolved {_time(i['resolved_at'])} {i['resolved_by'] or ''}"
     )
-    console.print(f"  alerts {len(i['fingerprints'])}: {', '.join(i['fingerprints'][:5])}{' ...' if len(i['fingerprints']) > 5 else ''}")
+    count = i.get("alert_count") or len(i["fingerprints"])
+    console.print(f"  alerts {count:,}: {', '.join(i['fingerprints'][:5])}{' ...' if count > 5 else ''}")
+    timeline_page(detail, incident_id)
+
+
+def timeline_page(detail: dict[str, Any], incident_id: int) -> None:
+    """One page of the timeline; when more follow, the command that shows the next."""
     table = Table("Time (UTC)", "Kind", "Event", "Actor", title="Timeline")
     for entry in detail["timeline"]:
         table.add_row(entry["at"].replace("T", " ")[:23], entry["kind"], entry["summary"], entry["actor"])
     console.print(table)
+    if detail.get("next_cursor") is not None:
+        shown, total = len(detail["timeline"]), detail["timeline_total"]
+        console.print(
+            f"{shown} of {total:,} entries; next: alertflow incidents show {incident_id} --cursor {detail['next_cursor']} (or --all)"
+        )

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from alertflow.cli.client import ActorOption, ConfigOption, call_api, cli_settings
+from alertflow.cli.client import ActorOption, ConfigOption, call_api, cli_settings, incident_pages
 from alertflow.config.settings import Settings
 
 DryRunOption = Annotated[bool, typer.Option("--dry-run", help="print the plan and the current state; change nothing")]
@@ -47,7 +47,7 @@ def follow_run(settings: Settings, incident_id: int, outbox_id: int, dry_run: bo
 def wait_for_plan(settings: Settings, incident_id: int, run_id: str) -> dict[str, Any] | None:
     deadline = time.monotonic() + PLAN_WAIT_SECONDS
     while time.monotonic() < deadline:
-        for entry in call_api(settings, "GET", f"/incidents/{incident_id}")["timeline"]:
+        for entry in (e for page in incident_pages(settings, incident_id, limit=1000) for e in page["timeline"]):
             if entry["data"].get("flow_run_id") == run_id and "plan" in entry["data"]:
                 return entry
             if entry["data"].get("flow_run_id") == run_id and entry["data"].get("ended"):

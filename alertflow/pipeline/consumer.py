@@ -127,6 +127,7 @@ class Pipeline:
         # The storm path (many alerts joining few incidents) is these few statements.
         await tx.upsert_incident_alerts(rows.alerts)
         await tx.add_timeline(rows.timeline)
+        await self.writer.storm.write(tx)
         await tx.write_engine_state(self.engine.changes())
         if rows.inbox:
             await tx.mark_processed(await tx.append_alerts(rows.inbox), now)
@@ -152,6 +153,7 @@ class Pipeline:
                 queued = await self.writer.queue_after_change(tx, incident_id, changed.rule_id, now, resolved=to is IncidentStatus.resolved)
                 if to is IncidentStatus.resolved:
                     self.writer.incidents.pop(changed.key, None)
+                    self.writer.storm.forget(incident_id)
                     rows = Rows()
                     for decision in self.engine.forget(changed.key, now):  # alerts it inhibited, evaluated again
                         await self.writer.write(tx, decision, now, rows)

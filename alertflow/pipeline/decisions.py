@@ -4,7 +4,8 @@ The engine decides; this writes it down, inside the pipeline's transaction.
 Rare changes (an incident opening, resolving, changing severity) are written
 at once; the storm path (alerts joining an incident) is collected in ``Rows``
 and written with one statement per table at the end of the batch. Every
-timeline entry says why, in the engine's words.
+timeline entry says why, in the engine's words; past the first few alerts a
+minute, joining alerts are folded into one entry (alertflow/pipeline/storm.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from alertflow.models import Action, Alert, FailoverAction, FlowName, IncidentStatus, TimelineEntry, TimelineKind
+from alertflow.pipeline.storm import StormFolds
 from alertflow.rules import Engine, RuleSet
 from alertflow.rules.decision import Decision, DecisionKind
 from alertflow.store.tx import Tx
@@ -36,9 +38,11 @@ class DecisionWriter:
         self.engine = engine
         self.ruleset = ruleset
         self.incidents: dict[str, int] = {}  # incident key -> id, for keys with an incident
+        self.storm = StormFolds()
 
     def restore(self) -> None:
         self.incidents = {key: group.ref for key, group in self.engine.groups.items() if group.ref is not None}
+        self.storm.reset()
 
     async def write(self, tx: Tx, decision: Decision, now: datetime, rows: Rows) -> None:
         kind, key, alert = decision.kind, decision.key, decision.alert
@@ -58,7 +62,8 @@ class DecisionWriter:
             return  # a decision about a group that never became an incident
         if kind in (K.attach, K.alert_resolved) and alert is not None:
             self._member(rows, incident_id, alert.fingerprint, alert.name, alert.status.value, now)
-            rows.timeline.append(_alert_entry(incident_id, alert))
+            if not self.storm.fold(incident_id, alert):
+                rows.timeline.append(_alert_entry(incident_id, alert))
         elif kind is K.severity and decision.severity is not None:
             await tx.update_incident(incident_id, severity=decision.severity.value)
             rows.timeline.append(entry(incident_id, now, TimelineKind.escalation, decision.reason))
@@ -74,12 +79,11 @@ class DecisionWriter:
         elif kind is K.resolve:
             actor = alert.source if alert is not None else "alertflow"
             await tx.transition(incident_id, IncidentStatus.resolved, actor, now)
-            if alert is not None:
-                self._member(rows, incident_id, alert.fingerprint, alert.name, alert.status.value, now)
-                rows.timeline.append(_alert_entry(incident_id, alert))
+            # The resolving alert is already recorded: the engine decided alert_resolved for it just before.
             rows.timeline.append(entry(incident_id, now, TimelineKind.resolve, f"resolved: {decision.reason}", actor=actor))
             rows.queued += await self.queue_after_change(tx, incident_id, decision.rule_id or self._rule_of(key), now, resolved=True)
             self.incidents.pop(key, None)
+            self.storm.forget(incident_id)
 
     async def _start(self, tx: Tx, decision: Decision, now: datetime, rows: Rows) -> None:
         key, alert = decision.key or "", decision.alert

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from alertflow.errors import Conflict, NotFound, StoreError, StoreUnavailable
 from alertflow.models import Alert, Incident, IncidentStatus, Silence, TimelineEntry
 from alertflow.store import tables as t
+from alertflow.store.timeline import TimelineReads
 from alertflow.store.tx import Tx
 
 
@@ -50,7 +51,7 @@ class OutboxRow:
     attempts: int
 
 
-class Store:
+class Store(TimelineReads):
     def __init__(self, url: str) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
@@ -138,14 +139,20 @@ class Store:
         async with self.read() as conn:
             return [Incident.model_validate(row._mapping) for row in await conn.execute(query)]
 
-    async def get_incident(self, incident_id: int) -> Incident:
+    async def get_incident(self, incident_id: int, fingerprint_limit: int | None = None) -> Incident:
+        """The incident with its alerts' fingerprints, first seen first: all, or the first ``fingerprint_limit``
+        (``alert_count`` says how many there are)."""
+        members = select(t.incident_alerts.c.fingerprint).where(t.incident_alerts.c.incident_id == incident_id)
         async with self.read() as conn:
             row = (await conn.execute(select(t.incidents).where(t.incidents.c.id == incident_id))).first()
             if row is None:
                 raise NotFound(f"incident {incident_id} does not exist")
-            query = select(t.incident_alerts.c.fingerprint).where(t.incident_alerts.c.incident_id == incident_id)
-            fingerprints = list((await conn.execute(query.order_by(t.incident_alerts.c.first_seen))).scalars())
-        return Incident.model_validate({**row._mapping, "fingerprints": fingerprints})
+            query = members.order_by(t.incident_alerts.c.first_seen, t.incident_alerts.c.fingerprint).limit(fingerprint_limit)
+            fingerprints = list((await conn.execute(query)).scalars())
+            count = len(fingerprints)
+            if fingerprint_limit is not None and count >= fingerprint_limit:
+                count = (await conn.execute(select(func.count()).select_from(members.subquery()))).scalar_one()
+        return Incident.model_validate({**row._mapping, "fingerprints": fingerprints, "alert_count": count})
 
     async def latest_incident(self, service: str) -> Incident:
         """The service's most recent incident, whatever its status (what a by-hand failback belongs to)."""
@@ -155,11 +162,6 @@ class Store:
         if incident_id is None:
             raise NotFound(f"no incident for service {service!r}")
         return await self.get_incident(incident_id)
-
-    async def get_timeline(self, incident_id: int) -> list[TimelineEntry]:
-        query = select(t.timeline).where(t.timeline.c.incident_id == incident_id).order_by(t.timeline.c.at, t.timeline.c.id)
-        async with self.read() as conn:
-            return [TimelineEntry.model_validate(row._mapping) for row in await conn.execute(query)]
 
     async def engine_state(self, kind: str | None = None) -> list[tuple[str, str, dict[str, Any]]]:
         """What the rule engine needs to resume after a restart (see rules/state.py), or one kind of it."""

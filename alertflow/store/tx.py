@@ -99,6 +99,14 @@ class Tx:
         if entries:
             await self.conn.execute(insert(t.timeline), [entry.model_dump(mode="python") for entry in entries])
 
+    async def add_timeline_entry(self, entry: TimelineEntry) -> int:
+        """One entry whose row is updated later (a storm's folded alerts); returns its id."""
+        result = await self.conn.execute(insert(t.timeline).values(**entry.model_dump(mode="python")).returning(t.timeline.c.id))
+        return result.scalar_one()
+
+    async def update_timeline_entry(self, entry_id: int, summary: str, data: dict[str, Any]) -> None:
+        await self.conn.execute(update(t.timeline).where(t.timeline.c.id == entry_id).values(summary=summary, data=data))
+
     async def add_outbox(self, incident_id: int, flow: FlowName, parameters: dict[str, Any], at: datetime, key: str | None = None) -> int:
         # The idempotency key is random, never the row id: Prefect keeps keys, and
         # a fresh database must not collide with keys an old one already used.

@@ -6,7 +6,13 @@ import asyncio
 
 import pytest
 
+from tests.conftest import wait_until
+
 pytestmark = pytest.mark.anyio
+
+
+async def taken(store, name: str, holder: str) -> bool:  # type: ignore[no-untyped-def]
+    return await store.acquire_lock(name, holder, 60) == holder
 
 
 async def test_one_holder_at_a_time_and_release_frees(store) -> None:  # type: ignore[no-untyped-def]
@@ -22,17 +28,18 @@ async def test_one_holder_at_a_time_and_release_frees(store) -> None:  # type: i
 
 
 async def test_an_expired_lock_is_taken_over(store) -> None:  # type: ignore[no-untyped-def]
-    """A holder that died (its lease expired) does not block the next one forever."""
-    assert await store.acquire_lock("switch:checkout", "dead-run", 0.05) == "dead-run"
-    await asyncio.sleep(0.1)
-    assert await store.acquire_lock("switch:checkout", "run-b", 60) == "run-b"
+    """A holder that died (its lease expired) does not block the next one forever: it blocks it until its lease ends."""
+    assert await store.acquire_lock("switch:checkout", "dead-run", 2) == "dead-run"
+    assert await store.acquire_lock("switch:checkout", "run-b", 60) == "dead-run"
+    await wait_until(lambda: taken(store, "switch:checkout", "run-b"), 10, "run-b to take the expired lock")
 
 
 async def test_the_holder_renews_its_lease(store) -> None:  # type: ignore[no-untyped-def]
     """Acquiring again as the holder extends the lease, so a long move keeps its lock past the first expiry."""
     assert await store.acquire_lock("switch:checkout", "run-a", 0.2) == "run-a"
+    assert await store.acquire_lock("switch:witness", "run-a", 0.2) == "run-a"  # the same lease, not renewed
     assert await store.acquire_lock("switch:checkout", "run-a", 60) == "run-a"
-    await asyncio.sleep(0.3)
+    await wait_until(lambda: taken(store, "switch:witness", "run-b"), 10, "the first lease to expire")
     assert await store.acquire_lock("switch:checkout", "run-b", 60) == "run-a"
 
 

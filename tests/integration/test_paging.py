@@ -68,7 +68,10 @@ async def test_policy_escalates_step_by_step_and_an_ack_stops_it(sandbox, incide
         assert acked.status_code == 200
         await until(lambda: len(sandbox.state.messages("chat.update")) == 2, what="both pages updated")
         updates = sandbox.state.messages("chat.update")
-        assert {u["ts"] for u in updates} == {first.get("ts") or u["ts"] for u in updates}
+        paged = {
+            (c.id, ts) for c in map(sandbox.state.slack.channel, ("UALICE", "UBOB")) for ts, m in c.messages.items() if "thread_ts" not in m
+        }
+        assert {(u["channel"], u["ts"]) for u in updates} == paged and len(paged) == 2, "each page is updated in place"
         assert all("Acknowledged by carol" in str(u["blocks"]) and "alertflow_ack" not in str(u["blocks"]) for u in updates)
         await store.add_timeline(
             TimelineEntry(

@@ -46,7 +46,8 @@ def api(sandbox, make_config, sns):  # type: ignore[no-untyped-def]
 
 
 def grafana_headers(body: bytes, at: float, secret: str = SECRET) -> dict[str, str]:
-    from alertflow.auth import sign
+    """Headers as Grafana signs them, computed by the test (tests/unit/test_webhook_auth.py), not by alertflow."""
+    from tests.unit.test_webhook_auth import sign
 
     stamp = str(int(at))
     return {**JSON, "X-Grafana-Alerting-Signature": sign(secret, body, stamp), "X-Grafana-Alerting-Timestamp": stamp}

@@ -35,7 +35,6 @@ def test_mutated_payload_yields_alerts_or_a_named_input_error(path: Path, data: 
 def test_arbitrary_json_is_refused_with_a_named_field(name: str, payload: object) -> None:
     """Any JSON value at all (not a payload) is an InputError, never a crash."""
     source = source_for(PAYLOADS / name)
-    try:
+    with pytest.raises(InputError) as refused:
         source.parse(payload, RECEIVED)
-    except InputError as err:
-        assert err.field
+    assert refused.value.field

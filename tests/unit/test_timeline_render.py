@@ -113,3 +113,16 @@ def test_title_and_service_cannot_break_the_header() -> None:
 def test_artifact_key(incident_id: int, key: str) -> None:
     """Each incident's timeline artifact has a stable key, so re-publishing replaces it."""
     assert artifact_key(incident_id) == key
+
+
+def test_a_long_timeline_shows_its_start_and_end_and_counts_what_lies_between() -> None:
+    """With ``omitted``, one row between the first and last entries says how many are left out and how to list them."""
+    head = [entry(0, TimelineKind.alert, "ServiceDown fired")]
+    tail = [entry(90, TimelineKind.resolve, "resolved")]
+    lines = markdown_lines(render_markdown(incident(), head, tail, omitted=12_345))
+    rows = [cells(line) for line in lines[HEADER_LINES:] if line]
+    assert [row[2] for row in rows] == [
+        "ServiceDown fired",
+        "12,345 more entries; `alertflow incidents show 12 --all` lists them",
+        "resolved",
+    ]

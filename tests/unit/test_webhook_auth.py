@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 from datetime import datetime, timezone
 
 import pytest
 from pydantic import SecretStr
 
-from alertflow.auth import BasicAuth, BearerAuth, HmacAuth, NoAuth, check_request, sign
+from alertflow.auth import BasicAuth, BearerAuth, HmacAuth, NoAuth, check_request
 from alertflow.errors import Forbidden, InputError, Unauthorized
 
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)
@@ -16,6 +18,19 @@ BODY = b'{"version": "1", "alerts": []}'
 SECRET = "s3cret-value"
 HMAC = HmacAuth(secret=SecretStr(SECRET))
 HMAC_TS = HmacAuth(secret=SecretStr(SECRET), timestamp_header="X-Grafana-Alerting-Timestamp", max_age_seconds=60)
+
+
+def sign(secret: str, body: bytes, timestamp: str | None = None) -> str:
+    """What Grafana sends, computed here and not by alertflow: the hex HMAC-SHA256 of the body, or of
+    ``timestamp:body`` when a timestamp header is configured (Grafana's webhook contact point, HMAC signature)."""
+    signed = body if timestamp is None else f"{timestamp}:".encode() + body
+    return hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+
+
+# Computed with openssl, not Python: printf '%s' "$BODY" | openssl dgst -sha256 -hmac s3cret-value
+# (and with "1795773570:" before the body, NOW - 30 s, for the timestamped one).
+OPENSSL_SIGNATURE = "da4202f27fe75283a8d5028bfc5381d4cb860d2e74fdcd0b0e1f938b443b9290"
+OPENSSL_TIMESTAMPED = "8b74c83bf6161d021f7d1ca68de54c9fa1362421a899a260e5d18bea8dad88d2"
 
 
 def basic(user: str, password: str) -> dict[str, str]:
@@ -30,6 +45,10 @@ ACCEPTED = [
     pytest.param(NoAuth(), {}, id="none"),
     pytest.param(BearerAuth(token=SecretStr(SECRET)), {"authorization": f"Bearer {SECRET}"}, id="bearer"),
     pytest.param(BasicAuth(username="grafana", password=SecretStr(SECRET)), basic("grafana", SECRET), id="basic"),
+    pytest.param(HMAC, {"x-grafana-alerting-signature": OPENSSL_SIGNATURE}, id="hmac-openssl"),
+    pytest.param(
+        HMAC_TS, {"x-grafana-alerting-signature": OPENSSL_TIMESTAMPED, "x-grafana-alerting-timestamp": "1795773570"}, id="hmac-ts-openssl"
+    ),
     pytest.param(HMAC, {"x-grafana-alerting-signature": sign(SECRET, BODY)}, id="hmac"),
     pytest.param(HMAC, {"x-grafana-alerting-signature": "sha256=" + sign(SECRET, BODY).upper()}, id="hmac-prefixed-uppercase"),
     pytest.param(
