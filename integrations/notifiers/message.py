@@ -47,6 +47,7 @@ def slack_time(at: datetime) -> str:
 class PageMessage(BaseModel):
     incident_id: int
     key: str | None = None  # the incident key: PagerDuty's dedup key, a webhook's correlation key
+    page_id: int | None = None  # the page log row this message is, so a notifier can find it again after a crash
     title: str
     severity: Severity
     service: str

@@ -1,0 +1,171 @@
+"""First pages at decision time: announced by the API process with Prefect unreachable, continued by the paging run.
+
+The API under test points at a Prefect that is not there (a closed port), so
+no flow run can exist when the first page leaves; the paging run is then
+started by hand against the real test Prefect server, as the dispatcher would
+start it once Prefect is back, with the parameters the outbox holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+
+from alertflow.flows import page_oncall
+from alertflow.models import PagingAction
+from tests.conftest import REPO, free_port
+from tests.fake_slack import SIGNING_SECRET, block_actions, click
+from tests.support import ApiThread
+
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("prefect_server")]
+JSON = {"Content-Type": "application/json"}
+TEMPLATE = json.loads((REPO / "examples" / "alertmanager-firing.json").read_text())
+PEOPLE = {"alice": {"slack_user_id": "UALICE"}, "bob": {"slack_user_id": "UBOB"}}
+POLICY = {"steps": [{"notify": {"person": "alice"}, "wait": "1s"}, {"notify": {"person": "bob"}, "wait": "1s"}]}
+
+
+def firing(service: str) -> bytes:
+    """An Alertmanager webhook with one firing alert for ``service`` (each service opens its own incident)."""
+    alert = json.loads(json.dumps(TEMPLATE["alerts"][0]))
+    alert["labels"].update(service=service, instance=f"{service}-1:8080")
+    alert["fingerprint"] = f"fp-{service}"
+    alert["startsAt"] = datetime.now(timezone.utc).isoformat()
+    return json.dumps({**TEMPLATE, "alerts": [alert]}).encode()
+
+
+def rules(tmp_path, paging: dict[str, Any]) -> str:  # type: ignore[no-untyped-def]
+    """A rules file whose one rule pages each service's incident (and nothing else, so no failover runs)."""
+    path = tmp_path / "rules.yaml"
+    rule = {"id": "down", "description": "a service is down", "matchers": ['alertname="ServiceDown"'], "group_by": ["service"]}
+    path.write_text(json.dumps({"rules": [rule | {"actions": [{"flow": "paging", "params": paging, "retry": {"retries": 0}}]}]}))
+    return str(path)
+
+
+def start_api(sandbox, make_config, tmp_path, paging: dict[str, Any]) -> ApiThread:  # type: ignore[no-untyped-def]
+    dead_prefect = f"http://127.0.0.1:{free_port()}/api"  # nothing listens: Prefect is down for the API process
+    slack = {"token": "xoxb-test-token", "channel": "#oncall", "base_url": f"{sandbox.url}/slack/api/", "signing_secret": SIGNING_SECRET}
+    config = make_config(
+        sandbox,
+        rules_file=rules(tmp_path, paging),
+        prefect_api_url=dead_prefect,
+        people=PEOPLE,
+        escalation_policies={"duo": POLICY},
+        slack=slack,
+    )
+    return ApiThread(config).__enter__()
+
+
+def paging_rows(api: ApiThread) -> list[sqlite3.Row]:
+    with sqlite3.connect(api.settings.resolved_database_url.removeprefix("sqlite+aiosqlite:///")) as conn:
+        conn.row_factory = sqlite3.Row
+        return conn.execute("select * from outbox where flow = 'paging' order by id").fetchall()
+
+
+def pages(api: ApiThread) -> list[sqlite3.Row]:
+    with sqlite3.connect(api.settings.resolved_database_url.removeprefix("sqlite+aiosqlite:///")) as conn:
+        conn.row_factory = sqlite3.Row
+        return conn.execute("select * from pages order by id").fetchall()
+
+
+async def until(check, timeout: float = 10, what: str = "condition"):  # type: ignore[no-untyped-def]
+    """Poll without blocking the event loop (a flow may run in it)."""
+    for _ in range(int(timeout / 0.05)):
+        if result := check():
+            return result
+        await asyncio.sleep(0.05)
+    pytest.fail(f"timed out after {timeout}s waiting for {what}")
+
+
+def posted(sandbox, channel: str) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+    """Top-level messages the Slack stand-in holds in ``channel`` (a name, a user id's DM)."""
+    return [m for m in sandbox.state.slack.channel(channel).messages.values() if "thread_ts" not in m]
+
+
+async def run_paging(api: ApiThread) -> None:
+    """The paging run the dispatcher would create once Prefect is back: the outbox row's own parameters."""
+    params = json.loads(paging_rows(api)[0]["parameters"])
+    await page_oncall(params["incident_id"], PagingAction.model_validate(params["action"]), params["episode"])
+
+
+async def test_the_first_page_leaves_while_prefect_is_down(sandbox, make_config, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """With Prefect unreachable, the incident's first page reaches Slack within seconds and the timeline says so;
+    the paging run's outbox row still waits for Prefect."""
+    api = start_api(sandbox, make_config, tmp_path, {"channel": "#oncall"})
+    try:
+        assert api.post("/webhooks/alertmanager", content=firing("checkout"), headers=JSON).status_code == 202
+        [message] = await until(lambda: posted(sandbox, "#oncall"), 10, "the first page")
+        assert "ServiceDown" in message["text"] or "checkout" in message["text"]
+        assert message["metadata"]["event_type"] == "alertflow_page"
+        [page] = pages(api)
+        assert (page["status"], page["step"], page["ts"]) == ("sent", "0.0.0.slack", message["ts"])
+        assert page["episode"] == json.loads(paging_rows(api)[0]["parameters"])["episode"]
+        assert paging_rows(api)[0]["dispatched_at"] is None  # Prefect is down: no run yet
+        timeline = [e["summary"] for e in api.get("/incidents/1").json()["timeline"]]
+        assert "paged #oncall on Slack" in timeline
+    finally:
+        api.__exit__()
+
+
+async def test_the_paging_run_continues_from_the_announced_step(sandbox, make_config, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The run created after the announcement does not page step 1 again; nobody answers, so it pages step 2."""
+    api = start_api(sandbox, make_config, tmp_path, {"policy": "duo"})
+    try:
+        api.post("/webhooks/alertmanager", content=firing("checkout"), headers=JSON)
+        await until(lambda: posted(sandbox, "UALICE"), 10, "step 1 to alice")
+        run = asyncio.create_task(run_paging(api))  # with a policy, the run follows its incident until it resolves
+        await until(lambda: posted(sandbox, "UBOB"), 10, "step 2 to bob")
+        assert api.post("/incidents/1/resolve", json={"actor": "carol"}).status_code == 200
+        await asyncio.wait_for(run, 20)
+        assert len(posted(sandbox, "UALICE")) == 1, "step 1 is not paged twice"
+        assert len(posted(sandbox, "UBOB")) == 1, "step 2 is paged once"
+        assert [p["step"] for p in pages(api) if not p["step"].startswith("reply.")] == ["0.0.0.slack", "0.1.0.slack"]
+    finally:
+        api.__exit__()
+
+
+async def test_an_ack_before_the_run_exists_stops_the_escalation(sandbox, make_config, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A Slack click on the announced page acknowledges; the run that starts afterwards pages nobody else and
+    brings the announced page up to date (no buttons, who acknowledged)."""
+    api = start_api(sandbox, make_config, tmp_path, {"policy": "duo"})
+    try:
+        api.post("/webhooks/alertmanager", content=firing("checkout"), headers=JSON)
+        [page] = await until(lambda: posted(sandbox, "UALICE"), 10, "step 1 to alice")
+        assert click(api.url, block_actions("alertflow_ack", "1")).status_code == 200
+        await until(lambda: api.get("/incidents/1").json()["incident"]["status"] == "acknowledged", 10, "the ack")
+        await run_paging(api)
+        assert posted(sandbox, "UBOB") == []
+        blocks = json.dumps(posted(sandbox, "UALICE")[0]["blocks"])
+        assert "Acknowledged by" in blocks and "alertflow_escalate" not in blocks and page["ts"] == posted(sandbox, "UALICE")[0]["ts"]
+    finally:
+        api.__exit__()
+
+
+async def test_a_storm_is_announced_in_a_digest_kept_up_to_date(sandbox, make_config, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Twelve incidents at once for one channel: every one is announced, in a handful of messages (not twelve),
+    none refused by Slack's rate limit; acknowledging one redraws the digest with it acknowledged."""
+    api = start_api(sandbox, make_config, tmp_path, {"channel": "#oncall"})
+    try:
+        services = [f"svc{i:02d}" for i in range(12)]
+        for service in services:
+            assert api.post("/webhooks/alertmanager", content=firing(service), headers=JSON).status_code == 202
+        await until(lambda: len([p for p in pages(api) if p["status"] == "sent"]) == 12, 15, "12 incidents announced")
+        messages = posted(sandbox, "#oncall")
+        assert len(messages) <= 4, [m["text"] for m in messages]
+        shown = json.dumps([m["blocks"] for m in messages])
+        assert all(service in shown for service in services)
+        assert not [c for c in sandbox.state.slack_calls if c["answer"].get("error") == "ratelimited"]
+        digest = next(p for p in pages(api) if p["detail"] == "digest")
+        incident = digest["incident_id"]
+        assert click(api.url, block_actions("alertflow_ack", str(incident))).status_code == 200
+        await until(lambda: api.get(f"/incidents/{incident}").json()["incident"]["status"] == "acknowledged", 10, "the ack")
+        params = json.loads(next(r for r in paging_rows(api) if r["incident_id"] == incident)["parameters"])
+        await page_oncall(incident, PagingAction.model_validate(params["action"]), params["episode"])
+        redrawn = sandbox.state.slack.channel("#oncall").messages[digest["ts"]]
+        assert "Acknowledged by" in json.dumps(redrawn["blocks"]) and len(posted(sandbox, "#oncall")) == len(messages)
+    finally:
+        api.__exit__()
