@@ -16,12 +16,14 @@ from fastapi import FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 
-from alertflow.api.http import Actor, error_response, json_response, require_token
+from alertflow.api.access import ApiAccess
+from alertflow.api.http import Actor, error_response, json_response
 from alertflow.api.inbox import inbox_router
 from alertflow.api.responses import responses_router
 from alertflow.api.silences import silences_router
 from alertflow.api.slack import slack_router
 from alertflow.api.webhooks import webhooks_router
+from alertflow.config.api import Scope
 from alertflow.errors import AlertflowError, InputError, NotFound, RetryableIntegrationError, StoreError
 from alertflow.metrics import CONTENT_TYPE
 from alertflow.models import Incident, IncidentStatus, TimelineEntry
@@ -35,8 +37,8 @@ class IncidentDetail(BaseModel):
 
 
 def create_app(stages: Stages) -> FastAPI:
-    settings = stages.settings
     metrics = stages.metrics
+    access = ApiAccess(stages.settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -72,13 +74,13 @@ def create_app(stages: Stages) -> FastAPI:
     async def list_incidents(
         request: Request, status: Annotated[list[IncidentStatus] | None, Query()] = None, limit: int = 100
     ) -> Response:
-        require_token(request, settings.api_token)
+        access.check(request, Scope.read)
         incidents = await stages.store.list_incidents(status or (), min(max(limit, 1), 1000))
         return json_response([i.model_dump(mode="json") for i in incidents])
 
     @app.get("/incidents/{incident_id}", response_model=IncidentDetail)
     async def show_incident(incident_id: int, request: Request) -> Response:
-        require_token(request, settings.api_token)
+        access.check(request, Scope.read)
         incident = await stages.store.get_incident(incident_id)
         detail = IncidentDetail(
             incident=incident,
@@ -89,22 +91,19 @@ def create_app(stages: Stages) -> FastAPI:
 
     @app.post("/incidents/{incident_id}/ack", response_model=Incident)
     async def acknowledge(incident_id: int, body: Actor, request: Request) -> Incident:
-        require_token(request, settings.api_token)
+        access.check(request, Scope.respond)
         return await stages.pipeline.acknowledge(incident_id, body.actor)
 
     @app.post("/incidents/{incident_id}/resolve", response_model=Incident)
     async def resolve(incident_id: int, body: Actor, request: Request) -> Incident:
-        require_token(request, settings.api_token)
+        access.check(request, Scope.respond)
         return await stages.pipeline.resolve(incident_id, body.actor)
 
-    def require_api_token(request: Request) -> None:
-        require_token(request, settings.api_token)
-
     app.include_router(webhooks_router(stages))
-    app.include_router(responses_router(stages, require_api_token))
+    app.include_router(responses_router(stages, access.check))
     app.include_router(slack_router(stages))
-    app.include_router(silences_router(stages, require_api_token))
-    app.include_router(inbox_router(stages, require_api_token))
+    app.include_router(silences_router(stages, access.check))
+    app.include_router(inbox_router(stages, access.check))
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -27,6 +27,7 @@ import uvloop
 
 from alertflow.api.app import create_app
 from alertflow.cli.sandbox import SandboxServer
+from alertflow.config.api import check_exposure
 from alertflow.config.settings import Settings
 from alertflow.pipeline.stages import Stages, load_rules
 from alertflow.rules import RuleSet
@@ -84,6 +85,7 @@ def stop_process(process: subprocess.Popen[bytes], name: str, grace: float) -> N
 
 def up(settings: Settings, config_file: Path | None, sandbox_port: int | None) -> None:
     ruleset = load_rules(settings.rules_file)
+    check_exposure(settings)  # before any child starts
     children: list[tuple[str, subprocess.Popen[bytes], float]] = []
     try:
         if not prefect_ready(settings.prefect_api_url):
@@ -125,6 +127,7 @@ async def serve_api(
     settings: Settings, ruleset: RuleSet, sandbox_port: int | None = None, on_ready: Callable[[], None] = lambda: None
 ) -> None:
     """Run the API (with pipeline and dispatcher, and the sandbox peers if given a port) until Ctrl-C or SIGTERM."""
+    check_exposure(settings)
     peers = SandboxServer(port=sandbox_port).start_in_thread() if sandbox_port else None
     app = create_app(Stages(settings, ruleset))
     # Senders keep connections open between notifications (Go's default: 90 s idle). If we

@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import certifi
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from alertflow.config.api import ApiToken, RequestLimits, check_api_token, check_distinct
 from alertflow.config.oncall import EscalationPolicy, Schedule, check_references
 from alertflow.config.people import Person
 from alertflow.config.responses import Runbook, SwitchSettings
@@ -60,7 +61,9 @@ class Settings(BaseSettings):
     api_port: int = 8080
     api_url: str | None = Field(None, description="where the CLI reaches the API; default from host/port")
     webhook_token: SecretStr | None = Field(None, description="bearer token required on /webhooks/*")
-    api_token: SecretStr | None = Field(None, description="bearer token required on ack/resolve/run")
+    api_token: SecretStr | None = Field(None, description="bearer token with every scope; the CLI sends it")
+    api_tokens: dict[str, ApiToken] = Field({}, description="more bearer tokens by name, each with its scopes (read, respond, operate)")
+    api_limits: RequestLimits = Field(RequestLimits(), description="header size and count, request time, idle connections")
     max_body_bytes: int = Field(1_048_576, ge=1024, description="largest webhook body accepted (413 above)")
     prefect_api_url: str = Field(default_factory=lambda: os.environ.get("PREFECT_API_URL", "http://127.0.0.1:4200/api"))
     deployment_name: str = "alertflow"
@@ -85,6 +88,16 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _oncall_names_exist(self) -> Settings:
         check_references(self.people, self.schedules, self.escalation_policies)
+        return self
+
+    @field_validator("api_token")
+    @classmethod
+    def _api_token_usable(cls, token: SecretStr | None) -> SecretStr | None:
+        return check_api_token(token)
+
+    @model_validator(mode="after")
+    def _tokens_distinct(self) -> Settings:
+        check_distinct(self)
         return self
 
     @property
