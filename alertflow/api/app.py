@@ -8,6 +8,7 @@ writes nothing. Tokens are compared in constant time and never echoed.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -15,6 +16,7 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
+from starlette.requests import ClientDisconnect
 
 from alertflow.api.access import ApiAccess
 from alertflow.api.http import Actor, error_response, json_response
@@ -28,6 +30,8 @@ from alertflow.errors import AlertflowError, InputError, NotFound, RetryableInte
 from alertflow.metrics import CONTENT_TYPE
 from alertflow.models import Incident, IncidentStatus, TimelineEntry
 from alertflow.pipeline.stages import Stages
+
+log = logging.getLogger("alertflow.api")
 
 
 class IncidentDetail(BaseModel):
@@ -63,6 +67,14 @@ def create_app(stages: Stages) -> FastAPI:
         if isinstance(err, RetryableIntegrationError):  # e.g. SNS's certificate host did not answer: send again later
             return error_response(503, f"{err}; nothing was accepted, try again later")
         return error_response(500, f"{type(err).__name__}: {err}")
+
+    @app.exception_handler(ClientDisconnect)
+    async def on_client_gone(request: Request, err: ClientDisconnect) -> Response:
+        # A sender that hangs up mid-body (or was cut off as too slow) gets no answer and stored
+        # nothing: worth one line, not uvicorn's traceback of an "Exception in ASGI application".
+        client = request.client.host if request.client else "?"
+        log.info("%s %s: client %s went away before sending the whole body; nothing stored", request.method, request.url.path, client)
+        return Response(status_code=400)
 
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(request: Request, err: RequestValidationError) -> Response:
