@@ -31,7 +31,7 @@ import hashlib
 import time
 from datetime import datetime, timezone
 
-from alertflow.flows.escalation import trim
+from alertflow.flows.handover import trim
 from alertflow.flows.notify import (
     Delivery,
     alert_links,
