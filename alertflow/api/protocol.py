@@ -99,7 +99,13 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if not self._refused:  # a refused request never reaches the app
             super().on_headers_complete()
 
+    def on_body(self, body: bytes) -> None:
+        if not self._refused:  # after a refused head the parser may still find a body in the same read
+            super().on_body(body)
+
     def on_message_complete(self) -> None:
+        if self._refused:
+            return
         super().on_message_complete()
         self._in_head, self._head_bytes = True, 0  # what arrives next is the next request's head
         if self._deadline is not None:

@@ -102,6 +102,18 @@ def test_header_flood_gets_431_and_memory_stays_flat(api: Api) -> None:
     assert httpx.get(f"{api.url}/healthz", timeout=5).status_code == 200
 
 
+def test_too_many_headers_then_a_body_in_one_write_get_431(api: Api) -> None:
+    """101 short headers and a body in one write get 431; the parser going on into the body logs no error."""
+    headers = b"".join(b"X-H%d: v\r\n" % n for n in range(101))
+    sock = api.connect()
+    sock.sendall(b"POST /webhooks/alertmanager HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n" + headers + b"\r\n{}")
+    assert sock.recv(4096).startswith(b"HTTP/1.1 431 ")
+    sock.close()
+    time.sleep(0.3)
+    log = api.log.read_text()
+    assert "Traceback" not in log and "Invalid HTTP request" not in log, log
+
+
 def test_large_requests_within_the_limits_still_pass(api: Api) -> None:
     """A 15 KB header with a 300 KB body sent in one write is read whole: the head limit never cuts into a body."""
     payload = {**FIRING, "alerts": [{**FIRING["alerts"][0], "annotations": {"description": "x" * 300_000}}]}
