@@ -36,6 +36,7 @@ from alertflow.config.api import RequestLimits
 from alertflow.config.settings import Settings
 
 log = logging.getLogger("alertflow.api.http")
+LINGER_SECONDS = 2.0  # after a refusal: time for the client to see the answer and stop sending
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
@@ -50,10 +51,11 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._in_head = True  # between a request's first byte and the end of its headers
         self._refused = False
         self._deadline: asyncio.TimerHandle | None = None
+        self._linger: asyncio.TimerHandle | None = None
         self._idle: asyncio.TimerHandle | None = self.loop.call_later(self.limits.idle_timeout_seconds, self._close_idle)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        for timer in (self._idle, self._deadline):
+        for timer in (self._idle, self._deadline, self._linger):
             if timer is not None:
                 timer.cancel()
         super().connection_lost(exc)
@@ -113,7 +115,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self._deadline = None
 
     def _refuse(self, status: int, message: str, field: str) -> None:
-        """Answer ``status`` with our error shape and close; whatever else arrives is dropped unread."""
+        """Answer ``status`` with our error shape and close; whatever else arrives is read and dropped meanwhile."""
         self._refused = True
         if self.cycle is not None and not self.cycle.response_complete:  # the app is reading this request's body
             self.cycle.disconnected = True
@@ -122,12 +124,18 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             body = orjson.dumps({"error": message, "field": field})
             head = b"content-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n" % len(body)
             self.transport.write(STATUS_LINE[status] + head + body)
-        self.transport.close()
+        # Closing with unread bytes makes the kernel send a reset, which can discard our answer at the client
+        # before it reads it. So, like nginx's lingering close: end our side, drop what still comes, close soon.
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+            self._linger = self.loop.call_later(LINGER_SECONDS, self.transport.close)
+        else:
+            self.transport.close()
         log.warning("refused a request from %s with %d: %s", _peer(self.client), status, message)
 
     def _too_slow(self) -> None:
         self._deadline = None
-        if not self.transport.is_closing():
+        if not self.transport.is_closing() and not self._refused:
             self._refuse(408, f"request not received whole within {self.limits.request_timeout_seconds:g}s", "request")
 
     def _close_idle(self) -> None:
