@@ -11,8 +11,9 @@ requests but frees no held connection.)
 
 So, per connection (the numbers are ``api_limits``, alertflow/config/api.py):
 - at most ``max_header_bytes`` of a request's head is handed to the parser;
-  past that, or past ``max_headers`` fields, the answer is 431 and the
-  connection closes, before the rest is read;
+  past that, or past ``max_headers`` fields, the answer is 431 at once and
+  nothing more is kept: what the client still sends is read off the socket
+  and dropped for ``LINGER_SECONDS`` (so it sees the answer), then it is closed;
 - a request must arrive whole (head and body) within ``request_timeout_seconds``
   of its first byte, else 408 and close; a body being read then ends as a
   client disconnect for the app, which logs one line;
