@@ -120,15 +120,21 @@ def start_api(config_path: Path, log_path: Path) -> tuple[subprocess.Popen[bytes
             [sys.executable, "-m", "alertflow", "api", "--config", str(config_path)], stdout=log, stderr=subprocess.STDOUT
         )
 
+    wait_until_answers(process, f"{url}/healthz", log_path, "the API process to answer /healthz")
+    return process, url
+
+
+def wait_until_answers(process: subprocess.Popen[bytes], url: str, log_path: Path, what: str) -> None:
+    """Wait until ``url`` answers 200; fail with the process's log if it exits first."""
+
     def ready() -> bool:
         try:
-            return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
+            return httpx.get(url, timeout=1).status_code == 200
         except httpx.HTTPError:
             return process.poll() is not None
 
-    wait_for(ready, 30, "the API process to answer /healthz")
+    wait_for(ready, 30, what)
     assert process.poll() is None, log_path.read_text()
-    return process, url
 
 
 def start_alertmanager(directory: Path, webhook_url: str, token: str) -> tuple[subprocess.Popen[bytes], str]:
@@ -157,15 +163,7 @@ def start_alertmanager(directory: Path, webhook_url: str, token: str) -> tuple[s
             stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        try:
-            return httpx.get(f"{url}/-/ready", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return process.poll() is not None
-
-    wait_for(ready, 30, "Alertmanager to be ready")
-    assert process.poll() is None, (home / "alertmanager.log").read_text()
+    wait_until_answers(process, f"{url}/-/ready", home / "alertmanager.log", "Alertmanager to be ready")
     return process, url
 
 
