@@ -72,13 +72,14 @@ class ApiThread:
 
     def __init__(self, config_path: Path) -> None:
         from alertflow.api.app import create_app
+        from alertflow.api.protocol import server_config
         from alertflow.config.settings import load_settings
         from alertflow.pipeline.stages import Stages, load_rules
 
         self.settings = load_settings(config_path)
         self.stages = Stages(self.settings, load_rules(self.settings.rules_file))
         app = create_app(self.stages)
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.settings.api_port, log_level="warning"))
+        self.server = uvicorn.Server(server_config(app, self.settings, host="127.0.0.1"))
         self.thread = threading.Thread(target=asyncio.run, args=(self.server.serve(),), daemon=True)
         self.url = self.settings.resolved_api_url
 
@@ -110,6 +111,33 @@ def start_worker(config_path: Path, log_path: Path) -> subprocess.Popen[bytes]:
         )
 
 
+def start_api(config_path: Path, log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """``alertflow api`` as its own process, as in production; returns it with its URL once /healthz answers."""
+    from alertflow.config.settings import load_settings
+
+    url = load_settings(config_path).resolved_api_url
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "alertflow", "api", "--config", str(config_path)], stdout=log, stderr=subprocess.STDOUT
+        )
+
+    wait_until_answers(process, f"{url}/healthz", log_path, "the API process to answer /healthz")
+    return process, url
+
+
+def wait_until_answers(process: subprocess.Popen[bytes], url: str, log_path: Path, what: str) -> None:
+    """Wait until ``url`` answers 200; fail with the process's log if it exits first."""
+
+    def ready() -> bool:
+        try:
+            return httpx.get(url, timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return process.poll() is not None
+
+    wait_for(ready, 30, what)
+    assert process.poll() is None, log_path.read_text()
+
+
 def start_alertmanager(directory: Path, webhook_url: str, token: str) -> tuple[subprocess.Popen[bytes], str]:
     """The real Alertmanager (Debian's prometheus-alertmanager), alone (no cluster), routing every alert
     to ``webhook_url`` with a bearer token; its files in a fresh folder under ``directory``."""
@@ -136,15 +164,7 @@ def start_alertmanager(directory: Path, webhook_url: str, token: str) -> tuple[s
             stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        try:
-            return httpx.get(f"{url}/-/ready", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return process.poll() is not None
-
-    wait_for(ready, 30, "Alertmanager to be ready")
-    assert process.poll() is None, (home / "alertmanager.log").read_text()
+    wait_until_answers(process, f"{url}/-/ready", home / "alertmanager.log", "Alertmanager to be ready")
     return process, url
 
 

@@ -8,6 +8,7 @@ writes nothing. Tokens are compared in constant time and never echoed.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -15,13 +16,16 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
+from starlette.requests import ClientDisconnect
 
-from alertflow.api.http import Actor, error_response, json_response, require_token
+from alertflow.api.access import ApiAccess
+from alertflow.api.http import Actor, error_response, json_response
 from alertflow.api.inbox import inbox_router
 from alertflow.api.responses import responses_router
 from alertflow.api.silences import silences_router
 from alertflow.api.slack import slack_router
 from alertflow.api.webhooks import webhooks_router
+from alertflow.config.api import Scope
 from alertflow.errors import AlertflowError, InputError, NotFound, RetryableIntegrationError, StoreError
 from alertflow.metrics import CONTENT_TYPE
 from alertflow.models import Incident, IncidentStatus, TimelineEntry
@@ -33,6 +37,8 @@ TIMELINE_PAGE = 100
 TIMELINE_PAGE_MAX = 1000
 FINGERPRINTS_SHOWN = 100
 
+log = logging.getLogger("alertflow.api")
+
 
 class IncidentDetail(BaseModel):
     incident: Incident
@@ -43,8 +49,8 @@ class IncidentDetail(BaseModel):
 
 
 def create_app(stages: Stages) -> FastAPI:
-    settings = stages.settings
     metrics = stages.metrics
+    access = ApiAccess(stages.settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -70,6 +76,14 @@ def create_app(stages: Stages) -> FastAPI:
             return error_response(503, f"{err}; nothing was accepted, try again later")
         return error_response(500, f"{type(err).__name__}: {err}")
 
+    @app.exception_handler(ClientDisconnect)
+    async def on_client_gone(request: Request, err: ClientDisconnect) -> Response:
+        # A sender that hangs up mid-body (or was cut off as too slow) gets no answer and stored
+        # nothing: worth one line, not uvicorn's traceback of an "Exception in ASGI application".
+        client = request.client.host if request.client else "?"
+        log.info("%s %s: client %s went away before sending the whole body; nothing stored", request.method, request.url.path, client)
+        return Response(status_code=400)
+
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(request: Request, err: RequestValidationError) -> Response:
         first = err.errors()[0]
@@ -80,7 +94,7 @@ def create_app(stages: Stages) -> FastAPI:
     async def list_incidents(
         request: Request, status: Annotated[list[IncidentStatus] | None, Query()] = None, limit: int = 100
     ) -> Response:
-        require_token(request, settings.api_token)
+        access.check(request, Scope.read)
         incidents = await stages.store.list_incidents(status or (), min(max(limit, 1), 1000))
         return json_response([i.model_dump(mode="json") for i in incidents])
 
@@ -90,7 +104,7 @@ def create_app(stages: Stages) -> FastAPI:
         cursor: int | None = None,
     ) -> Response:  # fmt: skip
         """The incident, its response runs and one page of its timeline (oldest first; ``cursor`` from the last page)."""
-        require_token(request, settings.api_token)
+        access.check(request, Scope.read)
         incident = await stages.store.get_incident(incident_id, fingerprint_limit=FINGERPRINTS_SHOWN)
         page = await stages.store.timeline_page(incident_id, limit, after=cursor)
         detail = IncidentDetail(
@@ -104,22 +118,19 @@ def create_app(stages: Stages) -> FastAPI:
 
     @app.post("/incidents/{incident_id}/ack", response_model=Incident)
     async def acknowledge(incident_id: int, body: Actor, request: Request) -> Incident:
-        require_token(request, settings.api_token)
+        access.check(request, Scope.respond)
         return await stages.pipeline.acknowledge(incident_id, body.actor)
 
     @app.post("/incidents/{incident_id}/resolve", response_model=Incident)
     async def resolve(incident_id: int, body: Actor, request: Request) -> Incident:
-        require_token(request, settings.api_token)
+        access.check(request, Scope.respond)
         return await stages.pipeline.resolve(incident_id, body.actor)
 
-    def require_api_token(request: Request) -> None:
-        require_token(request, settings.api_token)
-
     app.include_router(webhooks_router(stages))
-    app.include_router(responses_router(stages, require_api_token))
+    app.include_router(responses_router(stages, access.check))
     app.include_router(slack_router(stages))
-    app.include_router(silences_router(stages, require_api_token))
-    app.include_router(inbox_router(stages, require_api_token))
+    app.include_router(silences_router(stages, access.check))
+    app.include_router(inbox_router(stages, access.check))
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -9,7 +9,6 @@ mounts the routers, so routers import them without importing the app.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -18,8 +17,6 @@ from pydantic import BaseModel, Field, SecretStr
 
 from alertflow.auth import check_bearer
 from alertflow.errors import InputError, MalformedBody, PayloadTooLarge, UnsupportedMediaType
-
-TokenCheck = Callable[[Request], None]  # raises Unauthorized unless the request carries the API token
 
 # curl -d sends form-urlencoded by default; its body is still the JSON we parse.
 JSON_TYPES = ("application/json", "text/json", "application/x-www-form-urlencoded")

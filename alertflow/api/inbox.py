@@ -14,11 +14,12 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime
 
-from alertflow.api.http import TokenCheck
+from alertflow.api.access import ScopeCheck
+from alertflow.config.api import Scope
 from alertflow.pipeline.stages import Stages
 
 
-def inbox_router(stages: Stages, require_api_token: TokenCheck) -> APIRouter:
+def inbox_router(stages: Stages, require_scope: ScopeCheck) -> APIRouter:
     router = APIRouter(tags=["inbox"])
 
     @router.get("/inbox/export")
@@ -28,7 +29,7 @@ def inbox_router(stages: Stages, require_api_token: TokenCheck) -> APIRouter:
         until: Annotated[AwareDatetime | None, Query(description="received before")] = None,
     ) -> StreamingResponse:
         """Recorded alerts as JSON lines (application/x-ndjson)."""
-        require_api_token(request)
+        require_scope(request, Scope.read)
 
         async def lines() -> AsyncIterator[bytes]:
             async for alert in stages.store.inbox_alerts(since, until):

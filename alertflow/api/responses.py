@@ -10,24 +10,26 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from alertflow.api.http import RunRequest, TokenCheck
+from alertflow.api.access import ScopeCheck
+from alertflow.api.http import RunRequest
+from alertflow.config.api import Scope
 from alertflow.models import FlowName
 from alertflow.pipeline.stages import Stages
 
 
-def responses_router(stages: Stages, require_api_token: TokenCheck) -> APIRouter:
+def responses_router(stages: Stages, require_scope: ScopeCheck) -> APIRouter:
     router = APIRouter()
 
     @router.post("/incidents/{incident_id}/run/{flow}", status_code=202)
     async def run_flow(incident_id: int, flow: FlowName, body: RunRequest, request: Request) -> dict[str, int]:
         """Queue a response flow by hand; it is dispatched to Prefect like any other."""
-        require_api_token(request)
+        require_scope(request, Scope.operate)
         return {"outbox_id": await stages.pipeline.request_run(incident_id, flow, body.actor, dry_run=body.dry_run)}
 
     @router.post("/services/{name}/failback", status_code=202)
     async def fail_back(name: str, body: RunRequest, request: Request) -> dict[str, int]:
         """Queue a failback for the service now (no hysteresis wait), or a dry run of it."""
-        require_api_token(request)
+        require_scope(request, Scope.operate)
         incident = await stages.store.latest_incident(name)
         outbox_id = await stages.pipeline.request_run(incident.id, FlowName.failback, body.actor, dry_run=body.dry_run)
         return {"outbox_id": outbox_id, "incident_id": incident.id}

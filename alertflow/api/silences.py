@@ -13,7 +13,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
-from alertflow.api.http import TokenCheck
+from alertflow.api.access import ScopeCheck
+from alertflow.config.api import Scope
 from alertflow.errors import InputError
 from alertflow.models import Silence
 from alertflow.pipeline.stages import Stages
@@ -34,12 +35,12 @@ class NewSilence(BaseModel):
         return self
 
 
-def silences_router(stages: Stages, require_api_token: TokenCheck) -> APIRouter:
+def silences_router(stages: Stages, require_scope: ScopeCheck) -> APIRouter:
     router = APIRouter(tags=["silences"])
 
     @router.post("/silences", status_code=201, response_model=Silence)
     async def add_silence(body: NewSilence, request: Request) -> Silence:
-        require_api_token(request)
+        require_scope(request, Scope.operate)
         starts = body.starts_at or datetime.now(timezone.utc)
         ends = body.ends_at or starts + timedelta(seconds=body.duration_seconds or 0)
         if ends <= starts:
@@ -50,19 +51,19 @@ def silences_router(stages: Stages, require_api_token: TokenCheck) -> APIRouter:
     async def list_silences(
         request: Request, active: Annotated[bool, Query(description="only silences not yet ended")] = True
     ) -> list[Silence]:
-        require_api_token(request)
+        require_scope(request, Scope.read)
         return await stages.store.silences(active_at=datetime.now(timezone.utc) if active else None)
 
     @router.delete("/silences/{silence_id}", status_code=204)
     async def expire_silence(silence_id: int, request: Request) -> Response:
-        require_api_token(request)
+        require_scope(request, Scope.operate)
         await stages.pipeline.expire_silence(silence_id)
         return Response(status_code=204)
 
     @router.get("/suppressed")
     async def suppressed(request: Request) -> list[dict[str, Any]]:
         """Alerts held back now (silenced, in a maintenance window, inhibited), and why."""
-        require_api_token(request)
+        require_scope(request, Scope.read)
         rows = await stages.store.engine_state(kind="suppressed")
         return [{"fingerprint": key, "kind": state["kind"], "reason": state["reason"], "alert": state["alert"]} for _, key, state in rows]
 

@@ -37,11 +37,15 @@ def cli_settings(config: Path | None) -> Settings:
     return settings
 
 
+def api_headers(settings: Settings) -> dict[str, str]:
+    """The CLI's credential: ``api_token`` (every scope), from the config or ALERTFLOW_API_TOKEN."""
+    return {"Authorization": f"Bearer {settings.api_token.get_secret_value()}"} if settings.api_token else {}
+
+
 def call_api(settings: Settings, method: str, path: str, **kwargs: Any) -> Any:
-    headers = {"Authorization": f"Bearer {settings.api_token.get_secret_value()}"} if settings.api_token else {}
     url = f"{settings.resolved_api_url}{path}"
     try:
-        response = httpx.request(method, url, headers=headers, timeout=30, **kwargs)
+        response = httpx.request(method, url, headers=api_headers(settings), timeout=30, **kwargs)
     except httpx.TransportError as err:
         typer.secho(
             f"cannot reach the alertflow API at {settings.resolved_api_url} ({err}); is `alertflow up` running?", fg="red", err=True

@@ -16,7 +16,7 @@ from typing import Annotated
 import httpx
 import typer
 
-from alertflow.cli.client import ConfigOption, cli_settings
+from alertflow.cli.client import ConfigOption, api_headers, cli_settings
 
 inbox_app = typer.Typer(help="The recorded alerts.", no_args_is_help=True)
 
@@ -29,7 +29,7 @@ def export(
 ) -> None:
     """Write recorded alerts as JSON lines to stdout (input for `alertflow replay`)."""
     settings = cli_settings(config)
-    headers = {"Authorization": f"Bearer {settings.api_token.get_secret_value()}"} if settings.api_token else {}
+    headers = api_headers(settings)
     params = {k: v for k, v in (("since", since), ("until", until)) if v}
     with httpx.stream("GET", f"{settings.resolved_api_url}/inbox/export", params=params, headers=headers, timeout=None) as response:
         if response.status_code != 200:

@@ -26,7 +26,9 @@ import uvicorn
 import uvloop
 
 from alertflow.api.app import create_app
+from alertflow.api.protocol import server_config
 from alertflow.cli.sandbox import SandboxServer
+from alertflow.config.api import check_exposure
 from alertflow.config.settings import Settings
 from alertflow.pipeline.stages import Stages, load_rules
 from alertflow.rules import RuleSet
@@ -84,6 +86,7 @@ def stop_process(process: subprocess.Popen[bytes], name: str, grace: float) -> N
 
 def up(settings: Settings, config_file: Path | None, sandbox_port: int | None) -> None:
     ruleset = load_rules(settings.rules_file)
+    check_exposure(settings)  # before any child starts
     children: list[tuple[str, subprocess.Popen[bytes], float]] = []
     try:
         if not prefect_ready(settings.prefect_api_url):
@@ -125,12 +128,9 @@ async def serve_api(
     settings: Settings, ruleset: RuleSet, sandbox_port: int | None = None, on_ready: Callable[[], None] = lambda: None
 ) -> None:
     """Run the API (with pipeline and dispatcher, and the sandbox peers if given a port) until Ctrl-C or SIGTERM."""
+    check_exposure(settings)
     peers = SandboxServer(port=sandbox_port).start_in_thread() if sandbox_port else None
-    app = create_app(Stages(settings, ruleset))
-    # Senders keep connections open between notifications (Go's default: 90 s idle). If we
-    # closed first (uvicorn's default: 5 s), a POST could race our close and fail.
-    config = uvicorn.Config(app, host=settings.api_host, port=settings.api_port, log_level="warning", timeout_keep_alive=120)
-    server = _ApiServer(config)
+    server = _ApiServer(server_config(create_app(Stages(settings, ruleset)), settings))
     api_task = asyncio.create_task(server.serve())
     while not server.started and not api_task.done():
         await asyncio.sleep(0.05)

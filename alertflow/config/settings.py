@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import certifi
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from alertflow.config.api import ApiToken, RequestLimits, check_api_token, check_distinct
 from alertflow.config.notifiers import BUILT_IN, Notifiers, PagerDutySettings, SlackSettings
 from alertflow.config.oncall import EscalationPolicy, Schedule, check_references
 from alertflow.config.people import Person
@@ -45,7 +46,9 @@ class Settings(BaseSettings):
     api_port: int = 8080
     api_url: str | None = Field(None, description="where the CLI reaches the API; default from host/port")
     webhook_token: SecretStr | None = Field(None, description="bearer token required on /webhooks/*")
-    api_token: SecretStr | None = Field(None, description="bearer token required on ack/resolve/run")
+    api_token: SecretStr | None = Field(None, description="bearer token with every scope; the CLI sends it")
+    api_tokens: dict[str, ApiToken] = Field({}, description="more bearer tokens by name, each with its scopes (read, respond, operate)")
+    api_limits: RequestLimits = Field(RequestLimits(), description="header size and count, request time, idle connections")
     max_body_bytes: int = Field(1_048_576, ge=1024, description="largest webhook body accepted (413 above)")
     prefect_api_url: str = Field(default_factory=lambda: os.environ.get("PREFECT_API_URL", "http://127.0.0.1:4200/api"))
     deployment_name: str = "alertflow"
@@ -81,6 +84,16 @@ class Settings(BaseSettings):
         if name not in self.notifiers:
             raise ConfigError(f"no notifier {name!r} in the config (notifiers:)")
         return self.notifiers[name]
+
+    @field_validator("api_token")
+    @classmethod
+    def _api_token_usable(cls, token: SecretStr | None) -> SecretStr | None:
+        return check_api_token(token)
+
+    @model_validator(mode="after")
+    def _tokens_distinct(self) -> Settings:
+        check_distinct(self)
+        return self
 
     @property
     def resolved_database_url(self) -> str:
