@@ -73,7 +73,7 @@ class Escalation:
         self.cursor = 0  # the last timeline entry id this run has seen
         self.told: set[IncidentStatus] = set()
         self.pending: list[tuple[int, str]] = []  # (timeline id, text) for the threads
-        self.announced = False
+        self.first_observed = False
 
     async def start(self) -> None:
         entries = await self.log.timeline_after(self.incident_id, 0)
@@ -152,8 +152,8 @@ class Escalation:
             await record(self.incident_id, TimelineKind.page, summary, notifier=delivery.notifier, error=trim(err, 1000))
             return False
         await self.log.finish(row.id, "sent", ref.channel, ref.ts)
-        if row.step.startswith("0.0.") and not self.action.params.reason and not self.announced:
-            self.announced = True  # the incident's first page: how long after the decision it left
+        if row.step.startswith("0.0.") and not self.action.params.reason and not self.first_observed:
+            self.first_observed = True  # the announcer did not send step 1 (it failed): this run did
             worker_metrics().first_page.observe((now() - incident.opened_at).total_seconds())
         data = {"channel": ref.channel, "ts": ref.ts} if ref.channel else {"dedup_key": ref.ts} if ref.ts else {}
         await record(self.incident_id, TimelineKind.page, f"{self.prefix(label)}paged {delivery.recipient} on {via}{reason}", **data)

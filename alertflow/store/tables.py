@@ -197,6 +197,14 @@ locks = Table(
     Column("expires_at", UTCDateTime, nullable=False),
 )
 
+workers = Table(
+    "workers",  # each in-process worker's heartbeat and the flow runs it is running, so a dead one's runs are taken over
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("heartbeat_at", UTCDateTime, nullable=False),
+    Column("runs", Json, nullable=False),  # flow run ids
+)
+
 announcements = Table(
     "announcements",  # a paging decision's first notification, queued with the decision, sent without Prefect
     metadata,

@@ -14,8 +14,8 @@ RULES = "rules:\n  - id: all\n    description: everything pages\n    actions:\n 
 
 
 def test_policy_pages_on_call_and_a_slack_ack_stops_escalation(start_system, sandbox, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """In the served worker, step 1 DMs the schedule's on-call (with the alert's runbook and source links) and
-    pauses for the Prefect UI; alice's signed Acknowledge click ends the 30 s wait at once, step 2 is never paged,
+    """Step 1 DMs the schedule's on-call at decision time (the announcer, with the alert's runbook and source links);
+    the served worker's paging run continues from it and pauses for the Prefect UI; alice's signed Acknowledge click ends the 30 s wait at once, step 2 is never paged,
     and her page shows who acknowledged."""
     rules = tmp_path / "rules.yaml"
     rules.write_text(RULES)
@@ -34,7 +34,7 @@ def test_policy_pages_on_call_and_a_slack_ack_stops_escalation(start_system, san
     assert page["channel"] == "U0ALICE"
     links = str([b for b in page["blocks"] if b["type"] == "context"])
     assert "https://runbooks.example.com/checkout-down" in links and "prometheus.example.com:9090/graph" in links, "the alert's links"
-    assert "/runs/flow-run/" in links, "the Prefect flow run"
+    assert "step 1/2" in str(page["blocks"]), "where the escalation is"
     clicked = time.monotonic()
     assert click(system.api.url, block_actions("alertflow_ack", "1", user_id="U0ALICE")).status_code == 200
     [update] = wait_for(lambda: sandbox.state.messages("chat.update"), 20, "the page updated")
