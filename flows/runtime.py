@@ -26,6 +26,10 @@ from alertflow.store.database import Store
 
 T = TypeVar("T", bound=Task[Any, Any])
 
+# Flow runs this process's worker is handing back to Prefect's queue as it stops (alertflow/worker/takeover.py):
+# their lifecycle hooks say so instead of "cancelled", and they continue on the next worker.
+HANDED_OVER: set[str] = set()
+
 _stores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Store] = weakref.WeakKeyDictionary()
 
 

@@ -21,7 +21,7 @@ from typing import Any
 from prefect import flow
 from prefect.artifacts import acreate_markdown_artifact
 
-from alertflow.flows.runtime import io_task, record, store, with_retry
+from alertflow.flows.runtime import HANDED_OVER, io_task, record, store, with_retry
 from alertflow.models import Incident, TimelineAction, TimelineEntry, TimelineKind, timestamp
 
 
@@ -113,10 +113,12 @@ def _lifecycle_hook(verb: str, ended: bool) -> Any:
         incident_id = flow_run.parameters.get("incident_id")
         if incident_id is None:
             return
-        summary = f"{flow.name} flow {verb}"
-        if state.is_failed() or state.is_crashed():
+        summary, over = f"{flow.name} flow {verb}", ended
+        if str(flow_run.id) in HANDED_OVER:  # not an end: the worker is stopping and the run goes on elsewhere
+            summary, over = f"{flow.name} flow handed over: its worker is stopping; it continues on the next worker", False
+        elif state.is_failed() or state.is_crashed():
             summary += f": {state.message}"
-        data = {"flow": flow.name, "flow_run": flow_run.name, "state": state.name, "ended": ended}
+        data = {"flow": flow.name, "flow_run": flow_run.name, "state": state.name, "ended": over}
         await record(int(incident_id), TimelineKind.flow, summary, flow_run.id, **data)
 
     hook.__name__ = f"record_{verb}"

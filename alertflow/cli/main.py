@@ -78,15 +78,19 @@ def worker(
     import signal
 
     from alertflow.logs import configure_logging
-    from alertflow.worker.runner import serve
+    from alertflow.worker.runner import run_until_signalled, serve
 
     configure_logging()
+
+    if not isolated:
+        run_until_signalled(settings)
+        return
 
     async def main() -> None:
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-        await serve(settings, stop, isolated=isolated)
+        await serve(settings, stop, isolated=True)
 
     asyncio.run(main())
 

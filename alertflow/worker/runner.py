@@ -15,7 +15,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
+import threading
 import time
+import uuid
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -36,15 +39,20 @@ from tenacity import RetryCallState
 
 from alertflow.config.settings import Settings
 from alertflow.flows import RESPONSE_FLOWS
+from alertflow.flows.runtime import HANDED_OVER
 from alertflow.metrics import worker_metrics
 from alertflow.models import FlowName
 from alertflow.retries import exponential, retrying
+from alertflow.store.database import Store
+from alertflow.store.workers import Heartbeats
+from alertflow.worker.takeover import Takeover, reschedule
 
 log = logging.getLogger("alertflow.worker.runner")
 SHUTDOWN_GRACE_SECONDS = 30.0
 # Paging runs hold a slot while they wait for an answer (minutes), so they have slots of their own:
 # a storm of waiting escalations never keeps a failover from starting, nor the reverse.
 PAGING_SLOTS, OTHER_SLOTS = 0, 1
+WAITING_FLOWS = {FlowName.paging, FlowName.timeline}  # runs that mostly wait: handed back at once on a stop
 REGISTER_MAX_BACKOFF_SECONDS = 30.0
 CANCEL_CHECK_SECONDS = 2.0  # a cancel from the UI may take this long; polling faster costs the Prefect server
 
@@ -68,26 +76,32 @@ class InProcessWorker:
         self.flows = flows
         self.limit = limit
         self.poll_seconds = poll_seconds
-        self.active: dict[UUID, tuple[int, asyncio.Task[Any]]] = {}  # flow run id -> (slot pool, task)
+        self.active: dict[UUID, tuple[int, asyncio.Task[Any], FlowName]] = {}  # flow run id -> (slot pool, task, flow)
         self._cancel_checked = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
+        stopped = asyncio.ensure_future(stop.wait())
         while not stop.is_set():
-            try:
-                await self.poll_once()
-                if time.monotonic() - self._cancel_checked >= CANCEL_CHECK_SECONDS:
-                    await self.cancel_requested()
-                    self._cancel_checked = time.monotonic()
-            except Exception as err:
-                log.warning("worker poll failed (will retry): %s: %s", type(err).__name__, err)
+            polled = asyncio.ensure_future(self._pass())
+            await asyncio.wait({polled, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            polled.cancel()  # a stop does not wait for a Prefect that does not answer
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.poll_seconds)
+                await asyncio.wait_for(asyncio.shield(stopped), self.poll_seconds)
         await self.shutdown()
+
+    async def _pass(self) -> None:
+        try:
+            await self.poll_once()
+            if time.monotonic() - self._cancel_checked >= CANCEL_CHECK_SECONDS:
+                await self.cancel_requested()
+                self._cancel_checked = time.monotonic()
+        except Exception as err:
+            log.warning("worker poll failed (will retry): %s: %s", type(err).__name__, err)
 
     async def poll_once(self) -> int:
         """Claim and start what is due, runs that act on systems first (FlowName.priority); paging runs have slots of their own,
         so a page never waits behind failovers and recoveries holding every slot."""
-        busy = Counter(pool for pool, _ in self.active.values())
+        busy = Counter(pool for pool, _, _ in self.active.values())
         if all(busy[p] >= self.limit for p in (PAGING_SLOTS, OTHER_SLOTS)):
             return 0
         runs = await self.client.get_scheduled_flow_runs_for_deployments(
@@ -97,10 +111,11 @@ class InProcessWorker:
         for flow_run in sorted(
             runs, key=lambda run: (self._flow(run).priority, run.next_scheduled_start_time or datetime.now(timezone.utc))
         ):
-            pool = PAGING_SLOTS if self._flow(flow_run) is FlowName.paging else OTHER_SLOTS
+            flow = self._flow(flow_run)
+            pool = PAGING_SLOTS if flow is FlowName.paging else OTHER_SLOTS
             if flow_run.id in self.active or busy[pool] >= self.limit or not await self._claim(flow_run):
                 continue
-            self.active[flow_run.id] = (pool, asyncio.create_task(self._execute(flow_run), name=f"flow-run-{flow_run.name}"))
+            self.active[flow_run.id] = (pool, asyncio.create_task(self._execute(flow_run), name=f"flow-run-{flow_run.name}"), flow)
             busy[pool] += 1
             started += 1
         return started
@@ -122,8 +137,12 @@ class InProcessWorker:
             state = await run_flow(flow, flow_run=flow_run, return_type="state")  # type: ignore[misc]
             ended = state.type.value.lower()
         except asyncio.CancelledError:
-            ended = "cancelled"
-            await propose_state(self.client, Cancelled(message="cancelled while running"), flow_run_id=flow_run.id, force=True)
+            if str(flow_run.id) in HANDED_OVER:
+                ended = "handed_over"
+                await reschedule(self.client, flow_run.id, "handed over: its worker stopped; it continues where it was")
+            else:
+                ended = "cancelled"
+                await propose_state(self.client, Cancelled(message="cancelled while running"), flow_run_id=flow_run.id, force=True)
         except Exception:
             log.exception("flow run %s ended with an engine error", flow_run.name)
         finally:
@@ -141,19 +160,28 @@ class InProcessWorker:
             )
         )
         for flow_run in cancelling:
-            _, task = self.active.get(flow_run.id, (None, None))
+            _, task, _ = self.active.get(flow_run.id, (None, None, None))
             if task:
                 log.info("cancelling flow run %s on request", flow_run.name)
                 task.cancel()
 
     async def shutdown(self) -> None:
-        if not self.active:
-            return
-        log.info("waiting up to %.0fs for %d flow runs to finish", SHUTDOWN_GRACE_SECONDS, len(self.active))
-        _, pending = await asyncio.wait([task for _, task in self.active.values()], timeout=SHUTDOWN_GRACE_SECONDS)
-        for task in pending:
+        """Drain: waiting runs go back to the queue at once (their wait is state, alertflow/worker/takeover.py), the
+        others get the grace period to finish, and whatever still runs after it goes back too."""
+        await self.hand_over([run for run, (_, _, flow) in self.active.items() if flow in WAITING_FLOWS])
+        if self.active:
+            log.info("waiting up to %.0fs for %d flow runs to finish", SHUTDOWN_GRACE_SECONDS, len(self.active))
+            await asyncio.wait([task for _, task, _ in self.active.values()], timeout=SHUTDOWN_GRACE_SECONDS)
+        await self.hand_over(list(self.active))
+
+    async def hand_over(self, runs: list[UUID]) -> None:
+        if runs:
+            log.info("handing %d flow runs back to Prefect's queue", len(runs))
+        tasks = [self.active[run][1] for run in runs if run in self.active]
+        HANDED_OVER.update(str(run) for run in runs)
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def register(deployments: list[RunnerDeployment], stop: asyncio.Event) -> list[UUID] | None:
@@ -193,5 +221,45 @@ async def serve(settings: Settings, stop: asyncio.Event, *, isolated: bool = Fal
     flows = dict(zip(ids, RESPONSE_FLOWS.values(), strict=True))
     names = ", ".join(f"{FlowName(n).value}/{settings.deployment_name}" for n in RESPONSE_FLOWS)
     log.info("serving %s (in-process, up to %d runs at once)", names, settings.worker_limit)
+    store = Store(settings.resolved_database_url)
+    await store.create_schema()  # the worker may start before the API has made the tables its heartbeat needs
     async with get_client() as client:
-        await InProcessWorker(client, flows, limit=settings.worker_limit, poll_seconds=settings.worker_poll_seconds).run(stop)
+        worker = InProcessWorker(client, flows, limit=settings.worker_limit, poll_seconds=settings.worker_poll_seconds)
+        takeover = Takeover(client, ids, uuid.uuid4().hex, Heartbeats(store))
+        beating = asyncio.create_task(takeover.run(stop, lambda: list(worker.active)))
+        await worker.run(stop)
+        await beating
+        await takeover.leave(list(worker.active))
+    await store.dispose()
+
+
+def run_until_signalled(settings: Settings) -> None:
+    """``alertflow worker``: serve in-process until SIGTERM or SIGINT, then drain.
+
+    Prefect's flow engine installs its own SIGTERM handler in the main thread while a run is active
+    (it raises TerminationSignal there, ending every run of an in-process worker at once). So the
+    worker's event loop runs in a thread of its own, where Prefect installs none, and the main thread
+    turns the signal into the worker's drain.
+    """
+    started = threading.Event()
+    loop: list[asyncio.AbstractEventLoop] = []
+    stop: list[asyncio.Event] = []
+
+    async def main() -> None:
+        loop.append(asyncio.get_running_loop())
+        stop.append(asyncio.Event())
+        started.set()
+        await serve(settings, stop[0])
+
+    thread = threading.Thread(target=asyncio.run, args=(main(),), name="worker")
+    thread.start()
+    started.wait()
+
+    def drain(signum: int, frame: object) -> None:
+        log.info("signal %d: draining", signum)
+        loop[0].call_soon_threadsafe(stop[0].set)
+
+    signal.signal(signal.SIGTERM, drain)
+    signal.signal(signal.SIGINT, drain)
+    while thread.is_alive():
+        thread.join(0.5)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,22 @@ class System:
     sandbox: SandboxServer
     config: Path
     worker_log: Path
+    workers: list[subprocess.Popen[bytes]]
+
+    @property
+    def worker(self) -> subprocess.Popen[bytes]:
+        """The worker started last."""
+        return self.workers[-1]
+
+    def start_worker(self) -> subprocess.Popen[bytes]:
+        """Another ``alertflow worker`` on the same config (a restart, or a second machine); serving when returned."""
+        log = self.worker_log.with_name(f"worker-{len(self.workers) + 1}.log")
+        worker = start_worker(self.config, log)
+        self.workers.append(worker)
+        self.worker_log = log
+        wait_for(lambda: "serving" in log.read_text() or worker.poll() is not None, 60, "the worker to serve")
+        assert worker.poll() is None, log.read_text()
+        return worker
 
     def flow_runs(self, incident_id: int) -> list[Any]:
         """The Prefect flow runs our outbox dispatched for the incident (tags repeat across test databases)."""
@@ -66,17 +84,22 @@ class System:
 @pytest.fixture
 def start_system(prefect_server, sandbox, make_config, tmp_path):  # type: ignore[no-untyped-def]
     started: list[Any] = []
+    workers: list[subprocess.Popen[bytes]] = []
 
     def start(**config: Any) -> System:
-        path = make_config(sandbox, **config)
+        # Deployments of its own: a run another test left behind (Scheduled, or a killed worker's) never reaches this one.
+        path = make_config(sandbox, **{"deployment_name": f"e2e-{uuid.uuid4().hex[:8]}", **config})
         worker = start_worker(path, tmp_path / "worker.log")
-        started.append(worker)
+        workers.append(worker)
         wait_for(lambda: "serving" in (tmp_path / "worker.log").read_text() or worker.poll() is not None, 60, "the worker to serve")
         assert worker.poll() is None, (tmp_path / "worker.log").read_text()
         api = ApiThread(path).__enter__()
         started.append(api)
-        return System(api, sandbox, path, tmp_path / "worker.log")
+        return System(api, sandbox, path, tmp_path / "worker.log", workers)
 
     yield start
     for thing in reversed(started):
-        thing.__exit__() if isinstance(thing, ApiThread) else stop_process(thing)
+        thing.__exit__()
+    for worker in reversed(workers):
+        if worker.poll() is None:
+            stop_process(worker)
