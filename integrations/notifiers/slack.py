@@ -85,6 +85,8 @@ class SlackNotifier:
         page whose sending was interrupted is looked for before it is sent again, never sent twice.
         """
         channel = await self._channel_id(address or self.settings.channel)
+        if channel is None:
+            return None  # no such channel to look in: the page cannot have been posted there
         history = await self._call(
             "conversations_history", channel=channel, oldest=f"{since.timestamp() - 1:.6f}", include_all_metadata=True, limit=200
         )
@@ -96,7 +98,7 @@ class SlackNotifier:
                 return MessageRef(channel=channel, ts=posted["ts"])
         return None
 
-    async def _channel_id(self, address: str) -> str:
+    async def _channel_id(self, address: str) -> str | None:
         """A channel id for an address as configured: ``#name`` or ``name`` by listing, a user's DM by opening it."""
         if address[:1] in ("U", "W") and address.isalnum() and address.isupper():
             return (await self._call("conversations_open", users=address))["channel"]["id"]
@@ -108,8 +110,6 @@ class SlackNotifier:
             found = next((c["id"] for c in listed.get("channels", []) if c.get("name") == name), None)
             cursor = (listed.get("response_metadata") or {}).get("next_cursor")
             if found or not cursor:
-                if found is None:
-                    raise PermanentIntegrationError(f"slack: no channel named {address}")
                 return found
 
     async def reply(self, ref: MessageRef, text: str) -> MessageRef:

@@ -11,13 +11,19 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 
+from alertflow.config.settings import load_settings
 from alertflow.flows import page_oncall
+from alertflow.integrations.notifiers.message import PageMessage
+from alertflow.integrations.notifiers.slack import SlackNotifier
+from alertflow.metrics import Metrics
 from alertflow.models import PagingAction
+from alertflow.paging.announcer import LEASE_SECONDS, Announcer
+from alertflow.store.pages import PageLog
 from tests.conftest import REPO, free_port
 from tests.fake_slack import SIGNING_SECRET, block_actions, click
 from tests.support import ApiThread
@@ -119,7 +125,9 @@ async def test_the_paging_run_continues_from_the_announced_step(sandbox, make_co
         await until(lambda: posted(sandbox, "UALICE"), 10, "step 1 to alice")
         run = asyncio.create_task(run_paging(api))  # with a policy, the run follows its incident until it resolves
         await until(lambda: posted(sandbox, "UBOB"), 10, "step 2 to bob")
-        assert api.post("/incidents/1/resolve", json={"actor": "carol"}).status_code == 200
+        # From a thread: the run shares this event loop and may hold the SQLite write lock the resolve needs.
+        resolved = await asyncio.to_thread(api.post, "/incidents/1/resolve", json={"actor": "carol"})
+        assert resolved.status_code == 200
         await asyncio.wait_for(run, 20)
         assert len(posted(sandbox, "UALICE")) == 1, "step 1 is not paged twice"
         assert len(posted(sandbox, "UBOB")) == 1, "step 2 is paged once"
@@ -169,3 +177,53 @@ async def test_a_storm_is_announced_in_a_digest_kept_up_to_date(sandbox, make_co
         assert "Acknowledged by" in json.dumps(redrawn["blocks"]) and len(posted(sandbox, "#oncall")) == len(messages)
     finally:
         api.__exit__()
+
+
+async def crashed_mid_page(incident, sandbox, make_config):  # type: ignore[no-untyped-def]
+    """What a process killed between claiming a first page and recording it leaves: a paging decision queued for
+    announcement whose page log row is still ``sending``, claimed long ago. Returns the store, settings and row."""
+    store, incident_id = incident
+    settings = load_settings(make_config(sandbox))
+    now = datetime.now(timezone.utc)
+    async with store.write() as tx:
+        await tx.queue_action(incident_id, PagingAction(params={"channel": "#oncall"}), now)
+    [announcement] = await PageLog(store).pending_announcements()
+    claimed_at = now - timedelta(seconds=LEASE_SECONDS + 5)
+    row, created = await PageLog(store).claim(incident_id, announcement.episode, "0.0.0.slack", "slack", "#oncall", "#oncall", claimed_at)
+    assert created
+    return store, settings, row
+
+
+async def test_a_page_claimed_but_never_sent_is_sent_once_after_the_lease(incident, sandbox, make_config) -> None:  # type: ignore[no-untyped-def]
+    """Killed after the claim, before the send: the next pass takes the page over, finds nothing at Slack, sends it once."""
+    store, settings, row = await crashed_mid_page(incident, sandbox, make_config)
+    announcer = Announcer(store, settings, Metrics())
+    assert await announcer.drain() == 1 and await announcer.drain() == 0
+    [message] = posted(sandbox, "#oncall")
+    [record] = await PageLog(store).records(row.incident_id)
+    assert (record.status, record.ts) == ("sent", message["ts"]) and message["metadata"]["event_payload"]["pages"] == str(row.id)
+
+
+async def test_a_page_sent_but_not_recorded_is_found_not_sent_again(incident, sandbox, make_config) -> None:  # type: ignore[no-untyped-def]
+    """Killed after the send, before the record: the next pass finds the message by its metadata (conversations.history)
+    and records it; Slack gets no second page."""
+    store, settings, row = await crashed_mid_page(incident, sandbox, make_config)
+    incident_now = await store.get_incident(row.incident_id)
+    sent = await SlackNotifier(settings.slack).send(PageMessage.for_incident(incident_now, page_id=row.id), "#oncall")
+    assert await Announcer(store, settings, Metrics()).drain() == 1
+    assert [m["ts"] for m in posted(sandbox, "#oncall")] == [sent.ts]
+    [record] = await PageLog(store).records(row.incident_id)
+    assert (record.status, record.ts) == ("sent", sent.ts)
+    assert "(found after a restart, not sent again)" in " ".join(e.summary for e in await store.get_timeline(row.incident_id))
+
+
+async def test_a_fresh_claim_is_left_to_its_sender(incident, sandbox, make_config) -> None:  # type: ignore[no-untyped-def]
+    """A claim younger than the lease belongs to a sender that may still be sending: nobody else sends it."""
+    store, incident_id = incident
+    settings = load_settings(make_config(sandbox))
+    async with store.write() as tx:
+        await tx.queue_action(incident_id, PagingAction(params={"channel": "#oncall"}), datetime.now(timezone.utc))
+    [announcement] = await PageLog(store).pending_announcements()
+    await PageLog(store).claim(incident_id, announcement.episode, "0.0.0.slack", "slack", "#oncall", "#oncall", datetime.now(timezone.utc))
+    assert await Announcer(store, settings, Metrics()).drain() == 1
+    assert posted(sandbox, "#oncall") == []
