@@ -27,7 +27,6 @@ for the paging run, which retries it by the rule's policy.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from datetime import datetime, timezone
 
 from alertflow.config.oncall import EscalationPolicy
 from alertflow.config.settings import Settings
+from alertflow.doorbell import Doorbell
 from alertflow.errors import IntegrationError, PermanentIntegrationError, RetryableIntegrationError
 from alertflow.integrations.notifiers import Notifier, PageRef
 from alertflow.integrations.notifiers.message import DIGEST_SIZE, Digest, PageMessage
@@ -91,10 +91,10 @@ class Announcer:
         self.log = PageLog(store)
         self.buckets: dict[tuple[str, str], Bucket] = {}
         self.digests: dict[tuple[str, str], OpenDigest] = {}
-        self._wake = asyncio.Event()
+        self.doorbell = Doorbell()
 
     def nudge(self) -> None:
-        self._wake.set()
+        self.doorbell.ring()
 
     async def run(self, stop: asyncio.Event, idle_seconds: float = 1.0) -> None:
         while not stop.is_set():
@@ -102,9 +102,7 @@ class Announcer:
                 await self.drain()
             except Exception:
                 log.exception("announcer pass failed (will retry)")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), idle_seconds)
-            self._wake.clear()
+            await self.doorbell.wait(idle_seconds)
 
     async def drain(self) -> int:
         """Announce every pending paging decision; returns how many were settled."""

@@ -12,11 +12,11 @@ them. People's commands (ack, resolve, run, silences) take the same lock.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime, timezone
 
+from alertflow.doorbell import Doorbell
 from alertflow.errors import Conflict, InputError, NotFound, StoreUnavailable
 from alertflow.metrics import Metrics
 from alertflow.models import ACTION_BY_FLOW, Action, FlowName, Incident, IncidentStatus, Silence, TimelineKind
@@ -46,7 +46,7 @@ class Pipeline:
         self.clock = clock
         self.metrics = metrics or Metrics()
         self._lock = asyncio.Lock()
-        self._wake = asyncio.Event()
+        self.doorbell = Doorbell()
 
     async def restore(self) -> None:
         """Rebuild the engine from the store (start-up, or after a failed write)."""
@@ -55,7 +55,7 @@ class Pipeline:
         self.writer.restore()
 
     def nudge(self) -> None:
-        self._wake.set()
+        self.doorbell.ring()
 
     async def run(self, stop: asyncio.Event, idle_seconds: float = 1.0) -> None:
         while not stop.is_set():
@@ -68,9 +68,7 @@ class Pipeline:
             except Exception:  # the consumer must outlive any bug: log it and keep going
                 log.exception("pipeline pass failed, will retry")
                 await asyncio.sleep(1)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), idle_seconds)
-            self._wake.clear()
+            await self.doorbell.wait(idle_seconds)
 
     async def drain(self) -> int:
         """Decide every pending inbox alert; returns how many were processed."""

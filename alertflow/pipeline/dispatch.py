@@ -14,7 +14,6 @@ per-call deployment read: deployment ids are looked up once and cached.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
@@ -28,6 +27,7 @@ from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
 from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 from prefect.states import Scheduled
 
+from alertflow.doorbell import Doorbell
 from alertflow.models import TimelineEntry, TimelineKind
 from alertflow.retries import delay_after, exponential, retrying
 from alertflow.store.database import OutboxRow, Store
@@ -47,11 +47,11 @@ class Dispatcher:
         self.deployment_name = deployment_name
         self.ui_url = ui_url
         self._deployments: dict[str, UUID] = {}
-        self._wake = asyncio.Event()
+        self.doorbell = Doorbell()
         self.prefect_reachable: bool | None = None
 
     def nudge(self) -> None:
-        self._wake.set()
+        self.doorbell.ring()
 
     async def run(self, stop: asyncio.Event, idle_seconds: float = 1.0) -> None:
         # The Prefect client would sleep 2, 4, 8, 16 s on its own retries and hold up every
@@ -67,9 +67,7 @@ class Dispatcher:
                     await self.drain(client)
                 except Exception:
                     log.exception("dispatcher pass failed")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), idle_seconds)
-                self._wake.clear()
+                await self.doorbell.wait(idle_seconds)
 
     async def drain(self, client: PrefectClient) -> int:
         """Dispatch every due row; stops at the first failure (Prefect is likely down or busy).

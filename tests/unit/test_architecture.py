@@ -29,6 +29,7 @@ VOCABULARY = (
     "alertflow.logs",
     "alertflow.metrics",
     "alertflow.retries",
+    "alertflow.doorbell",
     "alertflow.config",
 )
 

@@ -1,0 +1,26 @@
+"""A background stage's doorbell: rung when there is work, and a slow tick so nothing depends on the ring.
+
+The API process's stages (pipeline, announcer, dispatcher) each wait here
+between passes: a commit rings the next stage, so an alert moves through in
+milliseconds, and a missed ring (work left by a crash, Prefect coming back)
+costs at most one tick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+
+class Doorbell:
+    def __init__(self) -> None:
+        self._rung = asyncio.Event()
+
+    def ring(self) -> None:
+        self._rung.set()
+
+    async def wait(self, seconds: float) -> None:
+        """Until rung, or ``seconds`` at most."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._rung.wait(), seconds)
+        self._rung.clear()
