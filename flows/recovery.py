@@ -3,7 +3,11 @@
 Each step is its own task with its own retries, backoff and timeout (the
 step's ``retry``, else the action's); the runbook's final health check decides
 success. Success marks the incident mitigated (people still resolve it) and
-says so in the timeline. A step that still fails after its retries stops the
+says so in the timeline. Each step is recorded when it starts and when it
+ends, so a run started again after its worker stopped skips what finished,
+runs again a step that was cut off only if the runbook marks it
+``idempotent``, and otherwise hands over to a person saying which step may or
+may not have run. A step that still fails after its retries stops the
 runbook: the failure (step, trimmed output, flow run link) is recorded and
 escalated to a person. A dry run records the plan and the current health only.
 """
@@ -20,7 +24,7 @@ from alertflow.config.responses import HealthCheck, HttpStep, RunbookStep, RunDe
 from alertflow.config.secrets import resolve_secrets
 from alertflow.errors import ConfigError, IntegrationError, RetryableIntegrationError
 from alertflow.flows.handover import hand_over, trim
-from alertflow.flows.runtime import io_task, record, settings, store, with_retry
+from alertflow.flows.runtime import current_run, io_task, record, settings, store, with_retry
 from alertflow.flows.timeline import LIFECYCLE_HOOKS
 from alertflow.integrations.steps.runbook import Outcome, run_http_step, run_shell_step, wait_until_healthy
 from alertflow.models import RecoveryAction, TimelineKind
@@ -83,7 +87,16 @@ async def run_recovery(incident_id: int, action: RecoveryAction) -> str | dict[s
         return await describe_runbook(incident_id, name, runbook.steps, runbook.verify)
     incident = await store().get_incident(incident_id)
     variables = {"service": incident.service, "incident_id": str(incident_id), "runbook": name}
+    progress = await step_progress(incident_id)
     for step in runbook.steps:
+        if progress.get(step.name) == "done":
+            continue  # this run was started again (its worker stopped): the step ran to its end before
+        if progress.get(step.name) == "started" and not step.idempotent:
+            why = f"recovery runbook {name}: step {step.name} was cut off when its worker stopped and may or may not have run"
+            await record(incident_id, TimelineKind.recovery, f"{why}; not run again (not idempotent)", major=True)
+            await hand_over(incident_id, why, "mark the step `idempotent: true` in the runbook if running it twice is safe")
+            return why
+        await record(incident_id, TimelineKind.recovery, f"runbook {name}: {step.name} started", runbook_step=step.name, phase="started")
         task = with_retry(run_step, step.retry or action.retry).with_options(
             name=f"step-{step.name}", timeout_seconds=step.timeout_seconds + TASK_TIMEOUT_MARGIN
         )
@@ -92,7 +105,8 @@ async def run_recovery(incident_id: int, action: RecoveryAction) -> str | dict[s
         except Exception as err:
             await give_up(incident_id, name, f"step {step.name}", err)
             raise
-        await record(incident_id, TimelineKind.recovery, f"runbook {name}: {step.name} done", detail=outcome.detail)
+        done = f"runbook {name}: {step.name} done"
+        await record(incident_id, TimelineKind.recovery, done, detail=outcome.detail, runbook_step=step.name, phase="done")
     try:
         outcome = await with_retry(verify_health, action.retry)(runbook.verify)
     except Exception as err:
@@ -103,6 +117,16 @@ async def run_recovery(incident_id: int, action: RecoveryAction) -> str | dict[s
         incident_id, TimelineKind.recovery, f"runbook {name}: service healthy, incident mitigated", detail=outcome.detail, major=True
     )
     return outcome.detail
+
+
+async def step_progress(incident_id: int) -> dict[str, str]:
+    """How far this flow run got before, if it is running again (handed over, or taken over from a dead worker):
+    each step's last phase, from the timeline entries this run wrote. Empty for a first run."""
+    run_id = current_run()[0]
+    if run_id is None:
+        return {}
+    entries = await store().get_timeline(incident_id, kinds=[TimelineKind.recovery])
+    return {e.data["runbook_step"]: e.data["phase"] for e in entries if e.data.get("flow_run_id") == run_id and "runbook_step" in e.data}
 
 
 async def give_up(incident_id: int, runbook: str, where: str, err: Exception) -> None:

@@ -104,6 +104,9 @@ SwitchSettings = Annotated[
 class _Step(_Section):
     name: str
     retry: RetryPolicy | None = Field(None, description="this step's retries (default: the recovery action's)")
+    idempotent: bool = Field(
+        False, description="safe to run again when its worker died while it ran; otherwise such a step hands over to a person"
+    )
 
 
 class HttpStep(_Step):

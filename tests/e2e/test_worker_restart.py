@@ -11,6 +11,8 @@ from __future__ import annotations
 import signal
 import time
 
+import pytest
+
 from tests.conftest import wait_for
 from tests.support import REPO
 
@@ -83,3 +85,34 @@ def test_sigkill_leaves_no_run_running_and_the_escalation_goes_on(start_system, 
     print(f"takeover and step 2 within {time.monotonic() - killed:.1f}s of the kill")
     assert len(pages_to(system, "UALICE")) == 1 and len(pages_to(system, "UBOB")) == 1
     finish(system)
+
+
+@pytest.mark.parametrize("idempotent", [False, True])
+def test_a_runbook_step_cut_off_by_sigkill_runs_again_only_if_idempotent(start_system, tmp_path, idempotent: bool) -> None:  # type: ignore[no-untyped-def]
+    """SIGKILL while a runbook step runs: the run taken over skips nothing it did not finish; the cut-off step runs
+    again only when the runbook marks it idempotent, else a person is paged saying it may or may not have run."""
+    runs = tmp_path / "step-runs"
+    slow = ["python3", "-c", "import sys, time; open(sys.argv[1], 'a').write('x'); time.sleep(6)", str(runs)]
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "rules:\n  - id: all\n    description: everything recovers\n    actions:\n"
+        "      - flow: recovery\n        params: {runbook: fix}\n        retry: {retries: 0}\n"
+    )
+    runbook = {
+        "steps": [{"kind": "shell", "name": "fix", "argv": slow, "idempotent": idempotent}],
+        "verify": {"url": "http://127.0.0.1:9/never", "timeout_seconds": 1, "interval_seconds": 0.2},
+    }
+    system = start_system(rules_file=str(rules), allow_shell=True, runbooks={"fix": runbook})
+    assert system.api.post("/webhooks/alertmanager", content=FIRING, headers={"Content-Type": "application/json"}).status_code == 202
+    wait_for(lambda: runs.exists(), 30, f"the step to start (worker log: {system.worker_log})")
+    system.worker.send_signal(signal.SIGKILL)
+    system.worker.wait(10)
+    system.start_worker()
+    if idempotent:
+        wait_for(lambda: runs.read_text() == "xx", 60, "the idempotent step to run again")
+        wait_for(lambda: any("verification failed" in s for s in system.timeline(1)), 60, "the run to go on to verification")
+    else:
+        cut = wait_for(lambda: [s for s in system.timeline(1) if "may or may not have run" in s], 60, "the hand-over")
+        assert "not run again" in cut[0] and runs.read_text() == "x"
+        wait_for(lambda: system.sandbox.state.messages(), 60, "a person paged with the reason")
+        assert "may or may not have run" in system.sandbox.state.messages()[0]["text"]
