@@ -49,6 +49,7 @@ from alertflow.worker.takeover import Takeover, reschedule
 
 log = logging.getLogger("alertflow.worker.runner")
 SHUTDOWN_GRACE_SECONDS = 30.0
+HAND_OVER_SECONDS = 5.0  # how long a stop waits for Prefect to take a run back
 # Paging runs hold a slot while they wait for an answer (minutes), so they have slots of their own:
 # a storm of waiting escalations never keeps a failover from starting, nor the reverse.
 PAGING_SLOTS, OTHER_SLOTS = 0, 1
@@ -139,7 +140,9 @@ class InProcessWorker:
         except asyncio.CancelledError:
             if str(flow_run.id) in HANDED_OVER:
                 ended = "handed_over"
-                await reschedule(self.client, flow_run.id, "handed over: its worker stopped; it continues where it was")
+                why = "handed over: its worker stopped; it continues where it was"
+                with contextlib.suppress(Exception):  # Prefect unreachable: the reaper reschedules it instead
+                    await asyncio.wait_for(reschedule(self.client, flow_run.id, why), HAND_OVER_SECONDS)
             else:
                 ended = "cancelled"
                 await propose_state(self.client, Cancelled(message="cancelled while running"), flow_run_id=flow_run.id, force=True)
@@ -181,7 +184,8 @@ class InProcessWorker:
         HANDED_OVER.update(str(run) for run in runs)
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if tasks:  # bounded: with Prefect unreachable, a run left Running is rescheduled by the next worker's reaper
+            await asyncio.wait(tasks, timeout=HAND_OVER_SECONDS)
 
 
 async def register(deployments: list[RunnerDeployment], stop: asyncio.Event) -> list[UUID] | None:
