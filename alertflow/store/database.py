@@ -69,7 +69,9 @@ class Store(TimelineReads):
         database = self.engine.url.database
         if self.is_sqlite and database and database != ":memory:":
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        async with self.engine.begin() as conn:
+        # IMMEDIATE on SQLite: the API and a worker may start together, and a transaction that reads
+        # first and writes later cannot wait for the other (SQLite answers "database is locked" at once).
+        async with self.engine.execution_options(immediate=True).begin() as conn:
             await conn.run_sync(t.metadata.create_all)
 
     async def dispose(self) -> None:

@@ -100,6 +100,7 @@ def test_a_busy_prefect_gets_six_quick_tries_per_dispatch(sandbox, make_config, 
         wait_for(lambda: all(row["flow_run_id"] for row in outbox(api)) and len(outbox(api)) == 4, 30, "the outbox to drain")
     rows = outbox(api)
     proxy.close()
-    assert (proxy.refused, proxy.created) == (busy, 4)
+    # A creation Prefect did but whose answer came too late is sent again with its idempotency key: still 4 runs.
+    assert proxy.refused == busy and proxy.created >= 4 and len({row["flow_run_id"] for row in rows}) == 4
     # Rows are listed in decision order; the failover row (FlowName.priority 0) is dispatched first.
     assert [row["attempts"] for row in rows] == [1, 1, first_row_attempts, 1]
