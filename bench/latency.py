@@ -405,7 +405,8 @@ async def measure(args: argparse.Namespace, api: str, sandbox_url: str, system: 
             }  # fmt: skip
             rows.append({stage: at[stage] - t0 for stage in STAGES} | {"id": incident_id, "sent": t0})
         outcomes = Counter(f"{flow} {found[r].state.name}" for by_flow in runs.values() for flow, r in by_flow.items() if r in found)
-    report(args, rows, slack, pages, outcomes, paging_runs, outage, burst_at)
+        created = sorted(run.created.timestamp() for run in found.values())
+    report(args, rows, slack, pages, outcomes, paging_runs, outage, burst_at, created)
 
 
 async def _deployment(prefect, name: str) -> bool:  # type: ignore[no-untyped-def]
@@ -430,6 +431,7 @@ def report(
     paging_runs: Counter[str],
     outage: dict[str, float],
     burst_at: float,
+    created: list[float],
 ) -> None:
     mode = "in a burst" if args.interval == 0 else f"{args.interval:g} s apart"
     down = f", Prefect stopped {args.prefect_down:g} s from just before the burst" if args.prefect_down else ""
@@ -444,6 +446,9 @@ def report(
     burst_done = max(finals) - burst_at if len(finals) == len(rows) and finals else float("nan")
     print(f"all runs of the burst final {burst_done:.1f} s after its first webhook")
     print(f"flow runs: {dict(sorted(outcomes.items()))}")
+    if len(created) > 1:
+        span = created[-1] - created[0]
+        print(f"flow runs created from {created[0] - burst_at:.1f} to {created[-1] - burst_at:.1f} s: {len(created) / span:.1f} runs/s")
 
     print("\nSlack calls per target (from the first webhook on):")
     for target, counts in sorted(slack.per_target.items()):
@@ -464,13 +469,13 @@ def report(
 
     announced = [row["announced"] for row in rows]
     p50, p99 = pct(announced, 0.5), pct(announced, 0.99)
-    print("\ntargets (issue 13):")
     if args.prefect_down:
         created = [row["sent"] + row["paging created"] - outage["back"] for row in rows if row["paging created"] == row["paging created"]]
         print(f"\nPrefect stopped {burst_at - outage['stopped']:.1f} s before the first webhook, started again after"
               f" {outage['restarting'] - outage['stopped']:.1f} s, answering after {outage['back'] - outage['stopped']:.1f} s;"
               f" paging runs created {min(created, default=float('nan')):.1f} to {max(created, default=float('nan')):.1f} s"
               " after it answered")  # fmt: skip
+        print("\ntargets (issue 13):")
         during = [row for row in rows if row["sent"] + row["announced"] < outage["restarting"]]
         slow = [row["id"] for row in during if row["announced"] > 2]
         print(f"  first pages while Prefect was down: {len(during)} of {len(rows)}, within 2 s: {len(during) - len(slow)}"
@@ -480,6 +485,7 @@ def report(
               f" {({i: paging_runs[f'paging-incident-{i}'] for i in once}) or ''} -> {verdict(not once)}")  # fmt: skip
         print(f"  no step 1 paged twice: {len(twice)} twice -> {verdict(not twice)}")
         return
+    print("\ntargets (issue 13):")
     if args.interval == 0:
         messages = sum(counts["messages"] for counts in slack.per_target.values())
         failover = pct([row["failover running"] for row in rows], 0.99)
