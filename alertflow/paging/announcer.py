@@ -105,14 +105,20 @@ class Announcer:
             await self.doorbell.wait(idle_seconds)
 
     async def drain(self) -> int:
-        """Announce every pending paging decision; returns how many were settled."""
+        """Announce every pending paging decision; returns how many were settled. The whole pass is claimed in one
+        transaction, so a burst's first digest leaves after one commit, not after one commit per incident."""
         pending = await self.log.pending_announcements()
+        wanted = [(announcement, want) for announcement in pending for want in await self.wants(announcement)]
+        claimed = await self.log.claim_many([claim for _, (_, claim) in wanted])
+        now = utcnow()
         targets: dict[tuple[str, str], list[Page]] = {}
-        planned: dict[int, list[Page]] = {}
-        for announcement in pending:
-            planned[announcement.id] = await self.plan(announcement)
-            for page in planned[announcement.id]:
+        planned: dict[int, list[int]] = {a.id: [] for a in pending}
+        for (announcement, (page, _)), (record, created) in zip(wanted, claimed, strict=True):
+            if created or await self.log.take_over(record, now, LEASE_SECONDS):
+                page.record, page.resend = record, not created
+                page.message = page.message.model_copy(update={"page_id": record.id})
                 targets.setdefault((page.delivery.notifier, page.delivery.address), []).append(page)
+                planned[announcement.id].append(record.id)
         outcomes = await asyncio.gather(*(self.announce(target, pages) for target, pages in targets.items()), return_exceptions=True)
         unsettled: set[int] = set()
         for (_, pages), outcome in zip(targets.items(), outcomes, strict=True):
@@ -121,12 +127,12 @@ class Announcer:
                 unsettled |= {page.record.id for page in pages}  # left sending: taken over after the lease
             else:
                 unsettled |= outcome
-        done = [a.id for a in pending if not any(page.record.id in unsettled for page in planned[a.id])]
+        done = [a.id for a in pending if not unsettled.intersection(planned[a.id])]
         await self.log.announced(done, utcnow())
         return len(done)
 
-    async def plan(self, announcement: Announcement) -> list[Page]:
-        """The first step's notifications of one decision, each claimed (or taken over) in the page log."""
+    async def wants(self, announcement: Announcement) -> list[tuple[Page, dict[str, object]]]:
+        """The first step's notifications of one decision, each with the page log claim it needs."""
         action = PagingAction.model_validate(announcement.action)
         incident = await self.store.get_incident(announcement.incident_id)
         params, name = action.params, action.params.policy
@@ -143,18 +149,13 @@ class Announcer:
         entries = await self.log.timeline_after(incident.id, 0)
         firing = await self.log.firing_count(incident.id)
         base = page_message(incident, params, None, firing, alert_links([e for _, e in entries]), label.removesuffix(": ") or None)
-        now, pages = utcnow(), []
+        now, reason, wanted = utcnow(), f": {params.reason}" if params.reason else "", []
         for j, target in enumerate(policy.steps[0].notify):
-            for delivery in deliveries(target, step_where(name, 0, j), j, self.settings, now)[0]:
-                record, created = await self.log.claim(
-                    incident.id, announcement.episode, f"0.0.{delivery.key}", delivery.notifier, delivery.recipient, delivery.address, now
-                )
-                resend = not created and await self.log.take_over(record, now, LEASE_SECONDS)
-                if created or resend:
-                    message = base.model_copy(update={"page_id": record.id})
-                    reason = f": {params.reason}" if params.reason else ""
-                    pages.append(Page(incident, delivery, record, message, label, reason, resend))
-        return pages
+            for d in deliveries(target, step_where(name, 0, j), j, self.settings, now)[0]:
+                claim = {"incident_id": incident.id, "episode": announcement.episode, "step": f"0.0.{d.key}", "notifier": d.notifier}
+                claim |= {"recipient": d.recipient, "address": d.address, "at": now}
+                wanted.append((Page(incident, d, None, base, label, reason), claim))  # type: ignore[arg-type]
+        return wanted
 
     async def announce(self, target: tuple[str, str], pages: list[Page]) -> set[int]:
         """Send one target's pages: one by one within its allowance, else in a digest. Returns the claims released
@@ -224,23 +225,25 @@ class Announcer:
                         released.add(page.record.id)
                 continue
             self.digests[target] = OpenDigest(ref, shown, open_.opened if open_ else time.monotonic())
-            for page in chunk:
-                await self._sent(page, ref, f"in a digest of {len(shown)} incidents", digest=True)
+            note = f"in a digest of {len(shown)} incidents"
+            finished = [(page.record.id, "sent", ref.channel, ref.ts, DIGEST) for page in chunk]
+            await self.log.finish_many(finished, [self._sent_entry(page, ref, note) for page in chunk])  # type: ignore[misc]
         return released
 
-    async def _sent(self, page: Page, ref: PageRef, note: str = "", digest: bool = False) -> None:
-        await self.log.finish(page.record.id, "sent", ref.channel, ref.ts, detail=DIGEST if digest else None)
+    async def _sent(self, page: Page, ref: PageRef, note: str = "") -> None:
+        await self.log.finish_many([(page.record.id, "sent", ref.channel, ref.ts, None)], [self._sent_entry(page, ref, note)])
+
+    def _sent_entry(self, page: Page, ref: PageRef, note: str) -> TimelineEntry:
         self.metrics.first_page.observe(max(0.0, (utcnow() - page.incident.opened_at).total_seconds()))
         via = display_name(page.delivery.notifier, self.settings)
         data = {"channel": ref.channel, "ts": ref.ts} if ref.channel else {"dedup_key": ref.ts} if ref.ts else {}
         summary = f"{page.label}paged {page.delivery.recipient} on {via}{page.reason}" + (f" ({note})" if note else "")
-        await self._record(page, summary, announced=True, **data)
+        return self._entry(page, summary, announced=True, **data)
 
     async def _failed(self, page: Page, err: IntegrationError) -> None:
-        await self.log.finish(page.record.id, "failed", detail=str(err))
         via = display_name(page.delivery.notifier, self.settings)
-        await self._record(page, f"{page.label}page to {page.delivery.recipient} on {via} failed: {str(err)[:300]}", announced=True)
+        entry = self._entry(page, f"{page.label}page to {page.delivery.recipient} on {via} failed: {str(err)[:300]}", announced=True)
+        await self.log.finish_many([(page.record.id, "failed", None, None, str(err))], [entry])
 
-    async def _record(self, page: Page, summary: str, **data: object) -> None:
-        entry = TimelineEntry(incident_id=page.incident.id, at=utcnow(), kind=TimelineKind.page, summary=summary, data=data, actor="system")
-        await self.store.add_timeline(entry)
+    def _entry(self, page: Page, summary: str, **data: object) -> TimelineEntry:
+        return TimelineEntry(incident_id=page.incident.id, at=utcnow(), kind=TimelineKind.page, summary=summary, data=data, actor="system")

@@ -124,6 +124,36 @@ class PageLog:
             row = (await tx.conn.execute(query)).one()
         return PageRecord.model_validate(row._mapping), created
 
+    async def claim_many(self, claims: list[dict[str, Any]]) -> list[tuple[PageRecord, bool]]:
+        """``claim`` for many pages in one transaction (the announcer's pass over a burst: one commit, not one each).
+        Each claim is a dict of claim's arguments; returns (row, created) in the same order."""
+        if not claims:
+            return []
+        rows = [
+            {**c, "recipient": c["recipient"][:256], "address": c["address"][:256], "status": "sending", "claimed_at": c["at"]}
+            for c in claims
+        ]
+        for row in rows:
+            del row["at"]
+        async with self.store.write() as tx:
+            query = select(t.pages).where(t.pages.c.episode.in_({c["episode"] for c in claims}))
+            before = {(r.incident_id, r.episode, r.step) for r in await tx.conn.execute(query)}
+            statement = dialect_insert(tx.conn, t.pages).on_conflict_do_nothing(index_elements=["incident_id", "episode", "step"])
+            await tx.conn.execute(statement, rows)
+            found = {(r.incident_id, r.episode, r.step): r for r in await tx.conn.execute(query)}
+        keys = [(c["incident_id"], c["episode"], c["step"]) for c in claims]
+        return [(PageRecord.model_validate(found[key]._mapping), key not in before) for key in keys]
+
+    async def finish_many(
+        self, finished: list[tuple[int, Status, str | None, str | None, str | None]], entries: list[TimelineEntry]
+    ) -> None:
+        """Close many pages (id, status, channel, ts, detail) and write their timeline entries, in one transaction."""
+        async with self.store.write() as tx:
+            for record_id, status, channel, ts, detail in finished:
+                values = {"status": status, "channel": channel, "ts": ts, "detail": detail[:2000] if detail else None}
+                await tx.conn.execute(update(t.pages).where(t.pages.c.id == record_id).values(**values))
+            await tx.add_timeline(entries)
+
     async def finish(
         self, record_id: int, status: Status, channel: str | None = None, ts: str | None = None, detail: str | None = None
     ) -> None:

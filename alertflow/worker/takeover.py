@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from uuid import UUID
@@ -42,6 +43,7 @@ from alertflow.store.workers import Heartbeats
 log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 3.0
 STALE_SECONDS = 15.0  # five missed heartbeats: the worker is gone
+REAP_SECONDS = 5.0
 
 
 async def reschedule(client: PrefectClient, flow_run_id: UUID, why: str) -> None:
@@ -56,10 +58,13 @@ class Takeover:
 
     async def run(self, stop: asyncio.Event, held: Callable[[], list[UUID]]) -> None:
         """Beat and reap until ``stop``; then leave, so this worker's runs (handed back by then) are nobody's."""
+        reaped = 0.0
         while not stop.is_set():
             try:
                 await self.heartbeats.beat(self.worker_id, [str(run) for run in held()], datetime.now(timezone.utc))
-                await self.reap()
+                if time.monotonic() - reaped >= REAP_SECONDS:  # a read of every running run: not at every beat
+                    await self.reap()
+                    reaped = time.monotonic()
             except Exception as err:
                 log.warning("heartbeat or takeover pass failed (will retry): %s: %s", type(err).__name__, err)
             with contextlib.suppress(TimeoutError):
