@@ -134,9 +134,9 @@ class FlowName(str, enum.Enum):
     @property
     def priority(self) -> int:
         """Lower is created first when runs queue up. A new incident's first page does not wait for any run
-        (it is announced at decision time), so the runs that act on systems go first, then the paging runs
-        that own the rest of each escalation, then the timelines nobody waits on."""
-        return {FlowName.failover: 0, FlowName.failback: 0, FlowName.recovery: 0, FlowName.paging: 1}.get(self, 2)
+        (it is announced at decision time), so the runs that move traffic go first, then recovery, then the
+        paging runs that own the rest of each escalation, then the timelines nobody waits on."""
+        return {FlowName.failover: 0, FlowName.failback: 0, FlowName.recovery: 1, FlowName.paging: 2}.get(self, 3)
 
 
 class RetryPolicy(BaseModel):

@@ -161,16 +161,17 @@ def slack_router(stages: Stages) -> APIRouter:
         incident_id = int(action.value)
         user = click.user
         actor = person_for_slack_user(settings.people, user.id) or f"slack:{user.username or user.name or user.id}"
-        if action.action_id not in (ACK, RESOLVE, ESCALATE):
+        kind = action.action_id.split(":", 1)[0]  # a digest's buttons carry their incident: alertflow_ack:12
+        if kind not in (ACK, RESOLVE, ESCALATE):
             field = "payload.actions.0.action_id"
             raise MalformedBody(f"{field} {action.action_id!r} is not one of {ACK}, {RESOLVE}, {ESCALATE}", field=field)
         try:
-            incident, said = await perform(stages, action.action_id, incident_id, actor, user.id)
+            incident, said = await perform(stages, kind, incident_id, actor, user.id)
         except (NotFound, Conflict) as err:
             tell_clicker(settings.slack, click.response_url, str(err))
             raise
         tell_clicker(settings.slack, click.response_url, said)
-        result = InteractionResult(action=action.action_id, incident_id=incident_id, actor=actor, status=incident.status)
+        result = InteractionResult(action=kind, incident_id=incident_id, actor=actor, status=incident.status)
         return json_response(result.model_dump(mode="json"))
 
     return router

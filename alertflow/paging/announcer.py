@@ -175,7 +175,8 @@ class Announcer:
             else:
                 fresh.append(page)
         kind, bucket = find(name, self.settings), self.buckets.setdefault(target, Bucket())
-        if kind is not None and kind.digests and fresh and (len(fresh) > bucket.available() or self._joinable(target, fresh)):
+        # More than one waiting, or no allowance left: a digest (one message, or an update of a recent one).
+        if kind is not None and kind.digests and fresh and (len(fresh) > min(1, bucket.available()) or self._joinable(target, fresh)):
             return await self._digest(target, notifier, fresh)
         released = set()
         for page in fresh:

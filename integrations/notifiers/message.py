@@ -29,7 +29,8 @@ SEVERITY_EMOJI = {
 }
 ACK, RESOLVE, ESCALATE = "alertflow_ack", "alertflow_resolve", "alertflow_escalate"
 MAX_DETAIL = 2500  # a section's text holds 3000 characters
-DIGEST_SIZE = 45  # incidents in one digest: a block each, plus heading and summary, within Slack's 50 blocks
+DIGEST_SIZE = 200  # incidents in one digest message: 10 groups of 20, two blocks each, well within Slack's 50 blocks
+DIGEST_GROUP = 20  # incidents per section (its text holds 3,000 characters) and per actions block (25 elements)
 BUTTONS = ((ACK, "Acknowledge", "primary"), (RESOLVE, "Resolve", None), (ESCALATE, "Escalate now", "danger"))
 
 
@@ -144,7 +145,7 @@ def mrkdwn(text: str) -> dict[str, str]:
 class Digest(BaseModel):
     """Many incidents' first pages for one target in one message, when a storm opens more incidents than the
     target's rate limit lets through one by one: how many, which services and severities, and each incident
-    with its own status and Acknowledge button. Kept up to date in place as they are acknowledged or resolved."""
+    with its status and its own Ack button (``alertflow_ack:<id>``). Kept up to date as they are answered."""
 
     pages: list[PageMessage]
 
@@ -162,17 +163,21 @@ class Digest(BaseModel):
             section(f"*{escape(self.text())}*"),
             {"type": "context", "elements": [mrkdwn(f"{summary} · {open_now} not acknowledged")]},
         ]
-        for page in self.pages[:DIGEST_SIZE]:
-            line = f"{SEVERITY_EMOJI[page.severity]} *#{page.incident_id}* {escape(page.title)} ({escape(page.service)})"
-            done = page._done()
-            block = section(line + ("\n" + " · ".join(done) if done else ""))
-            if not done:
-                block["accessory"] = {
-                    "type": "button",
-                    "action_id": ACK,
-                    "text": {"type": "plain_text", "text": "Acknowledge"},
-                    "value": str(page.incident_id),
-                    "style": "primary",
-                }
-            blocks.append(block)
+        shown = self.pages[:DIGEST_SIZE]
+        for group in (shown[i : i + DIGEST_GROUP] for i in range(0, len(shown), DIGEST_GROUP)):
+            blocks.append(section("\n".join(_digest_line(page) for page in group)))
+            buttons = [
+                {"type": "button", "action_id": f"{ACK}:{p.incident_id}", "text": {"type": "plain_text", "text": f"Ack #{p.incident_id}"},
+                 "value": str(p.incident_id)}
+                for p in group if not (p.acked_by or p.resolved_by)
+            ]  # fmt: skip
+            if buttons:  # action ids are unique within a block: the incident id rides along (POST /slack/interactions)
+                blocks.append({"type": "actions", "elements": buttons})
         return blocks
+
+
+def _digest_line(page: PageMessage) -> str:
+    """One incident in a digest, short enough for twenty in a section: severity, id, title, service, who answered."""
+    done = f" · :large_green_circle: resolved by {escape(page.resolved_by)}" if page.resolved_by else ""
+    done = done or (f" · :white_check_mark: acknowledged by {escape(page.acked_by)}" if page.acked_by else "")
+    return f"{SEVERITY_EMOJI[page.severity]} *#{page.incident_id}* {escape(page.title[:60])} ({escape(page.service[:30])}){done}"

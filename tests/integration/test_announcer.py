@@ -155,7 +155,8 @@ async def test_an_ack_before_the_run_exists_stops_the_escalation(sandbox, make_c
 
 async def test_a_storm_is_announced_in_a_digest_kept_up_to_date(sandbox, make_config, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Twelve incidents at once for one channel: every one is announced, in a handful of messages (not twelve),
-    none refused by Slack's rate limit; acknowledging one redraws the digest with it acknowledged."""
+    none refused by Slack's rate limit; acknowledging one with its digest button redraws the digest with it
+    acknowledged and its button gone."""
     api = start_api(sandbox, make_config, tmp_path, {"channel": "#oncall"})
     try:
         services = [f"svc{i:02d}" for i in range(12)]
@@ -169,12 +170,13 @@ async def test_a_storm_is_announced_in_a_digest_kept_up_to_date(sandbox, make_co
         assert not [c for c in sandbox.state.slack_calls if c["answer"].get("error") == "ratelimited"]
         digest = next(p for p in pages(api) if p["detail"] == "digest")
         incident = digest["incident_id"]
-        assert click(api.url, block_actions("alertflow_ack", str(incident))).status_code == 200
+        assert click(api.url, block_actions(f"alertflow_ack:{incident}", str(incident))).status_code == 200  # the digest's button
         await until(lambda: api.get(f"/incidents/{incident}").json()["incident"]["status"] == "acknowledged", 10, "the ack")
         params = json.loads(next(r for r in paging_rows(api) if r["incident_id"] == incident)["parameters"])
         await page_oncall(incident, PagingAction.model_validate(params["action"]), params["episode"])
         redrawn = sandbox.state.slack.channel("#oncall").messages[digest["ts"]]
-        assert "Acknowledged by" in json.dumps(redrawn["blocks"]) and len(posted(sandbox, "#oncall")) == len(messages)
+        assert f"#{incident}* " in json.dumps(redrawn["blocks"]) and "acknowledged by slack:alice.smith" in json.dumps(redrawn["blocks"])
+        assert f"alertflow_ack:{incident}" not in json.dumps(redrawn["blocks"]) and len(posted(sandbox, "#oncall")) == len(messages)
     finally:
         api.__exit__()
 
