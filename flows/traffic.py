@@ -1,6 +1,8 @@
 """Moving traffic with care, shared by failover and failback: check → shift → verify │ restore.
 
-1. Read the switch. Already on the target: nothing to do, and say so (idempotent).
+1. Read the switch. Already on the target: nothing to move, and say so (idempotent);
+   still verify (step 4) before calling it done: a run taken over after its
+   worker died between shift and verify continues here.
 2. Check the target's own health endpoint. Unhealthy: do not shift; record, escalate.
 3. Shift. 4. Verify through the front end (the probe), not only the switch's answer.
 5. If the shift or the verification fails, restore the state read in step 1
@@ -185,11 +187,10 @@ async def _move(
     switch: TrafficSwitch,
 ) -> str:
     before = await with_retry(read_switch, retry)(switch)
-    if before.active == to:
+    moving = before.active != to
+    if not moving:
         await record(incident_id, KIND, f"switch {name} already serves {to}: nothing to do", switch=name, state=before.detail)
-        return "unchanged"
-    target = configured.targets.get(to)
-    if target is None:
+    elif (target := configured.targets.get(to)) is None:
         await record(incident_id, KIND, f"switch {name}: no health check configured for {to}; shifting unchecked", switch=name)
     else:
         try:
@@ -200,14 +201,19 @@ async def _move(
             raise
         await record(incident_id, KIND, f"switch {name}: {to} is healthy ({health})", switch=name)
     try:
-        await with_retry(shift_traffic, retry)(switch, to)
-        await record(incident_id, KIND, f"switch {name} shifted from {before.active} to {to}", switch=name, previous=before.detail)
+        if moving:
+            await with_retry(shift_traffic, retry)(switch, to)
+            await record(incident_id, KIND, f"switch {name} shifted from {before.active} to {to}", switch=name, previous=before.detail)
         proof = await with_retry(verify_traffic, retry)(switch, to, configured.probe, configured.marker(to))
     except Exception as err:
-        await roll_back(incident_id, name, switch, before, retry, f"{what} to {to} failed: {trim(err, 300)}")
+        if moving:
+            await roll_back(incident_id, name, switch, before, retry, f"{what} to {to} failed: {trim(err, 300)}")
+        else:  # not ours to undo: the state before the shift is not known to this run
+            await record(incident_id, KIND, f"switch {name} serves {to} but the traffic is not: {trim(err, 300)}", switch=name)
+            await hand_over(incident_id, f"{what} of {name}: the switch serves {to}, the traffic does not", str(err))
         raise
     await record(incident_id, KIND, f"switch {name} verified serving {to}: {proof}", switch=name, major=True)
-    return to
+    return to if moving else "unchanged"
 
 
 async def roll_back(incident_id: int, name: str, switch: TrafficSwitch, before: SwitchState, retry: RetryPolicy, why: str) -> None:

@@ -14,7 +14,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -75,28 +77,36 @@ async def wait_until(check, timeout: float, what: str, interval: float = 0.05): 
     return result
 
 
-def _prefect_healthy() -> bool:
+@contextmanager
+def running_prefect_server(port: int, log_path: Path, **env: str) -> Iterator[str]:
+    """``prefect server start`` on a loopback port (``env`` on top of ours), healthy when its API URL is yielded."""
+    url = f"http://127.0.0.1:{port}/api"
+
+    def healthy() -> bool:
+        try:
+            return httpx.get(f"{url}/health", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    log = open(log_path, "wb")  # noqa: SIM115
+    env = {**os.environ, "PREFECT_SERVER_API_PORT": str(port), "PREFECT_SERVER_API_HOST": "127.0.0.1", **env}
+    process = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start"], env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        return httpx.get(f"{PREFECT_API_URL}/health", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
+        wait_for(lambda: process.poll() is not None or healthy(), 120, "the Prefect server to start")
+        if process.poll() is not None:
+            pytest.fail(f"Prefect server exited: {log_path.read_text()[-2000:]}")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(30)
+        log.close()
 
 
 @pytest.fixture(scope="session")
 def prefect_server() -> Iterator[str]:
     """A real Prefect server on SQLite in a temp dir, once per test session."""
-    log = open(SESSION_DIR / "prefect-server.log", "wb")  # noqa: SIM115
-    env = {**os.environ, "PREFECT_SERVER_API_PORT": str(PREFECT_PORT), "PREFECT_SERVER_API_HOST": "127.0.0.1"}
-    process = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start"], env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_for(lambda: process.poll() is not None or _prefect_healthy(), 120, "the Prefect server to start")
-        if process.poll() is not None:
-            pytest.fail(f"Prefect server exited: {(SESSION_DIR / 'prefect-server.log').read_text()[-2000:]}")
-        yield PREFECT_API_URL
-    finally:
-        process.terminate()
-        process.wait(30)
-        log.close()
+    with running_prefect_server(PREFECT_PORT, SESSION_DIR / "prefect-server.log") as url:
+        yield url
 
 
 @pytest.fixture
@@ -129,15 +139,13 @@ def load_balancer(tmp_path: Path):  # type: ignore[no-untyped-def]
     balancer.stop()
 
 
-@pytest.fixture(scope="session")
-def pg_server_url() -> Iterator[str]:
-    """A database of our own on the machine's PostgreSQL, dropped at the end of the session."""
-    import asyncio
-
+@contextmanager
+def pg_database(prefix: str) -> Iterator[str]:
+    """A fresh database on the machine's PostgreSQL (its URL, asyncpg driver), dropped afterwards."""
     import asyncpg
 
     admin_dsn = PG_URL.replace("postgresql+asyncpg://", "postgresql://")
-    name = f"alertflow_test_{os.getpid()}"
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
 
     async def admin(sql: str) -> None:
         conn = await asyncpg.connect(admin_dsn)
@@ -151,6 +159,20 @@ def pg_server_url() -> Iterator[str]:
         yield PG_URL.rsplit("/", 1)[0] + f"/{name}"
     finally:
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> Iterator[str]:
+    """A database of our own on the machine's PostgreSQL, dropped at the end of the session."""
+    with pg_database("alertflow_test") as url:
+        yield url
+
+
+@pytest.fixture
+def fresh_pg_url() -> Iterator[str]:
+    """A database of this test's own on the machine's PostgreSQL, dropped after it."""
+    with pg_database("alertflow_fresh") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -8,7 +8,7 @@ rate limits: alertflow/cli/slack_standin.py), the HTTP traffic switch and runboo
 URLs, and everything it receives is recorded. ``/_sandbox/...`` endpoints let a
 test inject failures (the next N Slack calls answer 500, 429 with a
 Retry-After, ``invalid_auth``, or answer late; a switch that ignores shifts, a
-health endpoint that goes down). ``/slack/actions/...`` records what the app
+front end that answers late, a health endpoint that goes down). ``/slack/actions/...`` records what the app
 tells a person who clicked a button (a click's ``response_url``). ``/front/{name}`` plays the switched
 service's public side, answering ``X-Served-By: <active target>``, so failover
 is verified through "traffic" here too.
@@ -54,6 +54,7 @@ class SandboxState:
     switch_calls: list[dict[str, Any]] = field(default_factory=list)
     switch_failures: dict[str, list[int]] = field(default_factory=dict)
     stuck_switches: set[str] = field(default_factory=set)
+    slow_fronts: dict[str, float] = field(default_factory=dict)  # front end name -> seconds it answers late
     down: set[str] = field(default_factory=set)
     restarts: list[str] = field(default_factory=list)
 
@@ -110,6 +111,7 @@ def build_app(state: SandboxState) -> Starlette:
 
     async def front(request: Request) -> JSONResponse:
         """The switched service's public side: answered by whichever target the switch serves."""
+        await asyncio.sleep(state.slow_fronts.get(request.path_params["name"], 0))
         active = state.switches.get(request.path_params["name"], "primary")
         return JSONResponse({"served_by": active}, headers={"X-Served-By": active})
 
@@ -138,6 +140,8 @@ def build_app(state: SandboxState) -> Starlette:
             state.switch_failures.setdefault(body["name"], []).extend([body.get("status", 503)] * body.get("times", 1))
         elif what == "switch-stuck":
             (state.stuck_switches.add if body.get("stuck", True) else state.stuck_switches.discard)(body["name"])
+        elif what == "front-slow":
+            state.slow_fronts[body["name"]] = body.get("seconds", 0)
         elif what == "health":
             (state.down.discard if body.get("up", True) else state.down.add)(body["name"])
         else:

@@ -35,7 +35,7 @@ from datetime import datetime, timezone
 from alertflow.config.oncall import EscalationPolicy
 from alertflow.config.settings import Settings
 from alertflow.doorbell import Doorbell
-from alertflow.errors import IntegrationError, PermanentIntegrationError, RetryableIntegrationError
+from alertflow.errors import IntegrationError, PermanentIntegrationError, RetryableIntegrationError, StoreUnavailable
 from alertflow.integrations.notifiers import Notifier, PageRef
 from alertflow.integrations.notifiers.message import DIGEST_SIZE, Digest, PageMessage
 from alertflow.integrations.notifiers.registry import display_name, find
@@ -100,6 +100,8 @@ class Announcer:
         while not stop.is_set():
             try:
                 await self.drain()
+            except StoreUnavailable as err:  # expected while the database is away: one line, not a traceback a second
+                log.error("store unavailable, announcer will retry: %s", err)
             except Exception:
                 log.exception("announcer pass failed (will retry)")
             await self.doorbell.wait(idle_seconds)

@@ -28,6 +28,7 @@ from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 from prefect.states import Scheduled
 
 from alertflow.doorbell import Doorbell
+from alertflow.errors import StoreUnavailable
 from alertflow.models import TimelineEntry, TimelineKind
 from alertflow.retries import delay_after, exponential, retrying
 from alertflow.store.database import OutboxRow, Store
@@ -65,6 +66,8 @@ class Dispatcher:
             while not stop.is_set():
                 try:
                     await self.drain(client)
+                except StoreUnavailable as err:  # expected while the database is away: one line, not a traceback a second
+                    log.error("store unavailable, dispatcher will retry: %s", err)
                 except Exception:
                     log.exception("dispatcher pass failed")
                 await self.doorbell.wait(idle_seconds)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, event, func, select, update
+from sqlalchemy import delete, event, func, select, text, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
@@ -51,6 +51,9 @@ class OutboxRow:
     attempts: int
 
 
+SCHEMA_LOCK_KEY = 0x616C6572  # "aler": the advisory lock that makes schema creation one process at a time
+
+
 class Store(TimelineReads):
     def __init__(self, url: str) -> None:
         self.url = url
@@ -69,9 +72,12 @@ class Store(TimelineReads):
         database = self.engine.url.database
         if self.is_sqlite and database and database != ":memory:":
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        # IMMEDIATE on SQLite: the API and a worker may start together, and a transaction that reads
-        # first and writes later cannot wait for the other (SQLite answers "database is locked" at once).
+        # The API and a worker may start together. SQLite: IMMEDIATE takes the write lock up front (a transaction
+        # that reads first and writes later cannot wait, "database is locked" at once). PostgreSQL: its
+        # create-if-missing is not atomic, so an advisory lock makes the creators take turns.
         async with self.engine.execution_options(immediate=True).begin() as conn:
+            if not self.is_sqlite:
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
             await conn.run_sync(t.metadata.create_all)
 
     async def dispose(self) -> None:

@@ -229,7 +229,7 @@ async def serve(settings: Settings, stop: asyncio.Event, *, isolated: bool = Fal
     await store.create_schema()  # the worker may start before the API has made the tables its heartbeat needs
     async with get_client() as client:
         worker = InProcessWorker(client, flows, limit=settings.worker_limit, poll_seconds=settings.worker_poll_seconds)
-        takeover = Takeover(client, ids, uuid.uuid4().hex, Heartbeats(store))
+        takeover = Takeover(client, {id: flow.name for id, flow in flows.items()}, uuid.uuid4().hex, Heartbeats(store))
         beating = asyncio.create_task(takeover.run(stop, lambda: list(worker.active)))
         await worker.run(stop)
         await beating

@@ -16,7 +16,9 @@ What remains is getting the run started again.
   a heartbeat with the runs it holds (alertflow/store/workers.py); every
   worker's reaper puts Running, Pending or Paused runs of our deployments that no live
   worker holds back to Scheduled once their state is older than a heartbeat's
-  staleness, so they continue on a live worker within about 20 s.
+  staleness, so they continue on a live worker within about 20 s, and says so
+  in the incident's timeline (nothing else would tell a person why the run
+  started twice).
 
 Do not run ``--isolated`` workers (Prefect's runner) against the same
 deployments as in-process ones: their runs beat no heartbeat here.
@@ -34,10 +36,12 @@ from uuid import UUID
 
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterDeploymentId, FlowRunFilterState, FlowRunFilterStateType
-from prefect.client.schemas.objects import StateType
+from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.states import Scheduled
 from prefect.utilities.engine import propose_state
 
+from alertflow.flows.runtime import timeline_entry
+from alertflow.models import TimelineKind
 from alertflow.store.workers import Heartbeats
 
 log = logging.getLogger(__name__)
@@ -53,8 +57,9 @@ async def reschedule(client: PrefectClient, flow_run_id: UUID, why: str) -> None
 
 
 class Takeover:
-    def __init__(self, client: PrefectClient, deployment_ids: list[UUID], worker_id: str, heartbeats: Heartbeats) -> None:
-        self.client, self.deployment_ids, self.worker_id, self.heartbeats = client, deployment_ids, worker_id, heartbeats
+    def __init__(self, client: PrefectClient, flow_names: dict[UUID, str], worker_id: str, heartbeats: Heartbeats) -> None:
+        """``flow_names``: our deployments' ids, each with the name of the flow it runs."""
+        self.client, self.flow_names, self.worker_id, self.heartbeats = client, flow_names, worker_id, heartbeats
 
     async def run(self, stop: asyncio.Event, held: Callable[[], list[UUID]]) -> None:
         """Beat and reap until ``stop``; then leave, so this worker's runs (handed back by then) are nobody's."""
@@ -84,7 +89,7 @@ class Takeover:
         held = await self.heartbeats.held(now, STALE_SECONDS)
         runs = await self.client.read_flow_runs(
             flow_run_filter=FlowRunFilter(
-                deployment_id=FlowRunFilterDeploymentId(any_=self.deployment_ids),
+                deployment_id=FlowRunFilterDeploymentId(any_=list(self.flow_names)),
                 state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.RUNNING, StateType.PENDING, StateType.PAUSED])),
             )
         )
@@ -94,4 +99,15 @@ class Takeover:
         for run in orphans:
             log.warning("flow run %s has no live worker (its worker died): rescheduled", run.name)
             await reschedule(self.client, run.id, "its worker stopped answering; taken over")
+            await self.say_taken_over(run)
         return len(orphans)
+
+    async def say_taken_over(self, run: FlowRun) -> None:
+        """One timeline entry, like the one a handed-over run writes, so the second "started" has its reason."""
+        incident_id = run.parameters.get("incident_id")
+        if incident_id is None:
+            return
+        flow = self.flow_names.get(run.deployment_id, "response") if run.deployment_id else "response"
+        summary = f"{flow} flow taken over: its worker stopped answering; it continues on a live worker"
+        data = {"flow": flow, "flow_run": run.name, "state": "Rescheduled", "ended": False}
+        await self.heartbeats.store.add_timeline(timeline_entry(int(incident_id), TimelineKind.flow, summary, run.id, **data))

@@ -14,7 +14,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactCollectionFilter, ArtifactCollectionFilterKey, FlowRunFilter, FlowRunFilterId
 
 from alertflow.cli.sandbox import SandboxServer
-from tests.conftest import wait_for
+from tests.conftest import free_port, running_prefect_server, wait_for
 from tests.support import ApiThread, start_worker, stop_process
 
 
@@ -82,7 +82,40 @@ class System:
 
 
 @pytest.fixture
-def start_system(prefect_server, sandbox, make_config, tmp_path):  # type: ignore[no-untyped-def]
+def prefect_api(request, prefect_server, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    """The Prefect API the system talks to: the session's server on SQLite, or, parametrized ``"postgres"``, a server
+    of this test's own on PostgreSQL, as production is told to run it (this process's client and the config follow it)."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        yield prefect_server
+        return
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    database = request.getfixturevalue("fresh_pg_url")
+    server = running_prefect_server(
+        free_port(),
+        tmp_path / "prefect-postgres.log",
+        PREFECT_HOME=str(tmp_path / "prefect-postgres"),
+        PREFECT_API_DATABASE_CONNECTION_URL=database,
+    )
+    with server as url, temporary_settings(updates={PREFECT_API_URL: url}):
+        monkeypatch.setenv("PREFECT_API_URL", url)  # configs written from now on, and the workers they start
+        yield url
+        assert asyncio.run(count_flow_runs(database)) > 0, "no flow run stored in PostgreSQL: the test ran against another server"
+
+
+async def count_flow_runs(database_url: str) -> int:
+    """Flow runs in a Prefect server's PostgreSQL database, read there, not through Prefect."""
+    import asyncpg
+
+    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        return int(await conn.fetchval("select count(*) from flow_run"))
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+def start_system(prefect_api, sandbox, make_config, tmp_path):  # type: ignore[no-untyped-def]
     started: list[Any] = []
     workers: list[subprocess.Popen[bytes]] = []
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import httpx
+import pytest
 
 from alertflow.cli.sandbox import SlackFailure
 from tests.conftest import free_port, wait_for
@@ -24,6 +25,7 @@ def cli(system, *args: str) -> subprocess.CompletedProcess[str]:  # type: ignore
     return subprocess.run([sys.executable, "-m", "alertflow", *args], capture_output=True, text=True, env=env, timeout=60)
 
 
+@pytest.mark.parametrize("prefect_api", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
 def test_alert_fans_out_four_flows_dedups_and_resolves(start_system) -> None:  # type: ignore[no-untyped-def]
     """One alert → one incident and four completed flow runs (counted by the worker's /metrics); a resend adds
     nothing; the resolved payload resolves it."""

@@ -157,3 +157,16 @@ async def test_counts_report_backlogs(store: Store) -> None:
     async with store.write() as tx:
         await tx.add_outbox(incident_id, FlowName.paging, {}, NOW)
     assert await store.counts() == {"inbox_total": 2, "inbox_pending": 2, "inbox_failed": 0, "outbox_pending": 1, "incidents_open": 1}
+
+
+@pytest.mark.postgres
+async def test_processes_creating_the_schema_at_once_on_a_fresh_postgres_all_succeed(fresh_pg_url: str) -> None:
+    """The API and workers started together on an empty PostgreSQL database all create the schema without error."""
+    import asyncio
+
+    stores = [Store(fresh_pg_url) for _ in range(4)]
+    try:
+        await asyncio.gather(*(store.create_schema() for store in stores))
+        assert await stores[0].counts() is not None
+    finally:
+        await asyncio.gather(*(store.dispose() for store in stores))
