@@ -114,15 +114,9 @@ class PageLog:
         self, incident_id: int, episode: str, step: str, notifier: str, recipient: str, address: str, at: datetime
     ) -> tuple[PageRecord, bool]:
         """The step's row, and whether this call created it (only then may the caller send)."""
-        values = {"incident_id": incident_id, "episode": episode, "step": step, "notifier": notifier,
-                  "recipient": recipient[:256], "address": address[:256], "status": "sending", "claimed_at": at}  # fmt: skip
-        async with self.store.write() as tx:
-            statement = dialect_insert(tx.conn, t.pages).values(**values)
-            statement = statement.on_conflict_do_nothing(index_elements=["incident_id", "episode", "step"])
-            created = (await tx.conn.execute(statement)).rowcount == 1
-            query = select(t.pages).where(t.pages.c.incident_id == incident_id, t.pages.c.episode == episode, t.pages.c.step == step)
-            row = (await tx.conn.execute(query)).one()
-        return PageRecord.model_validate(row._mapping), created
+        claim = {"incident_id": incident_id, "episode": episode, "step": step, "notifier": notifier}
+        [claimed] = await self.claim_many([claim | {"recipient": recipient, "address": address, "at": at}])
+        return claimed
 
     async def claim_many(self, claims: list[dict[str, Any]]) -> list[tuple[PageRecord, bool]]:
         """``claim`` for many pages in one transaction (the announcer's pass over a burst: one commit, not one each).
@@ -136,13 +130,13 @@ class PageLog:
         for row in rows:
             del row["at"]
         async with self.store.write() as tx:
-            query = select(t.pages).where(t.pages.c.episode.in_({c["episode"] for c in claims}))
-            before = {(r.incident_id, r.episode, r.step) for r in await tx.conn.execute(query)}
             statement = dialect_insert(tx.conn, t.pages).on_conflict_do_nothing(index_elements=["incident_id", "episode", "step"])
-            await tx.conn.execute(statement, rows)
+            statement = statement.returning(t.pages.c.id)  # only the rows this call inserted: a racing claimer's are not
+            created = {row.id for row in await tx.conn.execute(statement, rows)}
+            query = select(t.pages).where(t.pages.c.episode.in_({c["episode"] for c in claims}))
             found = {(r.incident_id, r.episode, r.step): r for r in await tx.conn.execute(query)}
         keys = [(c["incident_id"], c["episode"], c["step"]) for c in claims]
-        return [(PageRecord.model_validate(found[key]._mapping), key not in before) for key in keys]
+        return [(PageRecord.model_validate(found[key]._mapping), found[key].id in created) for key in keys]
 
     async def finish_many(
         self, finished: list[tuple[int, Status, str | None, str | None, str | None]], entries: list[TimelineEntry]
@@ -157,9 +151,7 @@ class PageLog:
     async def finish(
         self, record_id: int, status: Status, channel: str | None = None, ts: str | None = None, detail: str | None = None
     ) -> None:
-        values = {"status": status, "channel": channel, "ts": ts, "detail": detail[:2000] if detail else None}
-        async with self.store.write() as tx:
-            await tx.conn.execute(update(t.pages).where(t.pages.c.id == record_id).values(**values))
+        await self.finish_many([(record_id, status, channel, ts, detail)], [])
 
     async def records(self, incident_id: int, episode: str | None = None) -> list[PageRecord]:
         query = select(t.pages).where(t.pages.c.incident_id == incident_id)
