@@ -48,34 +48,23 @@ import copy
 import json
 import os
 import re
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from unittest import mock
 
 import httpx
+from harness import System  # bench/harness.py: run as a script, its folder is on the path
 
 from alertflow.cli.sandbox import SandboxServer
-from alertflow.config.settings import load_settings
 
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATE = json.loads((REPO / "examples" / "alertmanager-firing.json").read_text())
 STAGES = ("202", "decided", "announced", "paging created", "paging running", "failover running", "runs final")
 NAMED = re.compile(r"Incident #(\d+):|\*#(\d+)\*")  # a page's heading, a digest's line (integrations/notifiers/message.py)
 Key = tuple[str, str]  # a Slack message: (channel id, ts)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def payload(service: str) -> bytes:
@@ -90,118 +79,6 @@ def payload(service: str) -> bytes:
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(v for v in values if v == v)  # NaN (a stage never reached) is left out and counted apart
     return ordered[max(0, min(len(ordered) - 1, int(q * len(ordered) + 0.999999) - 1))] if ordered else float("nan")
-
-
-class PrefectServer:
-    """The system's Prefect server, started here with the product's own ``start_prefect_server`` (as ``alertflow up``
-    would), so that ``--prefect-down`` can stop it and start it again on the same port and database."""
-
-    def __init__(self, config: Path, env: dict[str, str]) -> None:
-        self.config, self.env = config, env
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        from alertflow.cli.up import prefect_ready, start_prefect_server, wait_until  # imports Prefect: after PREFECT_* are set
-
-        with mock.patch.dict(os.environ, self.env, clear=True):  # the environment `alertflow up` gets
-            settings = load_settings(self.config)
-            self.process = start_prefect_server(settings)
-        wait_until(lambda: prefect_ready(settings.prefect_api_url), 120, "Prefect server", self.process)
-
-    def stop(self) -> None:
-        """SIGTERM to its process group (it runs in a session of its own), SIGKILL after 30 s."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        for sig, grace in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
-            try:
-                os.killpg(self.process.pid, sig)
-                self.process.wait(grace)
-                return
-            except subprocess.TimeoutExpired:
-                print(f"Prefect server did not stop in {grace} s", file=sys.stderr)
-            except ProcessLookupError:
-                return
-
-
-class System:
-    """Prefect, then ``alertflow up`` (which finds it answering and starts none) with a temp home and free ports."""
-
-    def __init__(self, sandbox_url: str, extra_env: list[str]) -> None:
-        self.tmp = Path(tempfile.mkdtemp(prefix="alertflow-bench-latency-"))
-        self.api_url = f"http://127.0.0.1:{free_port()}"
-        self.prefect_api_url = f"http://127.0.0.1:{free_port()}/api"
-        restart = {"kind": "http", "name": "restart", "method": "POST", "url": f"{sandbox_url}/restart/checkout"}
-        config = {
-            "home": str(self.tmp / "home"), "rules_file": str(REPO / "examples" / "rules.yaml"),
-            "api_port": int(self.api_url.rsplit(":", 1)[1]), "prefect_api_url": self.prefect_api_url,
-            "slack": {"token": "xoxb-bench", "channel": "#oncall", "base_url": f"{sandbox_url}/slack/api/"},
-            "switches": {"checkout": {"url": f"{sandbox_url}/switch/checkout"}},
-            "runbooks": {"restart-checkout": {"steps": [restart], "verify": {"url": f"{sandbox_url}/health/checkout"}}},
-        }  # fmt: skip
-        self.config = self.tmp / "alertflow.yaml"
-        self.config.write_text(json.dumps(config))  # JSON is YAML
-        self.log = self.tmp / "alertflow-up.log"
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("ALERTFLOW_", "PREFECT_"))}
-        self.env.update(PREFECT_HOME=str(self.tmp / "prefect-client"), PREFECT_SERVER_ANALYTICS_ENABLED="false")
-        self.env.update(item.split("=", 1) for item in extra_env)
-        self.prefect = PrefectServer(self.config, self.env)
-        self.process: subprocess.Popen[bytes] | None = None
-        self.descendants: set[int] = set()
-
-    def start(self) -> None:
-        from alertflow.cli.up import wait_until
-
-        print(f"starting Prefect (log: {self.tmp / 'home' / 'logs' / 'prefect-server.log'}) ...", file=sys.stderr, flush=True)
-        self.prefect.start()
-        print(f"starting alertflow up (log: {self.log}) ...", file=sys.stderr, flush=True)
-        command = [sys.executable, "-m", "alertflow", "up", "--config", str(self.config)]
-        self.process = subprocess.Popen(
-            command, stdout=self.log.open("wb"), stderr=subprocess.STDOUT, env=self.env, cwd=REPO, start_new_session=True
-        )
-        wait_until(self._api_ready, 180, "alertflow up", self.process)
-        self.note_descendants()
-
-    def _api_ready(self) -> bool:
-        try:
-            return httpx.get(f"{self.api_url}/readyz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    def note_descendants(self) -> None:
-        """Remember the worker's processes, to check at the end that they are gone."""
-        parents = {}
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                pid, rest = stat.read_text().split(" (", 1)
-                parents[int(pid)] = int(rest.rsplit(") ", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-        frontier = {self.process.pid} if self.process else set()
-        while frontier:
-            frontier = {pid for pid, parent in parents.items() if parent in frontier} - self.descendants
-            self.descendants |= frontier
-
-    def stop(self, keep: bool) -> None:
-        if self.process is not None:
-            self.note_descendants()
-            if self.process.poll() is None:
-                self.process.send_signal(signal.SIGINT)
-                try:
-                    self.process.wait(120)
-                except subprocess.TimeoutExpired:
-                    print("alertflow up did not stop in 120 s after SIGINT; killing it", file=sys.stderr)
-                    self.process.kill()
-                    self.process.wait()
-            time.sleep(1)
-            for pid in sorted(self.descendants):
-                if Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text():
-                    print(f"process {pid} of alertflow up outlived it; killing it", file=sys.stderr)
-                    os.kill(pid, signal.SIGKILL)
-        self.prefect.stop()
-        code = self.process.returncode if self.process else None
-        print(f"alertflow up stopped (exit code {code})" + (f"; logs in {self.tmp}" if keep else ""), file=sys.stderr)
-        if not keep:
-            subprocess.run(["rm", "-rf", str(self.tmp)], check=False)
 
 
 @dataclass
