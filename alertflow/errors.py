@@ -15,6 +15,8 @@ single hierarchy::
     │   ├── Forbidden               credentials present but refused: bad signature, replay, untrusted signer (403)
     │   └── Conflict                the incident's state forbids it, e.g. ack after resolve (409)
     ├── NotFound                    unknown source, incident or flow (404)
+    ├── NotLeader                   this process lost the pipeline lease: its write was rolled back
+    ├── NoLeader                    no pipeline leader took a command in time; nothing changed (503)
     ├── StoreError                  the database refused a write (e.g. a constraint)
     │   └── StoreUnavailable        the database cannot be reached or is locked: try again later
     └── IntegrationError            an outside system failed
@@ -72,6 +74,14 @@ class Conflict(InputError):
 
 class NotFound(AlertflowError):
     """An unknown source, incident or flow name."""
+
+
+class NotLeader(AlertflowError):
+    """This process no longer leads the pipeline (alertflow/pipeline/leadership.py); its write did not land."""
+
+
+class NoLeader(AlertflowError):
+    """No pipeline leader applied a person's command in time; it was withdrawn, nothing changed."""
 
 
 class StoreError(AlertflowError):

@@ -12,10 +12,11 @@ entry) use ``Store.write()``, which yields a ``Tx`` (see alertflow/store/tx.py).
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,9 @@ class Store(TimelineReads):
         if self.is_sqlite:
             options["connect_args"] = {"timeout": 30}
         else:
-            options.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+            # Named per process in pg_stat_activity, so an operator (or the HA test) can tell replicas apart.
+            named = {"server_settings": {"application_name": f"alertflow:{os.getpid()}"}}
+            options.update(pool_size=10, max_overflow=10, pool_pre_ping=True, connect_args=named)
         self.engine = create_async_engine(url, **options)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_on_connect)
@@ -218,15 +221,21 @@ class Store(TimelineReads):
 
     # -- outbox --------------------------------------------------------------
 
+    async def claim_outbox(self, now: datetime, hold_seconds: float) -> OutboxRow | None:
+        """Take the next due row for ``hold_seconds`` (its next attempt moved on: a dead claimer's row frees itself).
+        Every replica dispatches; ``SKIP LOCKED`` (PostgreSQL) or BEGIN IMMEDIATE (SQLite) keeps them off each other's rows."""
+        query = _due_outbox(select(t.outbox.c.id), now).limit(1).with_for_update(skip_locked=True)
+        async with self.write() as tx:
+            outbox_id = (await tx.conn.execute(query)).scalar_one_or_none()
+            if outbox_id is None:
+                return None
+            claim = update(t.outbox).where(t.outbox.c.id == outbox_id).values(next_attempt_at=now + timedelta(seconds=hold_seconds))
+            r = (await tx.conn.execute(claim.returning(*t.outbox.c))).one()
+        return OutboxRow(r.id, r.idempotency_key, r.incident_id, r.flow, r.parameters, r.attempts)
+
     async def due_outbox(self, now: datetime, limit: int) -> list[OutboxRow]:
-        query = (
-            select(t.outbox)
-            .where(t.outbox.c.dispatched_at.is_(None), t.outbox.c.next_attempt_at <= now)
-            .order_by(t.outbox.c.priority, t.outbox.c.id)  # FlowName.priority (failover and recovery first), then decision order
-            .limit(limit)
-        )
         async with self.read() as conn:
-            rows = await conn.execute(query)
+            rows = await conn.execute(_due_outbox(select(t.outbox), now).limit(limit))
             return [OutboxRow(r.id, r.idempotency_key, r.incident_id, r.flow, r.parameters, r.attempts) for r in rows]
 
     async def mark_dispatched(self, outbox_id: int, flow_run_id: str, entry: TimelineEntry) -> None:
@@ -247,9 +256,8 @@ class Store(TimelineReads):
             return [dict(row._mapping) for row in await conn.execute(query)]
 
     async def counts(self) -> dict[str, int]:
-        """Backlogs and totals for /metrics and /readyz, in one round trip that reads only indexes:
-        the inbox's highest id (not a count of a table that only grows) and the partial indexes
-        of what is pending or failed."""
+        """Backlogs and totals for /metrics and /readyz in one round trip that reads only indexes: the inbox's
+        highest id (not a count of a table that only grows) and the partial indexes of what is pending or failed."""
 
         def count(table: Any, where: Any) -> Any:
             return select(func.count()).select_from(table).where(where).scalar_subquery()
@@ -263,6 +271,11 @@ class Store(TimelineReads):
         )
         async with self.read() as conn:
             return dict((await conn.execute(query)).one()._mapping)
+
+
+def _due_outbox(query: Any, now: datetime) -> Any:
+    """Rows not yet dispatched whose time has come: by FlowName.priority (failover and recovery first), then decision order."""
+    return query.where(t.outbox.c.dispatched_at.is_(None), t.outbox.c.next_attempt_at <= now).order_by(t.outbox.c.priority, t.outbox.c.id)
 
 
 def _store_error(what: str, err: DBAPIError) -> StoreError:
