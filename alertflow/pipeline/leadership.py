@@ -15,6 +15,10 @@ slip between the check and the commit; SQLite's BEGIN IMMEDIATE serializes
 writers outright. Expiry is judged by the database's clock on PostgreSQL, so
 replicas' clocks may disagree.
 
+The lease is also renewed every second by ``keep_alive``, so a leader busy
+restoring a large engine state keeps it; only a process that stops running
+(or cannot reach the database) loses it.
+
 A stopping leader gives its lease up, so a standby takes over at once; a dead
 one's lease runs out after ``LEASE_SECONDS`` and a standby takes over within
 about ``LEASE_SECONDS + STANDBY_POLL_SECONDS``.
@@ -22,6 +26,8 @@ about ``LEASE_SECONDS + STANDBY_POLL_SECONDS``.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -32,7 +38,7 @@ from typing import Any
 from sqlalchemy import func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from alertflow.errors import NotLeader
+from alertflow.errors import NotLeader, StoreError
 from alertflow.store import tables as t
 from alertflow.store.database import Store
 from alertflow.store.tx import Tx, dialect_insert
@@ -93,6 +99,21 @@ class Leadership:
             lost, self.term = self.term, None
             raise NotLeader(f"{self.holder} lost the {self.name} lease (term {lost}); its write was rolled back")
 
+    async def keep_alive(self, stop: asyncio.Event) -> None:
+        """Renew the lease while leading, also when the pipeline does not write (restoring a large engine state
+        after a takeover takes longer than a lease): only a process that stopped running loses it."""
+        while not stop.is_set():
+            if self.is_leader:
+                try:
+                    async with self.store.write() as tx:
+                        await self.fence(tx)
+                except NotLeader as err:
+                    log.warning("%s", err)
+                except StoreError as err:
+                    log.warning("could not renew the %s lease: %s", self.name, err)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.ttl / 3)
+
     async def release(self) -> None:
         """Give the lease up (a clean stop), so a standby need not wait for it to run out."""
         if self.term is None:
@@ -129,6 +150,21 @@ class Unfenced:
 
     async def fence(self, tx: Tx) -> None:
         return None
+
+    async def keep_alive(self, stop: asyncio.Event) -> None:
+        """Renew the lease while leading, also when the pipeline does not write (restoring a large engine state
+        after a takeover takes longer than a lease): only a process that stopped running loses it."""
+        while not stop.is_set():
+            if self.is_leader:
+                try:
+                    async with self.store.write() as tx:
+                        await self.fence(tx)
+                except NotLeader as err:
+                    log.warning("%s", err)
+                except StoreError as err:
+                    log.warning("could not renew the %s lease: %s", self.name, err)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.ttl / 3)
 
     async def release(self) -> None:
         return None

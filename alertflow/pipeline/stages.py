@@ -32,6 +32,7 @@ from alertflow.pipeline.inbox import InboxWriter
 from alertflow.pipeline.leadership import Leadership
 from alertflow.rules import RuleSet, parse_rules
 from alertflow.store.database import Store
+from alertflow.store.wakeups import COMMANDS, INBOX, Listener
 
 log = logging.getLogger("alertflow.pipeline.stages")
 
@@ -90,9 +91,13 @@ class Stages:
         self.inbox.start()
         self._tasks = [
             asyncio.create_task(self.pipeline.run(self._stop), name="pipeline"),
+            asyncio.create_task(self.leadership.keep_alive(self._stop), name="lease"),
             asyncio.create_task(self.dispatcher.run(self._stop), name="dispatcher"),
             asyncio.create_task(self.announcer.run(self._stop), name="announcer"),
         ]
+        if not self.store.is_sqlite:  # replicas: alerts and commands taken by another process wake this one's pipeline
+            listener = Listener(self.store.url, (INBOX, COMMANDS), self.pipeline.nudge)
+            self._tasks.append(asyncio.create_task(listener.run(self._stop), name="wake-ups"))
         log.info("alertflow service started (store %s)", self.store.engine.url.render_as_string(hide_password=True))
 
     def _decided(self) -> None:

@@ -22,6 +22,7 @@ from alertflow.errors import AlertflowError
 from alertflow.store import tables as t
 from alertflow.store.database import Store
 from alertflow.store.tx import Tx
+from alertflow.store.wakeups import COMMANDS, notify
 
 
 class Withdrawn(AlertflowError):
@@ -50,6 +51,7 @@ class CommandQueue:
 
     async def submit(self, kind: str, payload: dict[str, Any], at: datetime) -> int:
         async with self.store.write() as tx:
+            await notify(tx.conn, COMMANDS)
             values = {"kind": kind, "payload": payload, "created_at": at}
             return (await tx.conn.execute(insert(t.commands).values(**values).returning(t.commands.c.id))).scalar_one()
 

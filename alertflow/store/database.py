@@ -30,6 +30,7 @@ from alertflow.models import Alert, Incident, IncidentStatus, Silence, TimelineE
 from alertflow.store import tables as t
 from alertflow.store.timeline import TimelineReads
 from alertflow.store.tx import Tx
+from alertflow.store.wakeups import INBOX, notify
 
 
 def _json_dumps(value: Any) -> str:
@@ -116,6 +117,7 @@ class Store(TimelineReads):
         if not alerts:
             return []
         async with self.write() as tx:
+            await notify(tx.conn, INBOX)  # the pipeline leader may be another process
             return await tx.append_alerts(alerts)
 
     async def pending_alerts(self, limit: int) -> list[StoredAlert]:

@@ -140,8 +140,8 @@ async def terminate_backends(database_url: str, pid: int) -> int:
 
     conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://").rsplit("/", 1)[0] + "/postgres")
     try:
-        query = "select count(pg_terminate_backend(pid)) from pg_stat_activity where application_name = $1"
-        return int(await conn.fetchval(query, f"alertflow:{pid}"))
+        query = "select count(pg_terminate_backend(pid)) from pg_stat_activity where application_name like $1"
+        return int(await conn.fetchval(query, f"alertflow:{pid}%"))  # its pool and its wake-up listener
     finally:
         await conn.close()
 

@@ -131,3 +131,44 @@ async def _leads(pipeline: Pipeline) -> bool:
 
 async def _drained(store: Store) -> bool:
     return await store.pending_alerts(1) == []
+
+
+@pytest.mark.postgres
+async def test_a_leader_in_another_process_is_woken_by_the_commit(pg_server_url: str) -> None:
+    """Alerts and commands taken by another replica wake the leader at once (NOTIFY), not at its next idle tick."""
+    from alertflow.store.wakeups import COMMANDS, INBOX, Listener
+
+    leader_store, replica_store = Store(pg_server_url), Store(pg_server_url)
+    await leader_store.create_schema()
+    leader = Pipeline(leader_store, RULES, leadership=Leadership(leader_store, ttl_seconds=60))
+    stop = asyncio.Event()
+    listener = asyncio.create_task(Listener(pg_server_url, (INBOX, COMMANDS), leader.nudge).run(stop))
+    task = asyncio.create_task(leader.run(stop, idle_seconds=30))  # without a wake-up it would not look for 30 s
+    try:
+        await wait_for(lambda: _leads(leader))
+        await asyncio.sleep(0.5)  # past its first pass: now idle
+        await replica_store.append_alerts(parse(with_alert(FIRING, "woken", service="woken")))
+        assert await wait_for(lambda: _count(replica_store, 1), timeout=3) < 2
+        [incident] = await replica_store.list_incidents()
+        acked = await Commands(replica_store, Pipeline(replica_store, RULES), timeout_seconds=3).acknowledge(incident.id, "alice")
+        assert acked.acknowledged_by == "alice"
+    finally:
+        stop.set()
+        leader.nudge()
+        await asyncio.gather(task, listener)
+        await leader_store.dispose()
+        await replica_store.dispose()
+
+
+async def test_a_live_leader_keeps_its_lease_without_writing(store: Store) -> None:
+    """Restoring a large engine state writes nothing for a while: the lease must not run out meanwhile."""
+    leader, standby = Leadership(store, ttl_seconds=TTL), Leadership(store, ttl_seconds=TTL)
+    assert await leader.try_acquire()
+    stop = asyncio.Event()
+    task = asyncio.create_task(leader.keep_alive(stop))
+    await asyncio.sleep(TTL * 4)
+    assert not await standby.try_acquire()
+    stop.set()
+    await task
+    await leader.release()  # a clean stop: the standby need not wait for the lease to run out
+    assert await standby.try_acquire()
