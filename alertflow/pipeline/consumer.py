@@ -60,6 +60,7 @@ class Pipeline:
         self.metrics = metrics or Metrics()
         self._lock = asyncio.Lock()
         self.doorbell = Doorbell()
+        self._restored_term: int | None = None  # the lease term the engine's memory was last rebuilt for
 
     async def restore(self) -> None:
         """Rebuild the engine from the store (start-up, or after a failed write)."""
@@ -73,12 +74,13 @@ class Pipeline:
     async def run(self, stop: asyncio.Event, idle_seconds: float = 1.0) -> None:
         while not stop.is_set():
             try:
-                if not self.leadership.is_leader:
-                    if not await self.leadership.try_acquire():
-                        with contextlib.suppress(TimeoutError):  # stand by; a stop ends the wait
-                            await asyncio.wait_for(stop.wait(), STANDBY_POLL_SECONDS)
-                        continue
-                    await self.restore()  # whatever the last leader committed, windows and timers included
+                if not self.leadership.is_leader and not await self.leadership.try_acquire():
+                    with contextlib.suppress(TimeoutError):  # stand by; a stop ends the wait
+                        await asyncio.wait_for(stop.wait(), STANDBY_POLL_SECONDS)
+                    continue
+                if self._restored_term != self.leadership.term:  # a new term: whatever the last leader committed
+                    await self.restore()
+                    self._restored_term = self.leadership.term
                 await apply_pending(self, self.commands)
                 await self.drain()
                 await self.tick()
