@@ -16,7 +16,7 @@ NOW = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)
 async def store(database_url: str):  # type: ignore[no-untyped-def]
     """An empty store with its schema, on SQLite or PostgreSQL (see ``database_url``)."""
     store = Store(database_url)
-    await store.create_schema()
+    await store.upgrade()
     yield store
     await store.dispose()
 
@@ -26,7 +26,7 @@ async def incident(sandbox, make_config):  # type: ignore[no-untyped-def]
     """An open incident in a fresh store, with the flows' config pointed at the sandbox."""
     settings = load_settings(make_config(sandbox))
     store = Store(settings.resolved_database_url)
-    await store.create_schema()
+    await store.upgrade()
     async with store.write() as tx:
         incident_id = await tx.insert_incident(
             key="service-down|service=checkout",
