@@ -49,7 +49,10 @@ def with_store(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
     try:
         return asyncio.run(run())
     except StoreError as err:
-        typer.secho(str(err), fg="red", err=True)
+        from sqlalchemy.engine import make_url
+
+        where = make_url(settings.resolved_database_url).render_as_string(hide_password=True)
+        typer.secho(f"cannot use the database {where}: {err}", fg="red", err=True)
         raise typer.Exit(3) from None
 
 

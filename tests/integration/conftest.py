@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
 from alertflow.config.settings import load_settings
 from alertflow.store.database import Store
+from tests.conftest import pg_database
 
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)
 
@@ -19,6 +22,16 @@ async def store(database_url: str):  # type: ignore[no-untyped-def]
     await store.upgrade()
     yield store
     await store.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database of this test's own with nothing in it: a SQLite file, or a ``mig_*`` database on the PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'alertflow.db'}"
+        return
+    with pg_database("mig") as url:
+        yield url
 
 
 @pytest.fixture
