@@ -33,7 +33,8 @@ from __future__ import annotations
 import enum
 import functools
 import logging
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Iterator
+from contextlib import AbstractAsyncContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -130,9 +131,7 @@ def migrate(conn: Connection, database: str, location: Path, only_if_empty: bool
     ``only_if_empty``: create an empty database, refuse anything else that is not at head (a server's first start).
     """
     sqlite = conn.dialect.name == "sqlite"
-    if sqlite:
-        _pragma(conn, "foreign_keys=OFF")  # before BEGIN: inside a transaction SQLite ignores it
-    with conn.execution_options(immediate=True).begin():
+    with _without_foreign_keys(conn), conn.execution_options(immediate=True).begin():
         if not sqlite:
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
         before = read_state(conn, database, location)
@@ -151,6 +150,23 @@ def migrate(conn: Connection, database: str, location: Path, only_if_empty: bool
         if sqlite and (broken := conn.exec_driver_sql("PRAGMA foreign_key_check").all()):
             raise SchemaMismatch(f"the upgrade of {database} would break foreign keys ({broken[:5]}); nothing was changed")
         return before, read_state(conn, database, location)
+
+
+@contextmanager
+def _without_foreign_keys(conn: Connection) -> Iterator[None]:
+    """SQLite: foreign keys off around the transaction (set before BEGIN: inside one SQLite ignores it), on again after."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    _pragma(conn, "foreign_keys=OFF")
+    try:
+        yield
+    finally:
+        try:
+            _pragma(conn, "foreign_keys=ON")
+        except Exception:
+            conn.invalidate()  # it must not go back to the pool with them off
+            raise
 
 
 def _pragma(conn: Connection, pragma: str) -> None:
@@ -193,11 +209,7 @@ class SchemaVersions:
     async def _migrate(self, only_if_empty: bool) -> tuple[SchemaState, SchemaState]:
         self._make_sqlite_folder()
         async with self.read() as conn:
-            try:
-                return await conn.run_sync(migrate, self._database(), self.migrations, only_if_empty)
-            finally:
-                if self.is_sqlite:
-                    await conn.invalidate()  # its foreign keys are off: it must not go back to the pool
+            return await conn.run_sync(migrate, self._database(), self.migrations, only_if_empty)
 
     def _database(self) -> str:
         return self.engine.url.render_as_string(hide_password=True)

@@ -16,7 +16,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from alertflow.errors import SchemaMismatch
+from alertflow.errors import SchemaMismatch, StoreError
 from alertflow.models import TimelineEntry, TimelineKind
 from alertflow.store import legacy
 from alertflow.store.database import Store
@@ -203,3 +203,15 @@ async def test_starters_racing_on_an_empty_database_create_it_once(empty_databas
         }
     finally:
         await asyncio.gather(*(store.dispose() for store in stores))
+
+
+@pytest.mark.anyio
+async def test_foreign_keys_hold_again_after_an_upgrade(empty_database_url: str) -> None:
+    """SQLite migrates with foreign keys off; the connection that did it enforces them again for whoever uses it next."""
+    store = Store(empty_database_url)
+    try:
+        await store.upgrade()
+        with pytest.raises(StoreError):
+            await store.add_timeline(TimelineEntry(incident_id=404, at=NOW, kind=TimelineKind.note, summary="orphan"))
+    finally:
+        await store.dispose()
