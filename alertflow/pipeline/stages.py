@@ -86,7 +86,7 @@ class Stages:
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        await self.store.create_schema()
+        await self.store.check_schema(create_if_empty=True)  # an older schema refuses: `alertflow db upgrade`
         tune_garbage_collector()
         self.inbox.start()
         self._tasks = [

@@ -8,6 +8,8 @@ of failing on a lock upgrade. PostgreSQL is the same code behind a URL.
 Reads and single writes are methods of ``Store``; multi-step writes that must
 land together (the pipeline's decisions, an acknowledgement and its timeline
 entry) use ``Store.write()``, which yields a ``Tx`` (see alertflow/store/tx.py).
+The schema is Alembic's: ``Store.upgrade()`` and ``Store.check_schema()`` are
+in alertflow/store/schema.py.
 """
 
 from __future__ import annotations
@@ -17,17 +19,17 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, event, func, select, text, update
+from sqlalchemy import delete, event, func, select, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from alertflow.errors import Conflict, NotFound, StoreError, StoreUnavailable
 from alertflow.models import Alert, Incident, IncidentStatus, Silence, TimelineEntry
 from alertflow.store import tables as t
+from alertflow.store.schema import SchemaVersions
 from alertflow.store.timeline import TimelineReads
 from alertflow.store.tx import Tx
 from alertflow.store.wakeups import INBOX, notify
@@ -53,10 +55,7 @@ class OutboxRow:
     attempts: int
 
 
-SCHEMA_LOCK_KEY = 0x616C6572  # "aler": the advisory lock that makes schema creation one process at a time
-
-
-class Store(TimelineReads):
+class Store(TimelineReads, SchemaVersions):
     def __init__(self, url: str) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
@@ -71,18 +70,6 @@ class Store(TimelineReads):
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_on_connect)
             event.listen(self.engine.sync_engine, "begin", _sqlite_on_begin)
-
-    async def create_schema(self) -> None:
-        database = self.engine.url.database
-        if self.is_sqlite and database and database != ":memory:":
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        # The API and a worker may start together. SQLite: IMMEDIATE takes the write lock up front (a transaction
-        # that reads first and writes later cannot wait, "database is locked" at once). PostgreSQL: its
-        # create-if-missing is not atomic, so an advisory lock makes the creators take turns.
-        async with self.engine.execution_options(immediate=True).begin() as conn:
-            if not self.is_sqlite:
-                await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
-            await conn.run_sync(t.metadata.create_all)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

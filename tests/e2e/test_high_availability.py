@@ -164,7 +164,7 @@ async def decisions(store: Store) -> dict[str, Any]:
 async def single_process_run(fingerprints_in_order: list[Any], rules_path: Path, url: str) -> dict[str, Any]:
     """The same inbox, decided by one plain pipeline of its own (no leases, no replicas)."""
     store = Store(url)
-    await store.create_schema()
+    await store.upgrade()
     pipeline = Pipeline(store, parse_rules(rules_path.read_text()))
     await store.append_alerts(fingerprints_in_order)
     await pipeline.drain()
