@@ -7,6 +7,7 @@ single hierarchy::
 
     AlertflowError
     ├── ConfigError                 settings or rules file is invalid (with line)
+    │   └── SchemaMismatch          the database is not at this version's schema: `alertflow db upgrade`
     ├── InputError                  a request we refuse: maps to 4xx (422 by default), names the field
     │   ├── MalformedBody           not parseable as JSON at all (400)
     │   ├── PayloadTooLarge         body over the documented limit (413)
@@ -15,6 +16,8 @@ single hierarchy::
     │   ├── Forbidden               credentials present but refused: bad signature, replay, untrusted signer (403)
     │   └── Conflict                the incident's state forbids it, e.g. ack after resolve (409)
     ├── NotFound                    unknown source, incident or flow (404)
+    ├── NotLeader                   this process lost the pipeline lease: its write was rolled back
+    ├── NoLeader                    no pipeline leader took a command in time; nothing changed (503)
     ├── StoreError                  the database refused a write (e.g. a constraint)
     │   └── StoreUnavailable        the database cannot be reached or is locked: try again later
     └── IntegrationError            an outside system failed
@@ -34,6 +37,10 @@ class AlertflowError(Exception):
 
 class ConfigError(AlertflowError):
     """A settings or rules file is invalid; the message says where."""
+
+
+class SchemaMismatch(ConfigError):
+    """The database's schema is not the one this alertflow was built for; the message says what to run."""
 
 
 class InputError(AlertflowError):
@@ -72,6 +79,14 @@ class Conflict(InputError):
 
 class NotFound(AlertflowError):
     """An unknown source, incident or flow name."""
+
+
+class NotLeader(AlertflowError):
+    """This process no longer leads the pipeline (alertflow/pipeline/leadership.py); its write did not land."""
+
+
+class NoLeader(AlertflowError):
+    """No pipeline leader applied a person's command in time; it was withdrawn, nothing changed."""
 
 
 class StoreError(AlertflowError):

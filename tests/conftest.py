@@ -186,6 +186,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite+aiosqlite:///{tmp_path / 'alertflow.db'}"
     import asyncio
 
+    from sqlalchemy import text
     from sqlalchemy.ext.asyncio import create_async_engine
 
     from alertflow.store.tables import metadata
@@ -196,6 +197,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         engine = create_async_engine(url)
         async with engine.begin() as conn:
             await conn.run_sync(metadata.drop_all)
+            await conn.execute(text("DROP TABLE IF EXISTS alembic_version"))  # empty again: the next upgrade creates all
         await engine.dispose()
 
     asyncio.run(reset())

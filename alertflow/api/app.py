@@ -26,7 +26,7 @@ from alertflow.api.silences import silences_router
 from alertflow.api.slack import slack_router
 from alertflow.api.webhooks import webhooks_router
 from alertflow.config.api import Scope
-from alertflow.errors import AlertflowError, InputError, NotFound, RetryableIntegrationError, StoreError
+from alertflow.errors import AlertflowError, InputError, NoLeader, NotFound, RetryableIntegrationError, StoreError
 from alertflow.metrics import CONTENT_TYPE
 from alertflow.models import Incident, IncidentStatus, TimelineEntry
 from alertflow.pipeline.stages import Stages
@@ -70,6 +70,8 @@ def create_app(stages: Stages) -> FastAPI:
             return error_response(err.status_code, str(err), err.field)
         if isinstance(err, NotFound):
             return error_response(404, str(err))
+        if isinstance(err, NoLeader):
+            return error_response(503, str(err))
         if isinstance(err, StoreError):
             return error_response(503, f"storage unavailable, nothing was accepted: {err}")
         if isinstance(err, RetryableIntegrationError):  # e.g. SNS's certificate host did not answer: send again later
@@ -119,12 +121,12 @@ def create_app(stages: Stages) -> FastAPI:
     @app.post("/incidents/{incident_id}/ack", response_model=Incident)
     async def acknowledge(incident_id: int, body: Actor, request: Request) -> Incident:
         access.check(request, Scope.respond)
-        return await stages.pipeline.acknowledge(incident_id, body.actor)
+        return await stages.commands.acknowledge(incident_id, body.actor)
 
     @app.post("/incidents/{incident_id}/resolve", response_model=Incident)
     async def resolve(incident_id: int, body: Actor, request: Request) -> Incident:
         access.check(request, Scope.respond)
-        return await stages.pipeline.resolve(incident_id, body.actor)
+        return await stages.commands.resolve(incident_id, body.actor)
 
     app.include_router(webhooks_router(stages))
     app.include_router(responses_router(stages, access.check))
@@ -144,7 +146,8 @@ def create_app(stages: Stages) -> FastAPI:
             counts = await stages.store.counts()
         except StoreError as err:
             return error_response(503, str(err))
-        return json_response({"status": "ready", "prefect_reachable": stages.dispatcher.prefect_reachable, **counts})
+        pipeline = "leader" if stages.leadership.is_leader else "standby"
+        return json_response({"status": "ready", "pipeline": pipeline, "prefect_reachable": stages.dispatcher.prefect_reachable, **counts})
 
     @app.get("/metrics")
     async def prometheus_metrics() -> Response:

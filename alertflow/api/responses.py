@@ -24,14 +24,14 @@ def responses_router(stages: Stages, require_scope: ScopeCheck) -> APIRouter:
     async def run_flow(incident_id: int, flow: FlowName, body: RunRequest, request: Request) -> dict[str, int]:
         """Queue a response flow by hand; it is dispatched to Prefect like any other."""
         require_scope(request, Scope.operate)
-        return {"outbox_id": await stages.pipeline.request_run(incident_id, flow, body.actor, dry_run=body.dry_run)}
+        return {"outbox_id": await stages.commands.request_run(incident_id, flow, body.actor, dry_run=body.dry_run)}
 
     @router.post("/services/{name}/failback", status_code=202)
     async def fail_back(name: str, body: RunRequest, request: Request) -> dict[str, int]:
         """Queue a failback for the service now (no hysteresis wait), or a dry run of it."""
         require_scope(request, Scope.operate)
         incident = await stages.store.latest_incident(name)
-        outbox_id = await stages.pipeline.request_run(incident.id, FlowName.failback, body.actor, dry_run=body.dry_run)
+        outbox_id = await stages.commands.request_run(incident.id, FlowName.failback, body.actor, dry_run=body.dry_run)
         return {"outbox_id": outbox_id, "incident_id": incident.id}
 
     return router

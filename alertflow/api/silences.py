@@ -45,7 +45,7 @@ def silences_router(stages: Stages, require_scope: ScopeCheck) -> APIRouter:
         ends = body.ends_at or starts + timedelta(seconds=body.duration_seconds or 0)
         if ends <= starts:
             raise InputError("ends_at must be after starts_at", field="ends_at")
-        return await stages.pipeline.add_silence(body.matchers, starts, ends, body.author, body.comment)
+        return await stages.commands.add_silence(body.matchers, starts, ends, body.author, body.comment)
 
     @router.get("/silences", response_model=list[Silence])
     async def list_silences(
@@ -57,7 +57,7 @@ def silences_router(stages: Stages, require_scope: ScopeCheck) -> APIRouter:
     @router.delete("/silences/{silence_id}", status_code=204)
     async def expire_silence(silence_id: int, request: Request) -> Response:
         require_scope(request, Scope.operate)
-        await stages.pipeline.expire_silence(silence_id)
+        await stages.commands.expire_silence(silence_id)
         return Response(status_code=204)
 
     @router.get("/suppressed")

@@ -180,10 +180,10 @@ def slack_router(stages: Stages) -> APIRouter:
 async def perform(stages: Stages, action_id: str, incident_id: int, actor: str, slack_user_id: str) -> tuple[Incident, str]:
     """Do what the button says; the incident afterwards and a line for the person who clicked."""
     if action_id == ACK:
-        incident = await stages.pipeline.acknowledge(incident_id, actor)
+        incident = await stages.commands.acknowledge(incident_id, actor)
         return incident, f"Incident #{incident_id} is acknowledged (by {incident.acknowledged_by})."
     if action_id == RESOLVE:
-        incident = await stages.pipeline.resolve(incident_id, actor)
+        incident = await stages.commands.resolve(incident_id, actor)
         return incident, f"Incident #{incident_id} is resolved (by {incident.resolved_by})."
     incident = await request_escalation(stages, incident_id, actor, slack_user_id)
     return incident, f"Escalation of incident #{incident_id} requested: the next escalation step is paged now."

@@ -86,7 +86,7 @@ async def _pagerduty_reply(stages: Stages, endpoint: Endpoint, source: PagerDuty
     incident_id = await _open_incident_with(stages, key)
     if incident_id is None:
         return {"status": "success", "message": "no open incident holds this dedup_key; nothing acknowledged", "dedup_key": key}
-    await stages.pipeline.acknowledge(incident_id, f"{endpoint.name}:{event.client or 'events-api'}")
+    await stages.commands.acknowledge(incident_id, f"{endpoint.name}:{event.client or 'events-api'}")
     return {"status": "success", "message": "Event processed", "dedup_key": key, "incident_id": incident_id}
 
 

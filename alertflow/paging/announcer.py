@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -86,8 +87,9 @@ class OpenDigest:
 
 
 class Announcer:
-    def __init__(self, store: Store, settings: Settings, metrics: Metrics) -> None:
+    def __init__(self, store: Store, settings: Settings, metrics: Metrics, active: Callable[[], bool] = lambda: True) -> None:
         self.store, self.settings, self.metrics = store, settings, metrics
+        self.active = active  # only the pipeline leader announces: digests pace each target from one place
         self.log = PageLog(store)
         self.buckets: dict[tuple[str, str], Bucket] = {}
         self.digests: dict[tuple[str, str], OpenDigest] = {}
@@ -99,7 +101,8 @@ class Announcer:
     async def run(self, stop: asyncio.Event, idle_seconds: float = 1.0) -> None:
         while not stop.is_set():
             try:
-                await self.drain()
+                if self.active():
+                    await self.drain()
             except StoreUnavailable as err:  # expected while the database is away: one line, not a traceback a second
                 log.error("store unavailable, announcer will retry: %s", err)
             except Exception:

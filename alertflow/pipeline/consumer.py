@@ -6,23 +6,34 @@ timeline entries, outbox rows, the engine's changed state and the inbox
 progress mark) are written in one transaction; if that fails, the engine is
 rebuilt from the store before the next try, so memory never runs ahead of
 disk, and a restart resumes windows and timers where the last commit left
-them. People's commands (ack, resolve, run, silences) take the same lock.
+them. People's commands (ack, resolve, run, silences) take the same lock;
+they reach this process through the command queue (alertflow/pipeline/commands.py).
+
+Only the leader runs (alertflow/pipeline/leadership.py): each write
+transaction starts by renewing this process's lease for its term, so a
+pipeline that lost its lease cannot commit; it stands by, and restores the
+engine from the store when it leads again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timezone
+from typing import Any
 
 from alertflow.doorbell import Doorbell
-from alertflow.errors import Conflict, InputError, NotFound, StoreUnavailable
+from alertflow.errors import Conflict, InputError, NotFound, NotLeader, StoreUnavailable
 from alertflow.metrics import Metrics
 from alertflow.models import ACTION_BY_FLOW, Action, FlowName, Incident, IncidentStatus, Silence, TimelineKind
+from alertflow.pipeline.commands import apply_pending, check_matchers
 from alertflow.pipeline.decisions import DecisionWriter, Rows, entry
-from alertflow.rules import Engine, Matcher, RuleSet
+from alertflow.pipeline.leadership import STANDBY_POLL_SECONDS, Leadership, Unfenced
+from alertflow.rules import Engine, RuleSet
 from alertflow.rules.decision import Decision
+from alertflow.store.commands import CommandQueue, Withdrawn, finish_command
 from alertflow.store.database import Store, StoredAlert
 from alertflow.store.tx import Tx
 
@@ -36,9 +47,11 @@ def utcnow() -> datetime:
 class Pipeline:
     def __init__(
         self, store: Store, ruleset: RuleSet, *, on_outbox: Callable[[], None] = lambda: None, batch_size: int = 500,
-        clock: Callable[[], datetime] = utcnow, metrics: Metrics | None = None,
+        clock: Callable[[], datetime] = utcnow, metrics: Metrics | None = None, leadership: Leadership | Unfenced | None = None,
     ) -> None:  # fmt: skip
         self.store = store
+        self.leadership = leadership or Unfenced()
+        self.commands = CommandQueue(store)
         self.engine = Engine(ruleset)
         self.writer = DecisionWriter(self.engine, ruleset)
         self.on_outbox = on_outbox
@@ -47,6 +60,7 @@ class Pipeline:
         self.metrics = metrics or Metrics()
         self._lock = asyncio.Lock()
         self.doorbell = Doorbell()
+        self._restored_term: int | None = None  # the lease term the engine's memory was last rebuilt for
 
     async def restore(self) -> None:
         """Rebuild the engine from the store (start-up, or after a failed write)."""
@@ -60,8 +74,19 @@ class Pipeline:
     async def run(self, stop: asyncio.Event, idle_seconds: float = 1.0) -> None:
         while not stop.is_set():
             try:
+                if not self.leadership.is_leader and not await self.leadership.try_acquire():
+                    with contextlib.suppress(TimeoutError):  # stand by; a stop ends the wait
+                        await asyncio.wait_for(stop.wait(), STANDBY_POLL_SECONDS)
+                    continue
+                if self._restored_term != self.leadership.term:  # a new term: whatever the last leader committed
+                    await self.restore()
+                    self._restored_term = self.leadership.term
+                await apply_pending(self, self.commands)
                 await self.drain()
                 await self.tick()
+            except NotLeader as err:
+                log.warning("pipeline stands by: %s", err)
+                continue
             except StoreUnavailable as err:
                 log.error("store unavailable, will retry: %s", err)
                 await asyncio.sleep(1)
@@ -69,6 +94,21 @@ class Pipeline:
                 log.exception("pipeline pass failed, will retry")
                 await asyncio.sleep(1)
             await self.doorbell.wait(idle_seconds)
+        with contextlib.suppress(Exception):  # a clean stop hands over at once; a failed release just runs out
+            await self.leadership.release()
+
+    @contextlib.asynccontextmanager
+    async def _write(self) -> AsyncIterator[Tx]:
+        """A write transaction that lands only while this process leads; memory follows disk if it fails."""
+        try:
+            async with self.store.write() as tx:
+                await self.leadership.fence(tx)
+                yield tx
+        except (NotLeader, NotFound, InputError):
+            raise  # refused before memory changed; or, not leading, restored when this process leads again
+        except Exception:
+            await self.restore()  # memory must not run ahead of disk
+            raise
 
     async def drain(self) -> int:
         """Decide every pending inbox alert; returns how many were processed."""
@@ -90,7 +130,7 @@ class Pipeline:
         its error) instead of blocking everything behind it."""
         try:
             queued = await self._transaction(lambda now: [d for s in batch for d in self.engine.process(s.alert, now)], batch)
-        except StoreUnavailable:
+        except (StoreUnavailable, NotLeader):
             raise
         except Exception as err:
             if len(batch) > 1:
@@ -99,7 +139,7 @@ class Pipeline:
                     await self._apply([stored])
                 return
             log.error("inbox alert %s set aside: %s: %s", batch[0].id, type(err).__name__, err)
-            async with self.store.write() as tx:
+            async with self._write() as tx:
                 await tx.mark_processed([batch[0].id], utcnow(), error=f"{type(err).__name__}: {err}"[:2000])
             return
         if queued:
@@ -110,14 +150,10 @@ class Pipeline:
         async with self._lock:
             now = self.clock()
             rows = Rows()
-            try:
-                async with self.store.write() as tx:
-                    for decision in decide(now):
-                        await self.writer.write(tx, decision, now, rows)
-                    await self._flush(tx, rows, batch, now)
-            except Exception:
-                await self.restore()  # memory must not run ahead of disk
-                raise
+            async with self._write() as tx:
+                for decision in decide(now):
+                    await self.writer.write(tx, decision, now, rows)
+                await self._flush(tx, rows, batch, now)
         self.metrics.observe_decided((s.alert.received_at for s in batch), utcnow())  # wall time, whatever the engine's clock
         return rows.queued
 
@@ -133,20 +169,22 @@ class Pipeline:
 
     # -- people's commands --------------------------------------------------
 
-    async def acknowledge(self, incident_id: int, actor: str) -> Incident:
-        return await self._transition(incident_id, IncidentStatus.acknowledged, actor, TimelineKind.ack)
+    async def acknowledge(self, incident_id: int, actor: str, command: int | None = None) -> Incident:
+        return await self._transition(incident_id, IncidentStatus.acknowledged, actor, TimelineKind.ack, command)
 
-    async def resolve(self, incident_id: int, actor: str) -> Incident:
-        return await self._transition(incident_id, IncidentStatus.resolved, actor, TimelineKind.resolve)
+    async def resolve(self, incident_id: int, actor: str, command: int | None = None) -> Incident:
+        return await self._transition(incident_id, IncidentStatus.resolved, actor, TimelineKind.resolve, command)
 
-    async def _transition(self, incident_id: int, to: IncidentStatus, actor: str, kind: TimelineKind) -> Incident:
+    async def _transition(self, incident_id: int, to: IncidentStatus, actor: str, kind: TimelineKind, command: int | None) -> Incident:
         async with self._lock:
             now = self.clock()
             queued = 0
-            async with self.store.write() as tx:
+            async with self._write() as tx:
                 changed = await tx.transition(incident_id, to, actor, now)
                 if changed is None:
-                    return await tx.get_incident(incident_id)
+                    current = await tx.get_incident(incident_id)
+                    await finish_command(tx, command, now, _value(current))
+                    return current
                 await tx.add_timeline([entry(incident_id, now, kind, f"{to.value} by {actor}", actor=actor)])
                 queued = await self.writer.queue_after_change(tx, incident_id, changed.rule_id, now, resolved=to is IncidentStatus.resolved)
                 if to is IncidentStatus.resolved:
@@ -157,15 +195,16 @@ class Pipeline:
                         await self.writer.write(tx, decision, now, rows)
                     await self._flush(tx, rows, [], now)
                     queued += rows.queued
+                await finish_command(tx, command, now, _value(changed))
         if queued:
             self.on_outbox()
         return changed
 
-    async def request_run(self, incident_id: int, flow: FlowName, actor: str, dry_run: bool = False) -> int:
+    async def request_run(self, incident_id: int, flow: FlowName, actor: str, dry_run: bool = False, command: int | None = None) -> int:
         """Queue a response flow by hand, with the action its rule defines (or the flow's defaults)."""
         async with self._lock:
             now = self.clock()
-            async with self.store.write() as tx:
+            async with self._write() as tx:
                 incident = await tx.get_incident(incident_id)
                 action = self.writer.rule_action(incident.rule_id, flow)
                 if action is None:
@@ -180,29 +219,42 @@ class Pipeline:
                 outbox_id = await tx.queue_action(incident_id, action, now)
                 what = f"{flow.value} flow{' dry run' if dry_run else ''} requested by {actor}"
                 await tx.add_timeline([entry(incident_id, now, TimelineKind.note, what, actor=actor)])
+                await finish_command(tx, command, now, {"value": outbox_id})
         self.on_outbox()
         return outbox_id
 
-    async def add_silence(self, matchers: list[str], starts_at: datetime, ends_at: datetime, author: str, comment: str) -> Silence:
-        for text in matchers:
-            try:
-                Matcher.parse(text)
-            except ValueError as err:
-                raise InputError(str(err), field="matchers") from None
+    async def add_silence(
+        self, matchers: list[str], starts_at: datetime, ends_at: datetime, author: str, comment: str, command: int | None = None
+    ) -> Silence:  # fmt: skip
+        check_matchers(matchers)
         values = {"matchers": matchers, "starts_at": starts_at, "ends_at": ends_at, "author": author, "comment": comment}
         async with self._lock:
-            async with self.store.write() as tx:
-                silence_id = await tx.add_silence({**values, "created_at": self.clock()})
+            async with self._write() as tx:
+                silence = Silence(id=await tx.add_silence({**values, "created_at": self.clock()}), **values)
+                await finish_command(tx, command, self.clock(), _value(silence))
             self.engine.set_silences(await self.store.silences(active_at=self.clock()))
-        return Silence(id=silence_id, **values)
+        return silence
 
-    async def expire_silence(self, silence_id: int) -> None:
+    async def expire_silence(self, silence_id: int, command: int | None = None) -> None:
         async with self._lock:
-            async with self.store.write() as tx:
+            async with self._write() as tx:
                 if not await tx.expire_silence(silence_id, self.clock()):
                     raise NotFound(f"silence {silence_id} does not exist or has already ended")
+                await finish_command(tx, command, self.clock(), {"value": None})
             self.engine.set_silences(await self.store.silences(active_at=self.clock()))
         self.nudge()  # alerts it held are evaluated again at the next tick
+
+    async def finish_command(self, command: int, result: dict[str, Any]) -> None:
+        """Record a refused command's answer (nothing else changed)."""
+        try:
+            async with self._write() as tx:
+                await finish_command(tx, command, self.clock(), result)
+        except Withdrawn:
+            pass
+
+
+def _value(model: Incident | Silence) -> dict[str, Any]:
+    return {"value": model.model_dump(mode="json")}
 
 
 def _as_dry_run(action: Action) -> Action:

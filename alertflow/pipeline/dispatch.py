@@ -5,6 +5,10 @@ idempotency key goes with it, so a crash between the two re-sends and Prefect
 returns the run it already has. When Prefect is unreachable, rows wait with
 backoff while the webhook keeps accepting; they drain when it is back.
 
+Every API replica dispatches: each row is claimed first (``Store.claim_outbox``,
+``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so two replicas never send the same
+row at once, and the idempotency key covers a claim that ran out.
+
 Runs are created one at a time: Prefect on SQLite answers concurrent run
 creation with lock errors and 2 s client retries, slower than a sequence.
 This is ``run_deployment(..., timeout=0, idempotency_key=...)`` minus its
@@ -39,6 +43,9 @@ DOWN_BACKOFF = exponential(0.5, cap=30.0)
 # Prefect busy while creating one run: five quick retries, 0.05 to 0.8 s apart.
 QUICK_ATTEMPTS, QUICK_BACKOFF = 6, exponential(0.05)
 BUSY_RETRY_SECONDS = 0.2
+# A claimed row is this dispatcher's for this long (creating a run takes well under a second, its quick retries
+# under two); one whose dispatcher died is then taken by another replica, with the same idempotency key.
+CLAIM_SECONDS = 15.0
 
 
 class Dispatcher:
@@ -75,14 +82,14 @@ class Dispatcher:
     async def drain(self, client: PrefectClient) -> int:
         """Dispatch every due row; stops at the first failure (Prefect is likely down or busy).
 
-        One row per query: a page decided while a backlog drains goes next, not after the backlog.
+        One row per claim: a page decided while a backlog drains goes next, not after the backlog.
         """
         sent = 0
-        while rows := await self.store.due_outbox(datetime.now(timezone.utc), limit=1):
+        while row := await self.store.claim_outbox(datetime.now(timezone.utc), CLAIM_SECONDS):
             try:
-                await self._dispatch(client, rows[0])
+                await self._dispatch(client, row)
             except Exception as err:
-                await self._postpone(rows[0], err)
+                await self._postpone(row, err)
                 self.prefect_reachable = not _is_connection_error(err)
                 return sent
             sent += 1

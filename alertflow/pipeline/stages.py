@@ -1,5 +1,9 @@
 """The long-running core of the API process: inbox writer, pipeline, announcer and dispatcher, wired.
 
+Every replica writes the inbox and dispatches; only the elected leader runs the
+pipeline and the announcer (alertflow/pipeline/leadership.py), and people's
+commands reach it through ``Commands`` wherever they were taken.
+
 Each stage wakes the next (a commit nudges the pipeline, queued runs nudge the
 dispatcher) so an alert moves through in milliseconds, and each also polls on
 a slow tick, so nothing depends on a nudge arriving: work left by a crash or
@@ -21,11 +25,14 @@ from alertflow.config.settings import Settings
 from alertflow.errors import ConfigError
 from alertflow.metrics import Metrics
 from alertflow.paging.announcer import Announcer
+from alertflow.pipeline.commands import Commands
 from alertflow.pipeline.consumer import Pipeline
 from alertflow.pipeline.dispatch import Dispatcher
 from alertflow.pipeline.inbox import InboxWriter
+from alertflow.pipeline.leadership import Leadership
 from alertflow.rules import RuleSet, parse_rules
 from alertflow.store.database import Store
+from alertflow.store.wakeups import COMMANDS, INBOX, Listener
 
 log = logging.getLogger("alertflow.pipeline.stages")
 
@@ -70,22 +77,27 @@ class Stages:
             ui_url=settings.prefect_ui_url,
         )
         self.metrics = Metrics()
-        self.announcer = Announcer(self.store, settings, self.metrics)
-        self.pipeline = Pipeline(self.store, ruleset, on_outbox=self._decided, metrics=self.metrics)
+        self.leadership = Leadership(self.store)
+        self.announcer = Announcer(self.store, settings, self.metrics, active=lambda: self.leadership.is_leader)
+        self.pipeline = Pipeline(self.store, ruleset, on_outbox=self._decided, metrics=self.metrics, leadership=self.leadership)
+        self.commands = Commands(self.store, self.pipeline)
         self.inbox = InboxWriter(self.store, on_commit=self.pipeline.nudge)
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        await self.store.create_schema()
-        await self.pipeline.restore()
+        await self.store.check_schema(create_if_empty=True)  # an older schema refuses: `alertflow db upgrade`
         tune_garbage_collector()
         self.inbox.start()
         self._tasks = [
             asyncio.create_task(self.pipeline.run(self._stop), name="pipeline"),
+            asyncio.create_task(self.leadership.keep_alive(self._stop), name="lease"),
             asyncio.create_task(self.dispatcher.run(self._stop), name="dispatcher"),
             asyncio.create_task(self.announcer.run(self._stop), name="announcer"),
         ]
+        if not self.store.is_sqlite:  # replicas: alerts and commands taken by another process wake this one's pipeline
+            listener = Listener(self.store.url, (INBOX, COMMANDS), self.pipeline.nudge)
+            self._tasks.append(asyncio.create_task(listener.run(self._stop), name="wake-ups"))
         log.info("alertflow service started (store %s)", self.store.engine.url.render_as_string(hide_password=True))
 
     def _decided(self) -> None:

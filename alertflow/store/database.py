@@ -8,27 +8,31 @@ of failing on a lock upgrade. PostgreSQL is the same code behind a URL.
 Reads and single writes are methods of ``Store``; multi-step writes that must
 land together (the pipeline's decisions, an acknowledgement and its timeline
 entry) use ``Store.write()``, which yields a ``Tx`` (see alertflow/store/tx.py).
+The schema is Alembic's: ``Store.upgrade()`` and ``Store.check_schema()`` are
+in alertflow/store/schema.py.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from pathlib import Path
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, event, func, select, text, update
+from sqlalchemy import delete, event, func, select, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from alertflow.errors import Conflict, NotFound, StoreError, StoreUnavailable
 from alertflow.models import Alert, Incident, IncidentStatus, Silence, TimelineEntry
 from alertflow.store import tables as t
+from alertflow.store.schema import SchemaVersions
 from alertflow.store.timeline import TimelineReads
 from alertflow.store.tx import Tx
+from alertflow.store.wakeups import INBOX, notify
 
 
 def _json_dumps(value: Any) -> str:
@@ -51,10 +55,7 @@ class OutboxRow:
     attempts: int
 
 
-SCHEMA_LOCK_KEY = 0x616C6572  # "aler": the advisory lock that makes schema creation one process at a time
-
-
-class Store(TimelineReads):
+class Store(TimelineReads, SchemaVersions):
     def __init__(self, url: str) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
@@ -62,23 +63,13 @@ class Store(TimelineReads):
         if self.is_sqlite:
             options["connect_args"] = {"timeout": 30}
         else:
-            options.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+            # Named per process in pg_stat_activity, so an operator (or the HA test) can tell replicas apart.
+            named = {"server_settings": {"application_name": f"alertflow:{os.getpid()}"}}
+            options.update(pool_size=10, max_overflow=10, pool_pre_ping=True, connect_args=named)
         self.engine = create_async_engine(url, **options)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_on_connect)
             event.listen(self.engine.sync_engine, "begin", _sqlite_on_begin)
-
-    async def create_schema(self) -> None:
-        database = self.engine.url.database
-        if self.is_sqlite and database and database != ":memory:":
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        # The API and a worker may start together. SQLite: IMMEDIATE takes the write lock up front (a transaction
-        # that reads first and writes later cannot wait, "database is locked" at once). PostgreSQL: its
-        # create-if-missing is not atomic, so an advisory lock makes the creators take turns.
-        async with self.engine.execution_options(immediate=True).begin() as conn:
-            if not self.is_sqlite:
-                await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
-            await conn.run_sync(t.metadata.create_all)
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -113,6 +104,7 @@ class Store(TimelineReads):
         if not alerts:
             return []
         async with self.write() as tx:
+            await notify(tx.conn, INBOX)  # the pipeline leader may be another process
             return await tx.append_alerts(alerts)
 
     async def pending_alerts(self, limit: int) -> list[StoredAlert]:
@@ -218,15 +210,21 @@ class Store(TimelineReads):
 
     # -- outbox --------------------------------------------------------------
 
+    async def claim_outbox(self, now: datetime, hold_seconds: float) -> OutboxRow | None:
+        """Take the next due row for ``hold_seconds`` (its next attempt moved on: a dead claimer's row frees itself).
+        Every replica dispatches; ``SKIP LOCKED`` (PostgreSQL) or BEGIN IMMEDIATE (SQLite) keeps them off each other's rows."""
+        query = _due_outbox(select(t.outbox.c.id), now).limit(1).with_for_update(skip_locked=True)
+        async with self.write() as tx:
+            outbox_id = (await tx.conn.execute(query)).scalar_one_or_none()
+            if outbox_id is None:
+                return None
+            claim = update(t.outbox).where(t.outbox.c.id == outbox_id).values(next_attempt_at=now + timedelta(seconds=hold_seconds))
+            r = (await tx.conn.execute(claim.returning(*t.outbox.c))).one()
+        return OutboxRow(r.id, r.idempotency_key, r.incident_id, r.flow, r.parameters, r.attempts)
+
     async def due_outbox(self, now: datetime, limit: int) -> list[OutboxRow]:
-        query = (
-            select(t.outbox)
-            .where(t.outbox.c.dispatched_at.is_(None), t.outbox.c.next_attempt_at <= now)
-            .order_by(t.outbox.c.priority, t.outbox.c.id)  # FlowName.priority (failover and recovery first), then decision order
-            .limit(limit)
-        )
         async with self.read() as conn:
-            rows = await conn.execute(query)
+            rows = await conn.execute(_due_outbox(select(t.outbox), now).limit(limit))
             return [OutboxRow(r.id, r.idempotency_key, r.incident_id, r.flow, r.parameters, r.attempts) for r in rows]
 
     async def mark_dispatched(self, outbox_id: int, flow_run_id: str, entry: TimelineEntry) -> None:
@@ -247,9 +245,8 @@ class Store(TimelineReads):
             return [dict(row._mapping) for row in await conn.execute(query)]
 
     async def counts(self) -> dict[str, int]:
-        """Backlogs and totals for /metrics and /readyz, in one round trip that reads only indexes:
-        the inbox's highest id (not a count of a table that only grows) and the partial indexes
-        of what is pending or failed."""
+        """Backlogs and totals for /metrics and /readyz in one round trip that reads only indexes: the inbox's
+        highest id (not a count of a table that only grows) and the partial indexes of what is pending or failed."""
 
         def count(table: Any, where: Any) -> Any:
             return select(func.count()).select_from(table).where(where).scalar_subquery()
@@ -263,6 +260,11 @@ class Store(TimelineReads):
         )
         async with self.read() as conn:
             return dict((await conn.execute(query)).one()._mapping)
+
+
+def _due_outbox(query: Any, now: datetime) -> Any:
+    """Rows not yet dispatched whose time has come: by FlowName.priority (failover and recovery first), then decision order."""
+    return query.where(t.outbox.c.dispatched_at.is_(None), t.outbox.c.next_attempt_at <= now).order_by(t.outbox.c.priority, t.outbox.c.id)
 
 
 def _store_error(what: str, err: DBAPIError) -> StoreError:

@@ -13,6 +13,11 @@
 - ``pages``: every notification the paging flow claimed, one row per step,
   target and notifier, unique per incident and escalation episode: a retried
   or restarted paging run finds the row and does not page twice.
+- ``leases``: who leads the pipeline now, and under which term; every write of
+  the leader checks its term in the same transaction (fencing), so a leader
+  that lost its lease cannot commit (alertflow/pipeline/leadership.py).
+- ``commands``: people's commands (ack, resolve, runs, silences) on their way
+  from whichever API replica took them to the pipeline leader, with the result.
 - ``outbox``: flow runs decided but maybe not yet created in Prefect, in decision
   order; each row's random ``idempotency_key`` goes to Prefect, so a re-send
   after a crash creates nothing new.
@@ -29,6 +34,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -233,4 +239,25 @@ pages = Table(
     Column("detail", Text),
     Column("claimed_at", UTCDateTime, nullable=False),
     UniqueConstraint("incident_id", "episode", "step", name="ux_pages_step"),
+)
+
+leases = Table(
+    "leases",  # one row per elected role ("pipeline"): the holder, its term, and until when (epoch seconds, database clock)
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("term", BigInteger, nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
+
+commands = Table(
+    "commands",  # a person's command, queued by any API replica and applied once by the pipeline leader
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+    Column("payload", Json, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("done_at", UTCDateTime),
+    Column("result", Json),  # {"value": ...} or {"error": kind, "message": ..., "field": ...}
+    Index("ix_commands_pending", "id", sqlite_where=text("done_at IS NULL"), postgresql_where=text("done_at IS NULL")),
 )
