@@ -103,12 +103,14 @@ class ApiThread:
         return self.request("GET", path, **kwargs)
 
 
-def start_worker(config_path: Path, log_path: Path) -> subprocess.Popen[bytes]:
-    """``alertflow worker`` as its own process, as in production."""
+def start_worker(config_path: Path, log_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """``alertflow worker`` as its own process, as in production (``env`` on top of ours, e.g. another
+    ``ALERTFLOW_PREFECT_API_URL``: the environment overrides the config file)."""
     with open(log_path, "wb") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "alertflow", "worker", "--config", str(config_path)], stdout=log, stderr=subprocess.STDOUT
-        )
+            [sys.executable, "-m", "alertflow", "worker", "--config", str(config_path)],
+            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+        )  # fmt: skip
 
 
 def start_api(config_path: Path, log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
