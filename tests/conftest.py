@@ -36,7 +36,7 @@ def free_port() -> int:
 SESSION_DIR = Path(tempfile.mkdtemp(prefix="alertflow-tests-"))
 PREFECT_PORT = free_port()
 PREFECT_API_URL = f"http://127.0.0.1:{PREFECT_PORT}/api"
-for name in [n for n in os.environ if n.startswith("ALERTFLOW_") and n != "ALERTFLOW_TEST_PG_URL"]:
+for name in [n for n in os.environ if n.startswith("ALERTFLOW_") and not n.startswith("ALERTFLOW_TEST_PG_")]:
     del os.environ[name]
 os.environ.update(
     PREFECT_HOME=str(SESSION_DIR / "prefect"),
@@ -47,6 +47,7 @@ os.environ.update(
 )
 
 PG_URL = os.environ.get("ALERTFLOW_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+PG_PREFIX = os.environ.get("ALERTFLOW_TEST_PG_PREFIX", "")  # before the names of the databases tests create (a shared server)
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -145,7 +146,7 @@ def pg_database(prefix: str) -> Iterator[str]:
     import asyncpg
 
     admin_dsn = PG_URL.replace("postgresql+asyncpg://", "postgresql://")
-    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    name = f"{PG_PREFIX}{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
 
     async def admin(sql: str) -> None:
         conn = await asyncpg.connect(admin_dsn)

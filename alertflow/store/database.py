@@ -79,6 +79,7 @@ class Store(TimelineReads):
             if not self.is_sqlite:
                 await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
             await conn.run_sync(t.metadata.create_all)
+            await conn.run_sync(t.add_missing_columns)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -15,7 +15,13 @@
   or restarted paging run finds the row and does not page twice.
 - ``outbox``: flow runs decided but maybe not yet created in Prefect, in decision
   order; each row's random ``idempotency_key`` goes to Prefect, so a re-send
-  after a crash creates nothing new.
+  after a crash creates nothing new. A timeline row's ``final_read_at`` says
+  when its run took its last look at the store: until then, the run will show
+  any later change, so a change queues no second timeline run (tx.py).
+
+Columns added after a table first shipped are listed in ``ADDED_COLUMNS``:
+``create_all`` creates missing tables, never missing columns, so an older
+store gets them at start-up (``add_missing_columns``).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Connection,
     DateTime,
     ForeignKey,
     Index,
@@ -39,6 +46,7 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
     insert_sentinel,
+    inspect,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -156,6 +164,7 @@ outbox = Table(
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("next_attempt_at", UTCDateTime, nullable=False),
     Column("last_error", Text),
+    Column("final_read_at", UTCDateTime),  # timeline rows: the run's last look at the store (ADDED_COLUMNS)
     Index(
         "ix_outbox_pending",
         "priority",
@@ -234,3 +243,17 @@ pages = Table(
     Column("claimed_at", UTCDateTime, nullable=False),
     UniqueConstraint("incident_id", "episode", "step", name="ux_pages_step"),
 )
+
+
+# (table, column, what rows that predate the column get). Timeline runs dispatched before
+# final_read_at existed ran long ago: they count as having read, so a change queues a new run.
+ADDED_COLUMNS = (("outbox", "final_read_at", "UPDATE outbox SET final_read_at = dispatched_at WHERE dispatched_at IS NOT NULL"),)
+
+
+def add_missing_columns(conn: Connection) -> None:
+    """Add the ``ADDED_COLUMNS`` an older store lacks (nullable, so adding is one ALTER), and fill them in."""
+    for table, name, backfill in ADDED_COLUMNS:
+        if name not in {column["name"] for column in inspect(conn).get_columns(table)}:
+            kind = metadata.tables[table].c[name].type.compile(dialect=conn.dialect)
+            conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {kind}"))
+            conn.execute(text(backfill))
