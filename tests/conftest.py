@@ -48,6 +48,7 @@ os.environ.update(
 
 PG_URL = os.environ.get("ALERTFLOW_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("ALERTFLOW_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+PG_PREFIX = os.environ.get("ALERTFLOW_TEST_PG_PREFIX", "")  # before the names of the databases tests create (a shared server)
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -149,7 +150,7 @@ def pg_database(prefix: str) -> Iterator[str]:
     import asyncpg
 
     admin_dsn = PG_URL.replace("postgresql+asyncpg://", "postgresql://")
-    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    name = f"{PG_PREFIX}{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
 
     async def admin(sql: str) -> None:
         conn = await asyncpg.connect(admin_dsn)

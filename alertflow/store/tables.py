@@ -20,7 +20,11 @@
   from whichever API replica took them to the pipeline leader, with the result.
 - ``outbox``: flow runs decided but maybe not yet created in Prefect, in decision
   order; each row's random ``idempotency_key`` goes to Prefect, so a re-send
-  after a crash creates nothing new.
+  after a crash creates nothing new. A timeline row's ``final_read_at`` says
+  when its run took its last look at the store: until then, the run will show
+  any later change, so a change queues no second timeline run (tx.py).
+
+Every change here is also an Alembic revision (alertflow/store/migrations/).
 """
 
 from __future__ import annotations
@@ -162,6 +166,7 @@ outbox = Table(
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("next_attempt_at", UTCDateTime, nullable=False),
     Column("last_error", Text),
+    Column("final_read_at", UTCDateTime),  # timeline rows: the run's last look at the store (revision 0003)
     Index(
         "ix_outbox_pending",
         "priority",
