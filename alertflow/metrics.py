@@ -10,7 +10,9 @@ The latencies an on-call engineer alerts on are histograms: webhook → decided
 flow run's duration by flow and final state. Backlogs are gauges read from the
 store at scrape time with index-only queries, so they stay true after a restart.
 Alert on ``alertflow_outbox_pending`` staying high: Prefect is down or no
-worker serves the deployments.
+worker serves the deployments. Events for Prefect automations
+(alertflow/pipeline/events.py) are counted as sent, failed (attempts) and
+dropped (by reason), with the number waiting as a gauge.
 """
 
 from __future__ import annotations
@@ -60,6 +62,17 @@ class Metrics:
             buckets=FLOW_BUCKETS,
             registry=r,
         )
+        self.events_sent = Counter("alertflow_prefect_events_sent", "Events Prefect accepted from this process.", registry=r)
+        self.events_failed = Counter(
+            "alertflow_prefect_events_failed", "Attempts to send events to Prefect that failed (they are tried again).", registry=r
+        )
+        self.events_dropped = Counter(
+            "alertflow_prefect_events_dropped",
+            "Events given up: queue full while Prefect was away, rejected by Prefect, or held at stop.",
+            ["reason"],
+            registry=r,
+        )
+        self.events_queued = Gauge("alertflow_prefect_events_queued", "Events waiting to be sent to Prefect.", registry=r)
         self._backlog = {name: Gauge(f"alertflow_{name}", help, registry=r) for name, help in BACKLOGS.items()}
 
     def observe_decided(self, received: Iterable[datetime], now: datetime) -> None:

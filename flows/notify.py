@@ -8,6 +8,7 @@ same dedup key, a webhook POST of the new status; a storm's digest is drawn
 again with every incident it carries), and major timeline events go to the
 threads of the notifiers that keep one. Notifiers are looked up by name in the
 one registry (integrations/notifiers/registry.py): nothing here branches on a kind.
+Each page sent is an ``alertflow.page.sent`` event too, from the task that sent it.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from typing import TypeVar
 from prefect.context import TaskRunContext
 
 from alertflow.errors import RetryableIntegrationError
-from alertflow.flows.runtime import io_task, settings, store
+from alertflow.events import PAGE_SENT
+from alertflow.flows.runtime import emit, io_task, settings, store
 from alertflow.integrations.notifiers import Notifier, PageRef
 from alertflow.integrations.notifiers.message import PageMessage
 from alertflow.models import TimelineEntry, TimelineKind
@@ -63,7 +65,9 @@ async def notifier(name: str, address: str) -> Notifier:
 
 @io_task
 async def send_page(name: str, address: str, message: PageMessage) -> PageRef:
-    return await wait_out_retry_after((await notifier(name, address)).send(message, address))
+    sent = await wait_out_retry_after((await notifier(name, address)).send(message, address))
+    await emit(message.incident_id, PAGE_SENT, notifier=name, step=message.step, reason=message.reason)
+    return sent
 
 
 @io_task

@@ -35,6 +35,7 @@ from prefect import flow
 from alertflow.config.oncall import EscalationPolicy, Recipient, Step
 from alertflow.durations import format_duration
 from alertflow.errors import ConfigError, IntegrationError, PermanentIntegrationError
+from alertflow.events import ESCALATED
 from alertflow.flows.handover import trim
 from alertflow.flows.notify import find_page, news, reply_page, send_page, update_page
 from alertflow.flows.runtime import current_run, record, settings, store, with_retry
@@ -187,10 +188,10 @@ class Escalation:
             return True
         if outcome == "escalate":
             summary = f"{label}: escalation requested by {value}" + ("" if last else ", next step now")
-            await record(self.incident_id, TimelineKind.escalation, summary, requested_by=value)
+            await record(self.incident_id, TimelineKind.escalation, summary, event=None if last else ESCALATED, requested_by=value)
         else:
             summary = f"{label}: no acknowledgement within {format_duration(step.wait)}" + ("" if last else ", next step")
-            await record(self.incident_id, TimelineKind.escalation, summary)
+            await record(self.incident_id, TimelineKind.escalation, summary, event=None if last else ESCALATED)
         return False
 
     async def watch(self, until: datetime, prompt: UiPrompt | None) -> tuple[str, object]:

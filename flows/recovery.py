@@ -23,6 +23,7 @@ from prefect.deployments import run_deployment
 from alertflow.config.responses import HealthCheck, HttpStep, RunbookStep, RunDeploymentStep, ShellStep
 from alertflow.config.secrets import resolve_secrets
 from alertflow.errors import ConfigError, IntegrationError, RetryableIntegrationError
+from alertflow.events import MITIGATED
 from alertflow.flows.handover import hand_over, trim
 from alertflow.flows.runtime import current_run, io_task, record, settings, store, with_retry
 from alertflow.flows.timeline import LIFECYCLE_HOOKS
@@ -112,10 +113,9 @@ async def run_recovery(incident_id: int, action: RecoveryAction) -> str | dict[s
     except Exception as err:
         await give_up(incident_id, name, "verification", err)
         raise
-    await store().mark_mitigated(incident_id)
-    await record(
-        incident_id, TimelineKind.recovery, f"runbook {name}: service healthy, incident mitigated", detail=outcome.detail, major=True
-    )
+    mitigated = await store().mark_mitigated(incident_id)  # False when already mitigated or resolved: no news
+    summary = f"runbook {name}: service healthy, incident mitigated"
+    await record(incident_id, TimelineKind.recovery, summary, event=MITIGATED if mitigated else None, detail=outcome.detail, major=True)
     return outcome.detail
 
 

@@ -5,11 +5,18 @@ process Prefect spawned), so it reads settings from ``ALERTFLOW_CONFIG`` and
 opens the store once per event loop. Retry policies from the rules file are
 applied here to the tasks that do I/O, and only failures worth retrying are
 retried: a wrong token or an unknown channel fails at once.
+
+Every timeline entry a flow writes (``record``) is also a line in the run's
+log through Prefect's run logger, so the run's page in the UI tells the same
+story; given an ``event`` (alertflow/events.py) it is also emitted to Prefect
+with ``emit_event``, which relates it to the flow run, its flow and deployment.
+An event that cannot be emitted is logged, never fails the flow.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import weakref
 from datetime import datetime, timezone
 from typing import Any, TypeVar
@@ -17,10 +24,14 @@ from typing import Any, TypeVar
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
+from prefect.events import emit_event
+from prefect.exceptions import MissingContextError
+from prefect.logging import get_run_logger
 from prefect.tasks import Task, exponential_backoff
 
 from alertflow.config import settings as config
 from alertflow.errors import AlertflowError, RetryableIntegrationError, StoreError
+from alertflow.events import event_for
 from alertflow.models import RetryPolicy, TimelineEntry, TimelineKind
 from alertflow.store.database import Store
 
@@ -30,6 +41,7 @@ T = TypeVar("T", bound=Task[Any, Any])
 # their lifecycle hooks say so instead of "cancelled", and they continue on the next worker.
 HANDED_OVER: set[str] = set()
 
+log = logging.getLogger("alertflow.flows")
 _stores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Store] = weakref.WeakKeyDictionary()
 
 
@@ -96,6 +108,29 @@ def timeline_entry(incident_id: int, kind: TimelineKind, summary: str, flow_run_
     )
 
 
-async def record(incident_id: int, kind: TimelineKind, summary: str, flow_run_id: Any = None, **data: Any) -> None:
-    """Write one timeline entry as the current flow run (or ``flow_run_id``, from a state hook)."""
+async def record(
+    incident_id: int, kind: TimelineKind, summary: str, flow_run_id: Any = None, event: str | None = None, **data: Any
+) -> None:
+    """Write one timeline entry as the current flow run (or ``flow_run_id``, from a state hook), say it in the run's log,
+    and emit ``event`` about the incident if given."""
     await store().add_timeline(timeline_entry(incident_id, kind, summary, flow_run_id, **data))
+    extra = {"incident_id": incident_id} | ({"flow_run_id": str(flow_run_id)} if flow_run_id else {})  # a hook runs outside its run
+    run_logger().info("incident %s: %s", incident_id, summary, extra=extra)
+    if event is not None:
+        await emit(incident_id, event, summary=summary, **{k: v for k, v in data.items() if isinstance(v, str | int | float | bool)})
+
+
+def run_logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
+    """Prefect's logger of the current flow or task run (its lines show on the run's page), else ours."""
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return log
+
+
+async def emit(incident_id: int, event: str, **payload: Any) -> None:
+    """Emit an event about the incident, labelled as it stands now; Prefect adds the run's resources."""
+    try:
+        emit_event(**event_for(event, await store().get_incident(incident_id), **payload))
+    except Exception as err:  # an event is a notice: never the reason a response fails
+        log.warning("event %s for incident %s not emitted: %s: %s", event, incident_id, type(err).__name__, err)

@@ -18,6 +18,9 @@ named after the switch, which any worker and any database backend honour,
 renewed while held so a long move (retries, backoff) never outlives it; a
 second run waits for the first, then finds the work done and says so. Every
 entry these steps write is a ``failover`` timeline entry, failback's included.
+The moves are events for Prefect too: ``alertflow.failover.shifted``,
+``.verified``, ``.rolled-back``, ``.rollback-failed`` (``alertflow.failback.*``
+when failing back), from the flow run that made them.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import httpx
 from alertflow.config.responses import HaproxySwitchSettings, HttpSwitchSettings, Probe
 from alertflow.config.secrets import resolve_secrets
 from alertflow.errors import ConfigError, RetryableIntegrationError, StoreError
+from alertflow.events import traffic
 from alertflow.flows.handover import hand_over, trim
 from alertflow.flows.runtime import current_run, io_task, record, settings, store, with_retry
 from alertflow.integrations.http import request, safe_url
@@ -203,29 +207,32 @@ async def _move(
     try:
         if moving:
             await with_retry(shift_traffic, retry)(switch, to)
-            await record(incident_id, KIND, f"switch {name} shifted from {before.active} to {to}", switch=name, previous=before.detail)
+            summary = f"switch {name} shifted from {before.active} to {to}"
+            await record(incident_id, KIND, summary, event=traffic(what, "shifted"), switch=name, previous=before.detail)
         proof = await with_retry(verify_traffic, retry)(switch, to, configured.probe, configured.marker(to))
     except Exception as err:
         if moving:
-            await roll_back(incident_id, name, switch, before, retry, f"{what} to {to} failed: {trim(err, 300)}")
+            await roll_back(incident_id, name, switch, before, retry, f"{what} to {to} failed: {trim(err, 300)}", what)
         else:  # not ours to undo: the state before the shift is not known to this run
             await record(incident_id, KIND, f"switch {name} serves {to} but the traffic is not: {trim(err, 300)}", switch=name)
             await hand_over(incident_id, f"{what} of {name}: the switch serves {to}, the traffic does not", str(err))
         raise
-    await record(incident_id, KIND, f"switch {name} verified serving {to}: {proof}", switch=name, major=True)
+    summary = f"switch {name} verified serving {to}: {proof}"
+    await record(incident_id, KIND, summary, event=traffic(what, "verified"), switch=name, major=True)
     return to if moving else "unchanged"
 
 
-async def roll_back(incident_id: int, name: str, switch: TrafficSwitch, before: SwitchState, retry: RetryPolicy, why: str) -> None:
+async def roll_back(
+    incident_id: int, name: str, switch: TrafficSwitch, before: SwitchState, retry: RetryPolicy, why: str, what: str = "failover"
+) -> None:
     """Compensation: put the switch back as it was, verify it, record and escalate either way."""
     try:
         await with_retry(restore_switch, retry)(switch, before)
     except Exception as err:
         summary = f"switch {name}: ROLLBACK FAILED, traffic state unknown: {trim(err, 300)}"
-        await record(incident_id, TimelineKind.rollback, summary, switch=name, wanted=before.detail)
+        await record(incident_id, TimelineKind.rollback, summary, event=traffic(what, "rollback-failed"), switch=name, wanted=before.detail)
         await hand_over(incident_id, f"rollback of switch {name} failed after: {why}", str(err))
         return
-    await record(
-        incident_id, TimelineKind.rollback, f"switch {name} restored to {before.active}: {why}", switch=name, restored=before.detail
-    )
+    summary = f"switch {name} restored to {before.active}: {why}"
+    await record(incident_id, TimelineKind.rollback, summary, event=traffic(what, "rolled-back"), switch=name, restored=before.detail)
     await hand_over(incident_id, f"switch {name} rolled back to {before.active}", why)

@@ -157,6 +157,7 @@ def server_config(app: Any, settings: Settings, host: str | None = None) -> uvic
         port=settings.api_port,
         http=protocol,
         log_level="warning",
+        log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,  # json: its lines go through ours
         timeout_keep_alive=limits.idle_timeout_seconds,  # typed int, used as call_later's delay: a float works
     )
 

@@ -8,6 +8,7 @@ queued, recorded and dispatched exactly like an automatic one. Heavy imports
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -50,7 +51,7 @@ def up(
     from alertflow.cli.up import up as start
     from alertflow.logs import configure_logging
 
-    configure_logging()
+    configure_logging(fmt=settings.log_format)
     start(settings, config, sandbox_port if sandbox else None)
 
 
@@ -64,11 +65,17 @@ def api(config: ConfigOption = None) -> None:
     from alertflow.logs import configure_logging
     from alertflow.pipeline.stages import load_rules
 
-    configure_logging()
+    configure_logging(fmt=settings.log_format)
     url = settings.resolved_api_url
     import uvloop  # a faster event loop: about 40% more alerts/s at 100 alerts per request (bench/ingest.py)
 
-    uvloop.run(serve_api(settings, load_rules(settings.rules_file), on_ready=lambda: print(f"alertflow API on {url}", flush=True)))
+    def ready() -> None:
+        if settings.log_format == "json":  # nothing but JSON on the stream
+            logging.getLogger("alertflow.api").info("alertflow API on %s", url)
+        else:
+            print(f"alertflow API on {url}", flush=True)
+
+    uvloop.run(serve_api(settings, load_rules(settings.rules_file), on_ready=ready))
 
 
 @app.command()
@@ -85,7 +92,7 @@ def worker(
     from alertflow.logs import configure_logging
     from alertflow.worker.runner import run_until_signalled, serve
 
-    configure_logging()
+    configure_logging(fmt=settings.log_format)
 
     if not isolated:
         run_until_signalled(settings)

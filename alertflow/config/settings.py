@@ -16,7 +16,7 @@ import os
 import re
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import certifi
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     worker_metrics_port: int | None = Field(None, ge=1, le=65535, description="serve the worker's /metrics here (off when unset)")
     worker_metrics_host: str = Field("127.0.0.1", description="address the worker's /metrics listens on")
     allow_shell: bool = Field(False, description="runbook shell steps are refused unless true")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="text for people; json: one JSON object per line (alertflow api, alertflow worker; alertflow/logs.py)"
+    )
     slack: SlackSettings = SlackSettings()
     pagerduty: PagerDutySettings | None = None
     notifiers: Notifiers = Field({}, description="named notifiers by kind, e.g. outgoing webhooks (docs/oncall.md)")

@@ -21,7 +21,9 @@ Crash windows, claim → send → record: a page left ``sending`` past a lease i
 taken over by the next drain (or by the paging run); the notifier is asked
 first whether it went out (Slack keeps the page's id in message metadata), so
 it is sent again only when it did not. A retryable failure releases the claim
-for the paging run, which retries it by the rule's policy.
+for the paging run, which retries it by the rule's policy. Each page sent is
+also an ``alertflow.page.sent`` event, handed to ``emit`` (the API process's
+event emitter, alertflow/pipeline/events.py).
 """
 
 from __future__ import annotations
@@ -32,11 +34,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Any
 
 from alertflow.config.oncall import EscalationPolicy
 from alertflow.config.settings import Settings
 from alertflow.doorbell import Doorbell
 from alertflow.errors import IntegrationError, PermanentIntegrationError, RetryableIntegrationError, StoreUnavailable
+from alertflow.events import PAGE_SENT, event_for
 from alertflow.integrations.notifiers import Notifier, PageRef
 from alertflow.integrations.notifiers.message import DIGEST_SIZE, Digest, PageMessage
 from alertflow.integrations.notifiers.registry import display_name, find
@@ -87,8 +91,11 @@ class OpenDigest:
 
 
 class Announcer:
-    def __init__(self, store: Store, settings: Settings, metrics: Metrics, active: Callable[[], bool] = lambda: True) -> None:
-        self.store, self.settings, self.metrics = store, settings, metrics
+    def __init__(
+        self, store: Store, settings: Settings, metrics: Metrics, active: Callable[[], bool] = lambda: True,
+        emit: Callable[[list[dict[str, Any]]], None] = lambda events: None,
+    ) -> None:  # fmt: skip
+        self.store, self.settings, self.metrics, self.emit = store, settings, metrics, emit
         self.active = active  # only the pipeline leader announces: digests pace each target from one place
         self.log = PageLog(store)
         self.buckets: dict[tuple[str, str], Bucket] = {}
@@ -244,6 +251,7 @@ class Announcer:
         via = display_name(page.delivery.notifier, self.settings)
         data = {"channel": ref.channel, "ts": ref.ts} if ref.channel else {"dedup_key": ref.ts} if ref.ts else {}
         summary = f"{page.label}paged {page.delivery.recipient} on {via}{page.reason}" + (f" ({note})" if note else "")
+        self.emit([event_for(PAGE_SENT, page.incident, summary=summary, recipient=page.delivery.recipient, notifier=via, step=1)])
         return self._entry(page, summary, announced=True, **data)
 
     async def _failed(self, page: Page, err: IntegrationError) -> None:

@@ -13,6 +13,10 @@ Only the leader runs (alertflow/pipeline/leadership.py): each write
 transaction starts by renewing this process's lease for its term, so a
 pipeline that lost its lease cannot commit; it stands by, and restores the
 engine from the store when it leads again.
+
+Events for Prefect (incident opened, acknowledged, resolved, ...) are handed to
+``emit`` (the background emitter, alertflow/pipeline/events.py) after each
+commit, so a decision never waits on Prefect and a rolled-back one emits nothing.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import Any
 
 from alertflow.doorbell import Doorbell
 from alertflow.errors import Conflict, InputError, NotFound, NotLeader, StoreUnavailable
+from alertflow.events import ACKNOWLEDGED, RESOLVED, event_for
 from alertflow.metrics import Metrics
 from alertflow.models import ACTION_BY_FLOW, Action, FlowName, Incident, IncidentStatus, Silence, TimelineKind
 from alertflow.pipeline.commands import apply_pending, check_matchers
@@ -48,6 +53,7 @@ class Pipeline:
     def __init__(
         self, store: Store, ruleset: RuleSet, *, on_outbox: Callable[[], None] = lambda: None, batch_size: int = 500,
         clock: Callable[[], datetime] = utcnow, metrics: Metrics | None = None, leadership: Leadership | Unfenced | None = None,
+        emit: Callable[[list[dict[str, Any]]], None] = lambda events: None,
     ) -> None:  # fmt: skip
         self.store = store
         self.leadership = leadership or Unfenced()
@@ -55,6 +61,7 @@ class Pipeline:
         self.engine = Engine(ruleset)
         self.writer = DecisionWriter(self.engine, ruleset)
         self.on_outbox = on_outbox
+        self.emit = emit
         self.batch_size = batch_size
         self.clock = clock
         self.metrics = metrics or Metrics()
@@ -154,6 +161,7 @@ class Pipeline:
                 for decision in decide(now):
                     await self.writer.write(tx, decision, now, rows)
                 await self._flush(tx, rows, batch, now)
+            self.emit(rows.events)  # committed: now, and only now, Prefect may hear of it
         self.metrics.observe_decided((s.alert.received_at for s in batch), utcnow())  # wall time, whatever the engine's clock
         return tx.queued
 
@@ -177,7 +185,7 @@ class Pipeline:
 
     async def _transition(self, incident_id: int, to: IncidentStatus, actor: str, kind: TimelineKind, command: int | None) -> Incident:
         async with self._lock:
-            now = self.clock()
+            now, rows = self.clock(), Rows()
             async with self._write() as tx:
                 changed = await tx.transition(incident_id, to, actor, now)
                 if changed is None:
@@ -186,14 +194,15 @@ class Pipeline:
                     return current
                 await tx.add_timeline([entry(incident_id, now, kind, f"{to.value} by {actor}", actor=actor)])
                 await self.writer.queue_after_change(tx, incident_id, changed.rule_id, now, resolved=to is IncidentStatus.resolved)
+                rows.events.append(event_for(ACKNOWLEDGED if to is IncidentStatus.acknowledged else RESOLVED, changed, at=now, by=actor))
                 if to is IncidentStatus.resolved:
                     self.writer.incidents.pop(changed.key, None)
                     self.writer.storm.forget(incident_id)
-                    rows = Rows()
                     for decision in self.engine.forget(changed.key, now):  # alerts it inhibited, evaluated again
                         await self.writer.write(tx, decision, now, rows)
                     await self._flush(tx, rows, [], now)
                 await finish_command(tx, command, now, _value(changed))
+            self.emit(rows.events)
             queued = tx.queued
         if queued:
             self.on_outbox()

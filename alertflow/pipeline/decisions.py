@@ -15,6 +15,11 @@ for it. A response runs only if the incident's rule has that action, and a
 timeline run is queued only when no run of it is yet to read the store
 (alertflow/store/tx.py). The others: a person's ``alertflow run`` (consumer.py)
 and a handover's page (flows/handover.py). docs/responses.md counts them.
+
+Each incident transition decided here (opened, reopened, resolved, severity
+changed, flapping) also becomes an event for Prefect (alertflow/events.py) in
+``Rows.events``: the pipeline hands them to its background emitter after the
+commit (alertflow/pipeline/events.py), never before, and never waits for it.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from alertflow.events import FLAPPING, OPENED, REOPENED, RESOLVED, SEVERITY_CHANGED, event_for, incident_event
 from alertflow.models import Action, Alert, FailoverAction, FlowName, IncidentStatus, TimelineEntry, TimelineKind
 from alertflow.pipeline.storm import StormFolds
 from alertflow.rules import Engine, RuleSet
@@ -39,6 +45,7 @@ class Rows:
     alerts: list[dict[str, Any]] = field(default_factory=list)
     timeline: list[TimelineEntry] = field(default_factory=list)
     inbox: list[Alert] = field(default_factory=list)  # alerts the engine raised itself (heartbeats)
+    events: list[dict[str, Any]] = field(default_factory=list)  # for Prefect, once the transaction commits
 
 
 class DecisionWriter:
@@ -75,6 +82,7 @@ class DecisionWriter:
         elif kind is K.severity and decision.severity is not None:
             await tx.update_incident(incident_id, severity=decision.severity.value)
             rows.timeline.append(entry(incident_id, now, TimelineKind.escalation, decision.reason))
+            rows.events.append(event_for(SEVERITY_CHANGED, await tx.get_incident(incident_id), at=now, summary=decision.reason))
         elif kind is K.act:
             await self._queue_all(tx, incident_id, decision.actions, now)
             if all(a.flow is not FlowName.timeline for a in decision.actions):  # the timeline follows the responses started
@@ -86,9 +94,12 @@ class DecisionWriter:
         elif kind is K.flapping:
             await tx.update_incident(incident_id, flapping=True)
             rows.timeline.append(entry(incident_id, now, TimelineKind.flapping, decision.reason))
+            rows.events.append(event_for(FLAPPING, await tx.get_incident(incident_id), at=now, summary=decision.reason))
         elif kind is K.resolve:
             actor = alert.source if alert is not None else "alertflow"
-            await tx.transition(incident_id, IncidentStatus.resolved, actor, now)
+            if (resolved := await tx.transition(incident_id, IncidentStatus.resolved, actor, now)) is not None:
+                fingerprint = alert.fingerprint if alert is not None else None
+                rows.events.append(event_for(RESOLVED, resolved, at=now, by=actor, summary=decision.reason, fingerprint=fingerprint))
             # The resolving alert is already recorded: the engine decided alert_resolved for it just before.
             rows.timeline.append(entry(incident_id, now, TimelineKind.resolve, f"resolved: {decision.reason}", actor=actor))
             await self.queue_after_change(tx, incident_id, decision.rule_id or self._rule_of(key), now, resolved=True)
@@ -98,12 +109,12 @@ class DecisionWriter:
     async def _start(self, tx: Tx, decision: Decision, now: datetime, rows: Rows) -> None:
         key, alert = decision.key or "", decision.alert
         assert alert is not None
+        severity, rule = (decision.severity or alert.severity).value, decision.rule_id or self._rule_of(key)
         if decision.kind is K.reopen and key in self.incidents:
             incident_id = self.incidents[key]
             await tx.reopen_incident(incident_id)
             rows.timeline.append(entry(incident_id, now, TimelineKind.reopen, f"reopened: {decision.reason}"))
         else:
-            severity = (decision.severity or alert.severity).value
             incident_id = await tx.insert_incident(
                 key=key, title=decision.title or alert.summary, service=decision.service or alert.service,
                 severity=severity, rule_id=decision.rule_id or "", at=now,
@@ -117,6 +128,14 @@ class DecisionWriter:
         if decision.kind is K.open:
             rows.timeline.append(entry(incident_id, now, TimelineKind.rule, decision.reason, rule_id=decision.rule_id))
         await self._queue_all(tx, incident_id, decision.actions, now)
+        payload = {"summary": decision.reason, "fingerprint": alert.fingerprint, "alert": alert.name}
+        rows.events.append(
+            incident_event(
+                OPENED if decision.kind is K.open else REOPENED, incident_id, service=decision.service or alert.service,
+                severity=severity, rule=rule, status="open", title=decision.title or alert.summary, at=now,
+                payload={**payload, "responses": [a.flow.value for a in decision.actions]},
+            )
+        )  # fmt: skip
 
     async def _suppressed(self, decision: Decision, now: datetime, rows: Rows) -> None:
         """Silenced and maintenance alerts stay visible through the engine's state; inhibited ones

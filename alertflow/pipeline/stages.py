@@ -1,4 +1,4 @@
-"""The long-running core of the API process: inbox writer, pipeline, announcer and dispatcher, wired.
+"""The long-running core of the API process: inbox writer, pipeline, announcer, dispatcher and event emitter, wired.
 
 Every replica writes the inbox and dispatches; only the elected leader runs the
 pipeline and the announcer (alertflow/pipeline/leadership.py), and people's
@@ -7,7 +7,9 @@ commands reach it through ``Commands`` wherever they were taken.
 Each stage wakes the next (a commit nudges the pipeline, queued runs nudge the
 dispatcher) so an alert moves through in milliseconds, and each also polls on
 a slow tick, so nothing depends on a nudge arriving: work left by a crash or
-by Prefect being down is picked up on the next tick.
+by Prefect being down is picked up on the next tick. Events for Prefect's
+feed and automations leave from the emitter (alertflow/pipeline/events.py),
+fed by the pipeline and the announcer after their commits.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from alertflow.paging.announcer import Announcer
 from alertflow.pipeline.commands import Commands
 from alertflow.pipeline.consumer import Pipeline
 from alertflow.pipeline.dispatch import Dispatcher
+from alertflow.pipeline.events import EventEmitter
 from alertflow.pipeline.inbox import InboxWriter
 from alertflow.pipeline.leadership import Leadership
 from alertflow.rules import RuleSet, parse_rules
@@ -78,9 +81,12 @@ class Stages:
             concurrency=settings.dispatch_concurrency,
         )
         self.metrics = Metrics()
+        self.events = EventEmitter(prefect_client_for(settings.prefect_api_url), self.metrics)
         self.leadership = Leadership(self.store)
-        self.announcer = Announcer(self.store, settings, self.metrics, active=lambda: self.leadership.is_leader)
-        self.pipeline = Pipeline(self.store, ruleset, on_outbox=self._decided, metrics=self.metrics, leadership=self.leadership)
+        self.announcer = Announcer(self.store, settings, self.metrics, active=lambda: self.leadership.is_leader, emit=self.events.offer)
+        self.pipeline = Pipeline(
+            self.store, ruleset, on_outbox=self._decided, metrics=self.metrics, leadership=self.leadership, emit=self.events.offer
+        )
         self.commands = Commands(self.store, self.pipeline)
         self.inbox = InboxWriter(self.store, on_commit=self.pipeline.nudge)
         self._stop = asyncio.Event()
@@ -95,6 +101,7 @@ class Stages:
             asyncio.create_task(self.leadership.keep_alive(self._stop), name="lease"),
             asyncio.create_task(self.dispatcher.run(self._stop), name="dispatcher"),
             asyncio.create_task(self.announcer.run(self._stop), name="announcer"),
+            asyncio.create_task(self.events.run(self._stop), name="events"),
         ]
         if not self.store.is_sqlite:  # replicas: alerts and commands taken by another process wake this one's pipeline
             listener = Listener(self.store.url, (INBOX, COMMANDS), self.pipeline.nudge)
@@ -112,5 +119,6 @@ class Stages:
         self.pipeline.nudge()
         self.dispatcher.nudge()
         self.announcer.nudge()
+        self.events.doorbell.ring()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.store.dispose()

@@ -30,6 +30,7 @@ VOCABULARY = (
     "alertflow.metrics",
     "alertflow.retries",
     "alertflow.doorbell",
+    "alertflow.events",
     "alertflow.config",
 )
 
