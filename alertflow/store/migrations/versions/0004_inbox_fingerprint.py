@@ -6,8 +6,8 @@ received; the engine's state knows which fingerprints fire, the inbox has
 their bodies. One index on (fingerprint, id); no row changes. On a large inbox
 the upgrade takes as long as building the index.
 
-Revision ID: 0003_inbox_fingerprint
-Revises: 0002_leases_commands
+Revision ID: 0004_inbox_fingerprint
+Revises: 0003_timeline_final_read
 Create Date: 2026-12-05 16:35:50.291354
 """
 
@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0003_inbox_fingerprint"
-down_revision = "0002_leases_commands"
+revision = "0004_inbox_fingerprint"
+down_revision = "0003_timeline_final_read"
 branch_labels = None
 depends_on = None
 
