@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+from pydantic import SecretStr
 
 from alertflow.errors import PermanentIntegrationError, RetryableIntegrationError
 
@@ -34,6 +35,28 @@ async def request(client: httpx.AsyncClient, method: str, url: str, expect: list
     if response.status_code == 429 or response.status_code >= 500:
         raise RetryableIntegrationError(message, retry_after=retry_after_seconds(response.headers.get("retry-after")))
     raise PermanentIntegrationError(message)
+
+
+async def request_secret_url(client: httpx.AsyncClient, method: str, url: str, where: str, **kwargs: Any) -> httpx.Response:
+    """``request`` to a URL whose path is a credential (a Slack response_url, a Teams or Mattermost incoming webhook):
+    errors name ``where`` instead of the URL, keeping their class and Retry-After."""
+    try:
+        return await request(client, method, url, **kwargs)
+    except RetryableIntegrationError as err:
+        raise RetryableIntegrationError(_hide(str(err), method, url, where), retry_after=err.retry_after) from None
+    except PermanentIntegrationError as err:
+        raise PermanentIntegrationError(_hide(str(err), method, url, where)) from None
+
+
+async def post_to_secret_url(url: SecretStr, what: str, timeout: float, body: Any) -> httpx.Response:
+    """POST JSON to an incoming webhook whose URL is its key; errors say ``<what> on <host>``."""
+    raw = url.get_secret_value()
+    async with httpx.AsyncClient(timeout=timeout) as client:
+        return await request_secret_url(client, "POST", raw, f"{what} on {urlsplit(raw).hostname}", json=body)
+
+
+def _hide(message: str, method: str, url: str, where: str) -> str:
+    return message.replace(f"{method} {safe_url(url)}", where)
 
 
 def retry_after_seconds(value: str | None) -> float | None:
