@@ -5,7 +5,8 @@ People shape what a page says (``notifiers.NAME.template``, ``slack.template``,
 is config, written by operators; what it renders is incident data, which may
 come from anyone who can send an alert, so it runs in Jinja2's
 ``SandboxedEnvironment`` (no attribute games, bounded ``range``) with
-``StrictUndefined`` (a misspelt name is an error, not an empty string). The
+strict undefined values (a misspelt name or a missing label is an error
+when shown, not an empty string; ``{% if %}`` may still ask). The
 syntax and every top-level name are checked at load, so ``alertflow rules
 check --config`` points at the file and line; whatever still fails at render
 time (a missing label, say) is the caller's to record, and the default message
@@ -25,7 +26,25 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 VARIABLES = frozenset({"incident", "alerts", "counts", "links", "step", "reason", "detail", "default"})
 MAX_TITLE, MAX_TEXT = 250, 4000  # longer output is cut: a title is one line, a page is not a report
 
-ENVIRONMENT = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, trim_blocks=True, lstrip_blocks=True)
+
+class Missing(StrictUndefined):
+    """A name or key that is not there: an error when shown or iterated, but false in ``{% if %}`` (and ``| default``
+    works), so ``{% if alert.annotations.summary %}`` asks without failing."""
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    def __hash__(self) -> int:
+        return id(type(self))
+
+
+ENVIRONMENT = SandboxedEnvironment(undefined=Missing, autoescape=False)
 
 
 def check_template(source: str) -> str:

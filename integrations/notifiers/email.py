@@ -24,7 +24,7 @@ import ssl
 import uuid
 from datetime import datetime, timezone
 from email.message import EmailMessage
-from email.utils import formatdate, getaddresses
+from email.utils import formataddr, formatdate, getaddresses
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -45,15 +45,14 @@ def ack_url(links: AckLinkSettings, base_url: str, incident_id: int, by: str, no
 
 def recipients(settings: EmailSettings, address: str, config: Settings) -> tuple[list[str], str | None]:
     """Who a page's address means (``alice <a@x>`` from a contact list, ``person:NAME``, or the notifier's ``to``),
-    and who its ack link acknowledges as."""
+    as To: addresses, and who its ack link acknowledges as."""
     if address.startswith("person:"):
         name = address.removeprefix("person:")
         person = config.people.get(name)
-        return ([person.email] if person and person.email else []), name
-    found = [email for _, email in getaddresses([address]) if "@" in email]
+        return ([formataddr((name, person.email))] if person and person.email else []), name
+    found = [(name, email) for name, email in getaddresses([address]) if "@" in email]
     if found:
-        name = getaddresses([address])[0][0]
-        return found, name or found[0]
+        return [formataddr(pair) for pair in found], found[0][0] or found[0][1]
     return list(settings.to), None
 
 
@@ -116,6 +115,7 @@ class EmailNotifier:
         s, where = self.settings, f"email via {self.settings.host}:{self.settings.port}"
         try:
             with _connect(s) as smtp:
+                smtp.ehlo()
                 if s.security == "starttls":
                     if not smtp.has_extn("starttls"):
                         raise PermanentIntegrationError(f"{where}: the server does not offer STARTTLS (security: starttls)")
