@@ -57,6 +57,7 @@ class FollowUp:
         self.entries: list[TimelineEntry] = []  # the alerts' entries: the messages' links and alerts
         self.repeated = 0  # the last repeat handled
         self.first_page: datetime | None = None  # when the episode's first page was claimed: repeats count from it
+        self.template_failures: set[tuple[str, str]] = set()  # (notifier, why) recorded already: once a run, not once a page
 
     async def start(self) -> None:
         found = await self.log.timeline_after(self.incident_id, 0)
@@ -69,9 +70,10 @@ class FollowUp:
         return page_message(incident, self.action.params, self.link, firing, alert_links(self.entries), step, alert_views(self.entries))
 
     async def shaped(self, message: PageMessage, notifier: str) -> PageMessage:
-        """``message`` through the notifier's template; a failed template is recorded and the default goes."""
+        """``message`` through the notifier's template; a failed template is recorded (once a run) and the default goes."""
         message, why = for_notifier(message, notifier, settings())
-        if (failed := template_failed(notifier, why, settings())) is not None:
+        if (failed := template_failed(notifier, why, settings())) is not None and (notifier, str(why)) not in self.template_failures:
+            self.template_failures.add((notifier, str(why)))
             await record(self.incident_id, TimelineKind.page, failed, notifier=notifier)
         return message
 

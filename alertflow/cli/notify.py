@@ -38,7 +38,8 @@ def preview(
     from alertflow.store.pages import PageLog
 
     settings = cli_settings(config)
-    names = [*BUILT_IN, *settings.notifiers] if notifier is None else [notifier]
+    configured = ["slack", *(["pagerduty"] if settings.pagerduty else []), *settings.notifiers]
+    names = configured if notifier is None else [notifier]
     if notifier is not None and notifier not in (*BUILT_IN, *settings.notifiers):
         typer.secho(
             f"no notifier {notifier!r}: slack, pagerduty or one under notifiers: ({', '.join(settings.notifiers)})", fg="red", err=True
