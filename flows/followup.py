@@ -180,7 +180,9 @@ class FollowUp:
         if answered(incident) or incident.status is not IncidentStatus.open or not await self.log.firing_count(self.incident_id):
             return
         message = await self.message(incident)
-        for page in await self.pages():
+        for i, page in enumerate(await self.pages()):
+            if i and answered(await store().get_incident(self.incident_id)):
+                return  # answered while an earlier page's repeat was slow: none follows an ack
             await self.repeat_page(n, page, message)
 
     async def repeat_page(self, n: int, page: PageRecord, message: PageMessage) -> None:

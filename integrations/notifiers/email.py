@@ -56,6 +56,11 @@ def recipients(settings: EmailSettings, address: str, config: Settings) -> tuple
     return list(settings.to), None
 
 
+def subject(message: PageMessage) -> str:
+    """The template's title, else the page's one-line text (what Slack notifies with)."""
+    return message.headline() if message.template_title is not None else message.text()
+
+
 def body(message: PageMessage, link: str | None) -> str:
     """The text (a template's, or the default line), what the incident is, its links, and the ack link."""
     lines = [message.text(), ""] + [f"{label}: {value}" for label, value in message.facts()]
@@ -79,12 +84,11 @@ class EmailNotifier:
         return cls(settings, to, by, config)
 
     async def send(self, message: PageMessage, address: str) -> PageRef:
-        link = self._ack_link(message)
-        return await self._send(message.headline() if message.template_title else message.text(), body(message, link), None)
+        return await self._send(subject(message), body(message, self._ack_link(message)), None)
 
     async def update(self, ref: PageRef, message: PageMessage) -> None:
         done = f"Resolved by {message.resolved_by}" if message.resolved_by else f"Acknowledged by {message.acked_by}"
-        await self._send(f"Re: {message.text()}", f"{done}.\n\n{body(message, None)}", ref.ts)
+        await self._send(f"Re: {subject(message)}", f"{done}.\n\n{body(message, None)}", ref.ts)
 
     async def reply(self, ref: PageRef, text: str) -> PageRef | None:
         return await self._send("Re: alertflow incident", text + "\n", ref.ts)

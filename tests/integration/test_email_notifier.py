@@ -120,3 +120,25 @@ def _message():  # type: ignore[no-untyped-def]
     from alertflow.models import Severity
 
     return PageMessage(incident_id=1, title="t", severity=Severity.warning, service="s", status="open")
+
+
+async def test_forged_and_malformed_ack_links_are_4xx_naming_the_field(sandbox, incident, make_config, smtp) -> None:  # type: ignore[no-untyped-def]
+    """Random ids, people, expiries and signatures on GET and POST: always a 4xx naming the field (never a 5xx), and the
+    incident is never acknowledged."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    store, incident_id = incident
+    with ApiThread(configure(sandbox, make_config, store, smtp)) as api:
+        texts = st.text(max_size=40) | st.sampled_from(["", "9" * 30, "1796205600", "alice", "%00", "é"])
+
+        @settings(max_examples=60, deadline=None, database=None)
+        @given(st.sampled_from(["GET", "POST"]), st.sampled_from([str(incident_id), "0", "-1", "abc", "99999999999"]), texts, texts, texts)
+        def probe(method: str, target: str, by: str, expires: str, sig: str) -> None:
+            answer = httpx.request(method, f"{api.url}/ack/{target}", params={"by": by, "expires": expires, "sig": sig}, timeout=10)
+            assert 400 <= answer.status_code < 500, (answer.status_code, answer.text)
+            if answer.status_code in (403, 410, 422):
+                assert answer.json()["field"] in ("by", "expires", "sig", "path.incident_id"), answer.text
+
+        await asyncio.to_thread(probe)
+    assert (await store.get_incident(incident_id)).acknowledged_by is None
