@@ -10,6 +10,7 @@ and the timeline says why. The webhook URLs' keys appear in no error.
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import datetime, timezone
 
 import pytest
@@ -34,9 +35,13 @@ async def an_alert(store, incident_id: int) -> None:  # type: ignore[no-untyped-
     await store.add_timeline(entry)
 
 
-async def test_teams_and_mattermost_get_their_formats_and_a_failed_template_falls_back(sandbox, incident, make_config, receiver) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+async def test_teams_and_mattermost_get_their_formats_and_a_failed_template_falls_back(
+    sandbox, incident, make_config, receiver, caplog
+) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     """One step reaches both webhooks: Teams an Adaptive Card (its template failed: the default, recorded), Mattermost its
-    template's text from the alert's labels and annotations; the ack and the resolve follow as new posts."""
+    template's text from the alert's labels and annotations; the ack and the resolve follow as new posts. The URLs'
+    keys are in no timeline entry and no log line (httpx logs each request's URL)."""
+    caplog.set_level(logging.DEBUG)
     store, incident_id = incident
     await an_alert(store, incident_id)
     notifiers = {
@@ -66,6 +71,8 @@ async def test_teams_and_mattermost_get_their_formats_and_a_failed_template_fall
     [failed] = [s for s in timeline if s.startswith("template of teams-ops (Teams) failed")]
     assert "the default message was sent: UndefinedError" in failed and "team" in failed
     assert "step 1/1: paged teams-ops on teams-ops (Teams)" in timeline and "step 1/1: paged mm on mm (Mattermost)" in timeline
+    seen = str(await store.get_timeline(incident_id)) + caplog.text
+    assert "HTTP Request: POST 127.0.0.1:" in caplog.text and TEAMS_KEY not in seen and MM_KEY not in seen
 
 
 async def test_a_refused_webhook_is_permanent_and_its_key_stays_hidden(sandbox, make_config, receiver) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
