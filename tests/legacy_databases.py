@@ -120,15 +120,17 @@ async def execute(url: str, statements: list[str]) -> None:
 
 
 async def table_rows(url: str, tables: tuple[str, ...] = tuple(ROWS)) -> dict[str, list[dict[str, Any]]]:
-    """Every row of ``tables``, in primary-key order, column by column as the database returns it."""
+    """Every row of ``tables``, in primary-key order, in 12326c7's columns (later revisions add columns), as the database
+    returns them."""
     engine = create_async_engine(url)
     found = {}
     try:
         async with engine.connect() as conn:
             for name in tables:
                 order = ", ".join(c.name for c in old.metadata.tables[name].primary_key.columns)
+                known = set(old.metadata.tables[name].columns.keys())
                 result = await conn.exec_driver_sql(f"SELECT * FROM {name} ORDER BY {order}")
-                found[name] = [dict(row._mapping) for row in result]
+                found[name] = [{k: v for k, v in row._mapping.items() if k in known} for row in result]
     finally:
         await engine.dispose()
     return found

@@ -155,7 +155,7 @@ class Pipeline:
                     await self.writer.write(tx, decision, now, rows)
                 await self._flush(tx, rows, batch, now)
         self.metrics.observe_decided((s.alert.received_at for s in batch), utcnow())  # wall time, whatever the engine's clock
-        return rows.queued
+        return tx.queued
 
     async def _flush(self, tx: Tx, rows: Rows, batch: list[StoredAlert], now: datetime) -> None:
         # The storm path (many alerts joining few incidents) is these few statements.
@@ -178,7 +178,6 @@ class Pipeline:
     async def _transition(self, incident_id: int, to: IncidentStatus, actor: str, kind: TimelineKind, command: int | None) -> Incident:
         async with self._lock:
             now = self.clock()
-            queued = 0
             async with self._write() as tx:
                 changed = await tx.transition(incident_id, to, actor, now)
                 if changed is None:
@@ -186,7 +185,7 @@ class Pipeline:
                     await finish_command(tx, command, now, _value(current))
                     return current
                 await tx.add_timeline([entry(incident_id, now, kind, f"{to.value} by {actor}", actor=actor)])
-                queued = await self.writer.queue_after_change(tx, incident_id, changed.rule_id, now, resolved=to is IncidentStatus.resolved)
+                await self.writer.queue_after_change(tx, incident_id, changed.rule_id, now, resolved=to is IncidentStatus.resolved)
                 if to is IncidentStatus.resolved:
                     self.writer.incidents.pop(changed.key, None)
                     self.writer.storm.forget(incident_id)
@@ -194,8 +193,8 @@ class Pipeline:
                     for decision in self.engine.forget(changed.key, now):  # alerts it inhibited, evaluated again
                         await self.writer.write(tx, decision, now, rows)
                     await self._flush(tx, rows, [], now)
-                    queued += rows.queued
                 await finish_command(tx, command, now, _value(changed))
+            queued = tx.queued
         if queued:
             self.on_outbox()
         return changed
@@ -230,7 +229,8 @@ class Pipeline:
         values = {"matchers": matchers, "starts_at": starts_at, "ends_at": ends_at, "author": author, "comment": comment}
         async with self._lock:
             async with self._write() as tx:
-                silence = Silence(id=await tx.add_silence({**values, "created_at": self.clock()}), **values)
+                created = {**values, "created_at": self.clock()}
+                silence = Silence(id=await tx.add_silence(created), **created)
                 await finish_command(tx, command, self.clock(), _value(silence))
             self.engine.set_silences(await self.store.silences(active_at=self.clock()))
         return silence

@@ -75,6 +75,7 @@ class Stages:
             prefect_client_for(settings.prefect_api_url),
             deployment_name=settings.deployment_name,
             ui_url=settings.prefect_ui_url,
+            concurrency=settings.dispatch_concurrency,
         )
         self.metrics = Metrics()
         self.leadership = Leadership(self.store)
