@@ -53,7 +53,7 @@ def check_template(source: str) -> str:
         tree = ENVIRONMENT.parse(source)
     except TemplateSyntaxError as err:
         raise ValueError(f"line {err.lineno} of the template: {err.message}") from None
-    unknown = meta.find_undeclared_variables(tree) - VARIABLES
+    unknown = meta.find_undeclared_variables(tree) - VARIABLES - set(ENVIRONMENT.globals)  # range, namespace... are Jinja's
     if unknown:
         raise ValueError(f"unknown name {sorted(unknown)[0]!r} in the template; known: {', '.join(sorted(VARIABLES))}")
     return source

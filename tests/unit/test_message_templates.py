@@ -56,7 +56,8 @@ def test_a_template_sees_the_incident_its_alerts_counts_links_and_step() -> None
     template = MessageTemplate(
         title="{{ incident.severity|upper }} {{ incident.service }}: {{ counts.firing }}/{{ counts.alerts }} firing",
         text="{% for a in alerts %}{{ a.labels.instance }} {{ a.status }}{% if a.annotations.summary %} ({{ a.annotations.summary }}){% endif %}\n"
-        "{% endfor %}{{ links.Runbook }} {{ step }}\n{{ default.text }}",
+        "{% endfor %}{{ links.Runbook }} {{ step }}{% for i in range(1) %}{{ alerts[0].labels.nope | default('') }}{% endfor %}\n"
+        "{{ default.text }}",
     )
     shaped, why = shape(message(), template)
     assert why is None
