@@ -31,12 +31,6 @@ def preview(
     config: ConfigOption = None,
 ) -> None:
     """Render the page each notifier would send for an incident now, through its template (or the default)."""
-    from alertflow.integrations.notifiers.registry import display_name
-    from alertflow.integrations.notifiers.rendering import for_notifier, template_of
-    from alertflow.models import PagingParams
-    from alertflow.paging.recipients import current_message
-    from alertflow.store.pages import PageLog
-
     settings = cli_settings(config)
     configured = ["slack", *(["pagerduty"] if settings.pagerduty else []), *settings.notifiers]
     names = configured if notifier is None else [notifier]
@@ -45,6 +39,11 @@ def preview(
             f"no notifier {notifier!r}: slack, pagerduty or one under notifiers: ({', '.join(settings.notifiers)})", fg="red", err=True
         )
         raise typer.Exit(2)
+    from alertflow.integrations.notifiers.registry import display_name  # after the checks: these import Prefect
+    from alertflow.integrations.notifiers.rendering import for_notifier, template_of
+    from alertflow.models import PagingParams
+    from alertflow.paging.recipients import current_message
+    from alertflow.store.pages import PageLog
 
     async def message(store):  # type: ignore[no-untyped-def]
         return await current_message(PageLog(store), await store.get_incident(incident), PagingParams(), step)
