@@ -251,10 +251,18 @@ class Announcer:
             note = f"in a digest of {len(shown)} incidents"
             finished = [(page.record.id, "sent", ref.channel, ref.ts, DIGEST) for page in chunk]
             await self.log.finish_many(finished, [e for page in chunk for e in self._entries(page, ref, note)])  # type: ignore[misc]
+            self._told(chunk)
         return released
 
     async def _sent(self, page: Page, ref: PageRef, note: str = "") -> None:
         await self.log.finish_many([(page.record.id, "sent", ref.channel, ref.ts, None)], self._entries(page, ref, note))
+        self._told([page])
+
+    def _told(self, pages: list[Page]) -> None:
+        """Recorded: each page is an ``alertflow.page.sent`` event for Prefect (sent in the background)."""
+        for page in pages:
+            via, to = display_name(page.delivery.notifier, self.settings), page.delivery.recipient
+            self.emit([event_for(PAGE_SENT, page.incident, summary=f"paged {to} on {via}", recipient=to, notifier=via, step=1)])
 
     def _entries(self, page: Page, ref: PageRef, note: str) -> list[TimelineEntry]:
         """The page's entry, after the template failure that made it a default message, if one did."""
@@ -266,7 +274,6 @@ class Announcer:
         via = display_name(page.delivery.notifier, self.settings)
         data = {"channel": ref.channel, "ts": ref.ts} if ref.channel else {"dedup_key": ref.ts} if ref.ts else {}
         summary = f"{page.label}paged {page.delivery.recipient} on {via}{page.reason}" + (f" ({note})" if note else "")
-        self.emit([event_for(PAGE_SENT, page.incident, summary=summary, recipient=page.delivery.recipient, notifier=via, step=1)])
         return self._entry(page, summary, announced=True, **data)
 
     async def _failed(self, page: Page, err: IntegrationError) -> None:

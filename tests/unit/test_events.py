@@ -63,13 +63,9 @@ def test_json_lines_carry_the_fields_known_from_the_record_or_the_context() -> N
         record.__dict__.update(extra)
         return json.loads(formatter.format(record))
 
-    assert line(incident_id=5) == {
-        "time": line()["time"],
-        "level": "ERROR",
-        "logger": "alertflow.x",
-        "message": "incident 5: é",
-        "incident_id": 5,
-    }
+    first = line(incident_id=5)
+    assert first == {"time": first["time"], "level": "ERROR", "logger": "alertflow.x", "message": "incident 5: é", "incident_id": 5}
+    assert first["time"].endswith("Z") and len(first["time"]) == len("2026-11-27T10:00:00.000Z")
     with log_context(incident_id=1, fingerprint="fp", flow_run_id=None):
         assert (line()["incident_id"], line()["fingerprint"], line(incident_id=2)["incident_id"]) == (1, "fp", 2)
         assert "flow_run_id" not in line()
