@@ -21,6 +21,7 @@ from starlette.requests import ClientDisconnect
 from alertflow.api.access import ApiAccess
 from alertflow.api.http import Actor, error_response, json_response
 from alertflow.api.inbox import inbox_router
+from alertflow.api.reports import reports_router
 from alertflow.api.responses import responses_router
 from alertflow.api.silences import silences_router
 from alertflow.api.slack import slack_router
@@ -133,6 +134,7 @@ def create_app(stages: Stages) -> FastAPI:
     app.include_router(slack_router(stages))
     app.include_router(silences_router(stages, access.check))
     app.include_router(inbox_router(stages, access.check))
+    app.include_router(reports_router(stages, access.check))
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

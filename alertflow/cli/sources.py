@@ -12,19 +12,21 @@ from typing import Annotated
 
 import typer
 
-from alertflow.cli.client import ConfigOption, cli_settings
+from alertflow.cli.client import ConfigOption, JsonOption, cli_settings
 from alertflow.config.settings import Settings
 
 
 def sources(
     config: ConfigOption = None,
     base_url: Annotated[str | None, typer.Option(help="the URL senders reach alertflow at (default: api_url)")] = None,
+    json_: JsonOption = False,
 ) -> None:
-    """List the webhook sources, their URLs and auth state (docs/sources.md shows each sender's side)."""
+    """List the webhook sources, their URLs and auth state (docs/sources.md shows each sender's side; --json: one per line)."""
     from rich.console import Console
     from rich.table import Table
 
     from alertflow.auth import NoAuth
+    from alertflow.cli.render import print_json_lines
     from alertflow.integrations.sources.registry import build_endpoints, enqueue_source
 
     settings = cli_settings(config)
@@ -32,11 +34,18 @@ def sources(
     endpoints = build_endpoints(settings)
     enqueue = enqueue_source(endpoints)
     table = Table("Source", "Kind", "URL", "Request auth", "The body must carry")
+    rows = []
     for endpoint in endpoints.values():
-        urls = f"{base}{endpoint.path}" + (f"\n{base}/v2/enqueue" if endpoint.name == enqueue else "")
+        urls = [f"{base}{endpoint.path}"] + ([f"{base}/v2/enqueue"] if endpoint.name == enqueue else [])
         auth = endpoint.auth.describe()
         open_to_all = isinstance(endpoint.auth, NoAuth) and not endpoint.proof
-        table.add_row(endpoint.name, endpoint.kind, urls, f"[red]{auth}[/]" if open_to_all else auth, endpoint.proof or "-")
+        rows.append(
+            {"name": endpoint.name, "kind": endpoint.kind, "urls": urls, "auth": auth, "proof": endpoint.proof, "open": open_to_all}
+        )
+        table.add_row(endpoint.name, endpoint.kind, "\n".join(urls), f"[red]{auth}[/]" if open_to_all else auth, endpoint.proof or "-")
+    if json_:
+        print_json_lines(rows)
+        return
     Console(width=200).print(table)
 
 
