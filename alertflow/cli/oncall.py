@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from alertflow.cli.client import ConfigOption, JsonOption, cli_settings
-from alertflow.cli.render import print_json_lines
+from alertflow.cli.render import print_json_lines, print_tables
 from alertflow.config.oncall import Schedule, on_call, shifts
 
 oncall_app = typer.Typer(help="On-call schedules from the config file: who is on call, and the coming shifts.", no_args_is_help=True)
@@ -86,11 +86,8 @@ def show(
                 for s in shifts(sched, start, start + timedelta(days=days))
             )  # fmt: skip
             continue
-        typer.echo(f"{name} ({sched.time_zone})")
         rows = [
-            (_local(sched, s.start), _local(sched, s.end), s.person or "nobody", s.source)
+            [_local(sched, s.start), _local(sched, s.end), s.person or "nobody", s.source]
             for s in shifts(sched, start, start + timedelta(days=days))
         ]
-        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(("START", "END", "PERSON", "FROM"))]
-        for row in [("START", "END", "PERSON", "FROM"), *rows]:
-            typer.echo("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+        print_tables([(f"{name} ({sched.time_zone})", ["Start", "End", "Person", "From"], rows)], width=120)

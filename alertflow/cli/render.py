@@ -37,13 +37,15 @@ def print_json_lines(items: Iterable[Any]) -> None:
         typer.echo(json.dumps(item, ensure_ascii=False))
 
 
-def print_tables(tables: Iterable[tuple[str, list[str], list[list[str]]]]) -> None:
-    """Titled tables of text cells (a report's, alertflow/store/report_fields.py)."""
+def print_tables(tables: Iterable[tuple[str, list[str], list[list[str]]]], width: int | None = None) -> None:
+    """Titled tables of text cells (rich markup allowed): a report's (alertflow/store/report_fields.py), silences, sources.
+    ``width`` keeps long cells (URLs) on one line however narrow the terminal."""
+    out = Console(width=width) if width else console
     for title, header, rows in tables:
-        table = Table(*header, title=title)
+        table = Table(*header, title=title or None)
         for row in rows:
             table.add_row(*row)
-        console.print(table if rows else f"{title}: none")
+        out.print(table)
 
 
 def _time(value: str | None) -> str:

@@ -42,10 +42,7 @@ def list_(
     config: ConfigOption = None,
 ) -> None:
     """List silences (active ones by default) and the alerts held back now; --json: one silence (with --held, one alert) per line."""
-    from rich.console import Console
-    from rich.table import Table
-
-    from alertflow.cli.render import print_json_lines
+    from alertflow.cli.render import print_json_lines, print_tables
 
     settings = cli_settings(config)
     silences = [] if held else call_api(settings, "GET", "/silences", params={"active": not all_})
@@ -53,15 +50,14 @@ def list_(
     if json_:
         print_json_lines(suppressed if held else silences)
         return
-    if not held:
-        table = Table("ID", "Matchers", "Starts (UTC)", "Ends (UTC)", "Author", "Comment", title="Silences")
-        for s in silences:
-            table.add_row(str(s["id"]), " ".join(s["matchers"]), _time(s["starts_at"]), _time(s["ends_at"]), s["author"], s["comment"])
-        Console().print(table)
-    held_table = Table("Alert", "Fingerprint", "Why", title="Held back now")
-    for h in suppressed:
-        held_table.add_row(h["alert"]["name"], h["fingerprint"], h["reason"])
-    Console().print(held_table)
+    rows = [
+        [str(s["id"]), " ".join(s["matchers"]), _time(s["starts_at"]), _time(s["ends_at"]), s["author"], s["comment"]] for s in silences
+    ]
+    tables = [] if held else [("Silences", ["ID", "Matchers", "Starts (UTC)", "Ends (UTC)", "Author", "Comment"], rows)]
+    tables.append(
+        ("Held back now", ["Alert", "Fingerprint", "Why"], [[h["alert"]["name"], h["fingerprint"], h["reason"]] for h in suppressed])
+    )
+    print_tables(tables)
 
 
 @silence_app.command("expire")

@@ -22,31 +22,27 @@ def sources(
     json_: JsonOption = False,
 ) -> None:
     """List the webhook sources, their URLs and auth state (docs/sources.md shows each sender's side; --json: one per line)."""
-    from rich.console import Console
-    from rich.table import Table
-
     from alertflow.auth import NoAuth
-    from alertflow.cli.render import print_json_lines
+    from alertflow.cli.render import print_json_lines, print_tables
     from alertflow.integrations.sources.registry import build_endpoints, enqueue_source
 
     settings = cli_settings(config)
     base = (base_url or settings.resolved_api_url).rstrip("/")
     endpoints = build_endpoints(settings)
     enqueue = enqueue_source(endpoints)
-    table = Table("Source", "Kind", "URL", "Request auth", "The body must carry")
-    rows = []
+    found, rows = [], []
     for endpoint in endpoints.values():
         urls = [f"{base}{endpoint.path}"] + ([f"{base}/v2/enqueue"] if endpoint.name == enqueue else [])
         auth = endpoint.auth.describe()
         open_to_all = isinstance(endpoint.auth, NoAuth) and not endpoint.proof
-        rows.append(
+        found.append(
             {"name": endpoint.name, "kind": endpoint.kind, "urls": urls, "auth": auth, "proof": endpoint.proof, "open": open_to_all}
         )
-        table.add_row(endpoint.name, endpoint.kind, "\n".join(urls), f"[red]{auth}[/]" if open_to_all else auth, endpoint.proof or "-")
+        rows.append([endpoint.name, endpoint.kind, "\n".join(urls), f"[red]{auth}[/]" if open_to_all else auth, endpoint.proof or "-"])
     if json_:
-        print_json_lines(rows)
+        print_json_lines(found)
         return
-    Console(width=200).print(table)
+    print_tables([("", ["Source", "Kind", "URL", "Request auth", "The body must carry"], rows)], width=200)
 
 
 def source_auth_headers(settings: Settings, source: str, body: bytes) -> dict[str, str]:

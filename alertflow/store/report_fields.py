@@ -154,10 +154,11 @@ def report_tables(report: Report) -> list[Table]:
     """The report as people read it, in the terminal (alertflow/cli/render.py) and in the weekly artifact (flows/report.py)."""
     header = ["service", "rule", "incidents", "acked", "MTTA p50 / p90", "resolved", "MTTR p50 / p90", "pages (after hours)",
               "escalated past step 1", "flapping", "auto-resolved, no ack"]  # fmt: skip
+    everything = report.totals.model_copy(update={"service": "all", "rule_id": "all"})
     rows = [
         [r.service, r.rule_id, str(r.incidents), str(r.acknowledged), str(r.mtta), str(r.resolved), str(r.mttr),
          f"{r.pages} ({r.after_hours_pages})", str(r.escalated_past_step_1), str(r.flapping), str(r.auto_resolved_without_ack)]
-        for r in [*report.rows, report.totals]
+        for r in [*report.rows, everything]
     ]  # fmt: skip
     people = [[p.person, str(p.pages), str(p.after_hours)] for p in report.pages_by_person]
     noisy = [
