@@ -7,8 +7,10 @@ statements on SQLite and PostgreSQL) selects the window's incidents and pages
 and groups alerts per incident; date arithmetic, percentiles and time zones are
 spelled differently by the two databases, or not at all (SQLite has no
 percentile), so durations, p50/p90 and after-hours are computed here, over rows
-the window bounds. The fields and their definitions: alertflow/store/report_fields.py,
-docs/reports.md.
+the window bounds. No index serves the window: incidents and pages grow by
+incidents, not by alerts, so a scan of them costs little next to the inbox
+(which the report never reads). The fields and their definitions:
+alertflow/store/report_fields.py, docs/reports.md.
 """
 
 from __future__ import annotations
