@@ -8,12 +8,16 @@ routing key) or handle a control message (SNS subscription), parse into alerts
 (422 naming the field), and commit them all in one inbox write before the 202.
 A refusal at any step writes nothing. A PagerDuty ``acknowledge`` acknowledges
 the open incident holding its dedup_key, through the pipeline like a person's ack.
+``take_in`` and ``commit`` are that path, shared with Alertmanager's
+``POST /api/v2/alerts`` (alertflow/api/alertmanager_v2.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -27,10 +31,46 @@ from alertflow.integrations.sources import VerifyingSource
 from alertflow.integrations.sources.pagerduty import PagerDutySource
 from alertflow.integrations.sources.payloads import fit_fingerprint
 from alertflow.integrations.sources.registry import Endpoint, build_endpoints, enqueue_source
+from alertflow.models import Alert
 from alertflow.pipeline.stages import Stages
 from alertflow.store import tables as t
 
 CATCH_UP_SECONDS = 5.0  # how long an acknowledge waits for its trigger still in the inbox
+
+
+# Checks a request's credential on its headers and raw body, before parsing: raises Unauthorized or Forbidden.
+Authorize = Callable[[Mapping[str, str], bytes, datetime], None]
+
+
+@dataclass(frozen=True)
+class Intake:
+    payload: Any
+    alerts: list[Alert]
+    handled: str | None = None  # a control message the source handled (an SNS subscription confirmed): no alerts
+
+
+async def take_in(stages: Stages, endpoint: Endpoint, request: Request, authorize: Authorize | None = None) -> Intake:
+    """Everything before the commit, in the order above: content type, size, auth (the endpoint's own unless
+    ``authorize`` is given), JSON, the source's own proof, its parse. Raises the refusal; nothing is written."""
+    source = endpoint.source
+    check_content_type(request.headers.get("content-type"), getattr(source, "content_types", ()))
+    body = await read_body(request, stages.settings.max_body_bytes)
+    now = datetime.now(timezone.utc)
+    if authorize is None:
+        check_request(endpoint.auth, request.headers, body, now)
+    else:
+        authorize(request.headers, body, now)
+    payload = parse_json(body)
+    if isinstance(source, VerifyingSource) and (handled := await source.verify(payload)):
+        return Intake(payload, [], handled)
+    return Intake(payload, source.parse(payload, now))
+
+
+async def commit(stages: Stages, endpoint: Endpoint, alerts: list[Alert]) -> list[int]:
+    """Append to the inbox; returns the ids once committed (group commit, alertflow/pipeline/inbox.py)."""
+    ids = await stages.inbox.append(alerts)
+    stages.metrics.accepted.labels(endpoint.name).inc(len(ids))
+    return ids
 
 
 def webhooks_router(stages: Stages) -> APIRouter:
@@ -43,20 +83,13 @@ def webhooks_router(stages: Stages) -> APIRouter:
         if endpoint is None:
             require_token(request, settings.webhook_token)
             raise NotFound(f"unknown source {name!r}; known sources: {', '.join(sorted(endpoints))}")
-        source = endpoint.source
-        check_content_type(request.headers.get("content-type"), getattr(source, "content_types", ()))
-        body = await read_body(request, settings.max_body_bytes)
-        now = datetime.now(timezone.utc)
-        check_request(endpoint.auth, request.headers, body, now)
-        payload = parse_json(body)
-        if isinstance(source, VerifyingSource) and (handled := await source.verify(payload)):
-            return json_response({"accepted": 0, "alert_ids": [], "message": handled}, 200)
-        alerts = source.parse(payload, now)
+        intake = await take_in(stages, endpoint, request)
+        if intake.handled:
+            return json_response({"accepted": 0, "alert_ids": [], "message": intake.handled}, 200)
         extra: dict[str, Any] = {}
-        if isinstance(source, PagerDutySource):
-            extra = await _pagerduty_reply(stages, endpoint, source, payload, alerts)
-        ids = await stages.inbox.append(alerts)
-        stages.metrics.accepted.labels(name).inc(len(ids))
+        if isinstance(endpoint.source, PagerDutySource):
+            extra = await _pagerduty_reply(stages, endpoint, endpoint.source, intake.payload, intake.alerts)
+        ids = await commit(stages, endpoint, intake.alerts)
         return json_response({"accepted": len(ids), "alert_ids": ids, **extra}, 202)
 
     responses: dict[int | str, dict[str, Any]] = {code: {} for code in (400, 401, 403, 404, 413, 415, 422)}
@@ -77,7 +110,9 @@ def webhooks_router(stages: Stages) -> APIRouter:
     return router
 
 
-async def _pagerduty_reply(stages: Stages, endpoint: Endpoint, source: PagerDutySource, payload: Any, alerts: list) -> dict[str, Any]:  # type: ignore[type-arg]
+async def _pagerduty_reply(
+    stages: Stages, endpoint: Endpoint, source: PagerDutySource, payload: Any, alerts: list[Alert]
+) -> dict[str, Any]:
     """PagerDuty's own reply fields; an acknowledge acknowledges the incident holding its dedup_key."""
     event = source.event(payload)
     if event.event_action != "acknowledge":

@@ -18,6 +18,7 @@ import typer
 
 from alertflow.cli.client import ActorOption, ConfigOption, JsonOption, call_api, cli_settings, exit_code, incident_pages
 from alertflow.cli.db import check_database, db_app
+from alertflow.cli.notify import notify_app
 from alertflow.cli.oncall import oncall_app
 from alertflow.cli.replay import inbox_app, replay
 from alertflow.cli.report import report
@@ -36,6 +37,7 @@ app.add_typer(silence_app, name="silence")
 app.add_typer(inbox_app, name="inbox")
 app.add_typer(oncall_app, name="oncall")
 app.add_typer(db_app, name="db")
+app.add_typer(notify_app, name="notify")
 app.command()(failback)
 app.command()(sources)
 app.command()(report)

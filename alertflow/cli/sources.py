@@ -22,18 +22,21 @@ def sources(
     json_: JsonOption = False,
 ) -> None:
     """List the webhook sources, their URLs and auth state (docs/sources.md shows each sender's side; --json: one per line)."""
-    from alertflow.auth import NoAuth
+    from alertflow.auth import BearerAuth, NoAuth
     from alertflow.cli.render import print_json_lines, print_tables
-    from alertflow.integrations.sources.registry import build_endpoints, enqueue_source
+    from alertflow.integrations.sources.registry import alerts_api_source, build_endpoints, enqueue_source
 
     settings = cli_settings(config)
     base = (base_url or settings.resolved_api_url).rstrip("/")
     endpoints = build_endpoints(settings)
-    enqueue = enqueue_source(endpoints)
+    enqueue, alerts_api = enqueue_source(endpoints), alerts_api_source(endpoints)
     found, rows = [], []
     for endpoint in endpoints.values():
         urls = [f"{base}{endpoint.path}"] + ([f"{base}/v2/enqueue"] if endpoint.name == enqueue else [])
         auth = endpoint.auth.describe()
+        if endpoint.name == alerts_api:  # Prometheus' alerting.alertmanagers: the Alertmanager API path, basic auth too
+            urls.append(f"{base}/api/v2/alerts")
+            auth += " (or as basic auth password)" if isinstance(endpoint.auth, BearerAuth) else ""
         open_to_all = isinstance(endpoint.auth, NoAuth) and not endpoint.proof
         found.append(
             {"name": endpoint.name, "kind": endpoint.kind, "urls": urls, "auth": auth, "proof": endpoint.proof, "open": open_to_all}

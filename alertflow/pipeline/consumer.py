@@ -229,7 +229,8 @@ class Pipeline:
         values = {"matchers": matchers, "starts_at": starts_at, "ends_at": ends_at, "author": author, "comment": comment}
         async with self._lock:
             async with self._write() as tx:
-                silence = Silence(id=await tx.add_silence({**values, "created_at": self.clock()}), **values)
+                created = {**values, "created_at": self.clock()}
+                silence = Silence(id=await tx.add_silence(created), **created)
                 await finish_command(tx, command, self.clock(), _value(silence))
             self.engine.set_silences(await self.store.silences(active_at=self.clock()))
         return silence

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from alertflow.errors import Conflict, NotFound, StoreError, StoreUnavailable
 from alertflow.models import Alert, Incident, IncidentStatus, Silence, TimelineEntry
 from alertflow.store import tables as t
+from alertflow.store.firing import FiringReads
 from alertflow.store.schema import SchemaVersions
 from alertflow.store.timeline import TimelineReads
 from alertflow.store.tx import Tx
@@ -55,7 +56,7 @@ class OutboxRow:
     attempts: int
 
 
-class Store(TimelineReads, SchemaVersions):
+class Store(TimelineReads, FiringReads, SchemaVersions):
     def __init__(self, url: str) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")

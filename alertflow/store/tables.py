@@ -2,7 +2,8 @@
 
 - ``inbox``: every accepted alert, raw and parsed, before anything else happens
   (the 2xx means this row is committed). ``processed_at`` marks the pipeline's
-  progress, so a crash re-reads exactly what was not yet decided.
+  progress, so a crash re-reads exactly what was not yet decided; by fingerprint
+  it gives each alert's latest version (what ``GET /api/v2/alerts`` shows).
 - ``incidents`` / ``incident_alerts``: what the engine decided, and the state it
   rebuilds from at start-up. A partial unique index allows one open incident
   per key: a bug or a race can never open the same incident twice.
@@ -100,6 +101,7 @@ inbox = Table(
         postgresql_where=text("processed_at IS NULL"),
     ),
     Index("ix_inbox_failed", "id", sqlite_where=text("error IS NOT NULL"), postgresql_where=text("error IS NOT NULL")),
+    Index("ix_inbox_fingerprint", "fingerprint", "id"),  # an alert's latest version (the Alertmanager API lists alerts)
 )
 
 incidents = Table(

@@ -31,18 +31,21 @@ sources:
 
 
 def test_sources_lists_urls_and_auth_without_secrets(tmp_path: Path) -> None:
-    """Each source shows its URL (PagerDuty also /v2/enqueue) and its auth kind, one per line with --json; no secret appears."""
+    """Each source shows its URL (PagerDuty also /v2/enqueue, Prometheus /api/v2/alerts) and its auth kind, one per line with
+    --json; no secret appears."""
     config = tmp_path / "alertflow.yaml"
     config.write_text(CONFIG)
     arguments = ["sources", "--config", str(config), "--base-url", "https://af.example.com"]
     result = CliRunner().invoke(app, [*arguments, "--json"])
     assert result.exit_code == 0, result.output
     rows = {row["name"]: row for row in map(json.loads, result.output.splitlines())}
-    assert set(rows) == {"alertmanager", "cloudwatch", "datadog", "grafana", "pagerduty", "zabbix"}
+    assert set(rows) == {"alertmanager", "cloudwatch", "datadog", "grafana", "pagerduty", "prometheus", "zabbix"}
     assert rows["zabbix"]["urls"] == ["https://af.example.com/webhooks/zabbix"] and "bearer token" in rows["zabbix"]["auth"]
     assert "basic auth (user dd)" in rows["datadog"]["auth"] and "HMAC-SHA256" in rows["grafana"]["auth"]
     assert "SNS signature" in rows["cloudwatch"]["proof"] and "routing_key" in rows["pagerduty"]["proof"]
     assert rows["pagerduty"]["urls"] == ["https://af.example.com/webhooks/pagerduty", "https://af.example.com/v2/enqueue"]
+    assert rows["prometheus"]["urls"][-1] == "https://af.example.com/api/v2/alerts"
+    assert rows["prometheus"]["auth"] == "bearer token (or as basic auth password)"
     table = CliRunner().invoke(app, arguments, env={"COLUMNS": "250"}).output
     assert "s3cret" not in result.output + table and "https://af.example.com/webhooks/zabbix" in table
 
