@@ -13,16 +13,20 @@ the open incident holding its dedup_key, through the pipeline like a person's ac
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+from collections.abc import AsyncIterator, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import select
+from starlette.requests import ClientDisconnect
 
-from alertflow.api.http import Accepted, check_content_type, json_response, parse_json, read_body, require_token
-from alertflow.auth import check_request
-from alertflow.errors import NotFound
+from alertflow.api.http import Accepted, check_content_type, error_for, json_response, parse_json, read_stream
+from alertflow.auth import check_bearer, check_request
+from alertflow.errors import AlertflowError, NotFound
 from alertflow.integrations.sources import VerifyingSource
 from alertflow.integrations.sources.pagerduty import PagerDutySource
 from alertflow.integrations.sources.payloads import fit_fingerprint
@@ -30,34 +34,90 @@ from alertflow.integrations.sources.registry import Endpoint, build_endpoints, e
 from alertflow.pipeline.stages import Stages
 from alertflow.store import tables as t
 
+log = logging.getLogger("alertflow.api")
+
 CATCH_UP_SECONDS = 5.0  # how long an acknowledge waits for its trigger still in the inbox
+ACCEPTED_HEADERS = [(b"content-type", b"application/json")]
 
 
-def webhooks_router(stages: Stages) -> APIRouter:
-    settings = stages.settings
-    endpoints = build_endpoints(settings)
-    router = APIRouter()
+class Intake:
+    """``POST /webhooks/{name}`` (and ``/v2/enqueue``), whatever serves it: the FastAPI route (for the
+    OpenAPI schema) or ``asgi``, which the app calls first, without FastAPI's routing, middleware and
+    dependency machinery: at one alert per request that machinery was a third of the process."""
 
-    async def accept(name: str, request: Request) -> Response:
-        endpoint = endpoints.get(name)
+    def __init__(self, stages: Stages) -> None:
+        self.stages = stages
+        self.settings = stages.settings
+        self.endpoints = build_endpoints(stages.settings)
+        self.enqueue = enqueue_source(self.endpoints)
+
+    def source_of(self, scope: dict[str, Any]) -> str | None:
+        """The source a request posts to, when ``asgi`` serves it; else None (FastAPI answers)."""
+        if scope["type"] != "http" or scope["method"] != "POST":
+            return None
+        path: str = scope["path"]
+        if path.startswith("/webhooks/") and "/" not in (name := path[10:]) and name:
+            return name
+        return self.enqueue if path == "/v2/enqueue" else None
+
+    async def asgi(self, name: str, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        headers = {key.decode("latin-1"): value.decode("latin-1") for key, value in reversed(scope["headers"])}
+
+        async def stream() -> AsyncIterator[bytes]:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise ClientDisconnect()
+                yield message.get("body", b"")
+                if not message.get("more_body", False):
+                    return
+
+        try:
+            status, content = await self.accept(name, headers, stream())
+        except AlertflowError as err:
+            await error_for(err, self.stages.metrics)(scope, receive, send)
+            return
+        except ClientDisconnect:
+            client = scope.get("client") or ("?",)
+            log.info("POST %s: client %s went away before sending the whole body; nothing stored", scope["path"], client[0])
+            return
+        body = orjson.dumps(content)
+        headers_out = [*ACCEPTED_HEADERS, (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": headers_out})
+        await send({"type": "http.response.body", "body": body})
+
+    async def accept(self, name: str, headers: Mapping[str, str], body_stream: AsyncIterator[bytes]) -> tuple[int, dict[str, Any]]:
+        """(status, JSON answer) for a webhook request; refusals raise the ``InputError`` that names the field."""
+        settings, stages = self.settings, self.stages
+        endpoint = self.endpoints.get(name)
         if endpoint is None:
-            require_token(request, settings.webhook_token)
-            raise NotFound(f"unknown source {name!r}; known sources: {', '.join(sorted(endpoints))}")
+            if settings.webhook_token is not None:
+                check_bearer(settings.webhook_token, headers)
+            raise NotFound(f"unknown source {name!r}; known sources: {', '.join(sorted(self.endpoints))}")
         source = endpoint.source
-        check_content_type(request.headers.get("content-type"), getattr(source, "content_types", ()))
-        body = await read_body(request, settings.max_body_bytes)
+        check_content_type(headers.get("content-type"), getattr(source, "content_types", ()))
+        body = await read_stream(body_stream, headers.get("content-length"), settings.max_body_bytes)
         now = datetime.now(timezone.utc)
-        check_request(endpoint.auth, request.headers, body, now)
+        check_request(endpoint.auth, headers, body, now)
         payload = parse_json(body)
         if isinstance(source, VerifyingSource) and (handled := await source.verify(payload)):
-            return json_response({"accepted": 0, "alert_ids": [], "message": handled}, 200)
+            return 200, {"accepted": 0, "alert_ids": [], "message": handled}
         alerts = source.parse(payload, now)
         extra: dict[str, Any] = {}
         if isinstance(source, PagerDutySource):
             extra = await _pagerduty_reply(stages, endpoint, source, payload, alerts)
         ids = await stages.inbox.append(alerts)
         stages.metrics.accepted.labels(name).inc(len(ids))
-        return json_response({"accepted": len(ids), "alert_ids": ids, **extra}, 202)
+        return 202, {"accepted": len(ids), "alert_ids": ids, **extra}
+
+
+def webhooks_router(intake: Intake) -> APIRouter:
+    """The same path in FastAPI, for the OpenAPI schema (and any request ``asgi`` leaves to it)."""
+    router = APIRouter()
+
+    async def accept(name: str, request: Request) -> Response:
+        status, content = await intake.accept(name, request.headers, request.stream())
+        return json_response(content, status)
 
     responses: dict[int | str, dict[str, Any]] = {code: {} for code in (400, 401, 403, 404, 413, 415, 422)}
 
@@ -66,8 +126,8 @@ def webhooks_router(stages: Stages) -> APIRouter:
         """Accept alerts from a sender; 202 means they are committed to disk. `alertflow sources` lists the names."""
         return await accept(name, request)
 
-    pagerduty = enqueue_source(endpoints)
-    if pagerduty is not None:
+    if intake.enqueue is not None:
+        pagerduty = intake.enqueue
 
         @router.post("/v2/enqueue", status_code=202, response_model=Accepted, responses=responses)
         async def enqueue(request: Request) -> Response:

@@ -6,6 +6,10 @@ instead, requests that arrive while a commit is in flight are queued and
 written together in the next one, and each request is answered when the
 commit holding its alerts returns. Latency stays one commit; throughput grows
 with concurrency.
+
+Once committed, the alerts are also handed to ``on_commit`` with their ids: the
+pipeline, when this process leads it, decides them from memory instead of
+reading them back (alertflow/pipeline/consumer.py); the inbox stays the record.
 """
 
 from __future__ import annotations
@@ -23,7 +27,9 @@ log = logging.getLogger("alertflow.pipeline.inbox")
 
 
 class InboxWriter:
-    def __init__(self, store: Store, on_commit: Callable[[], None] = lambda: None, max_batch_alerts: int = 10_000) -> None:
+    def __init__(
+        self, store: Store, on_commit: Callable[[list[int], list[Alert]], None] = lambda ids, alerts: None, max_batch_alerts: int = 10_000
+    ) -> None:
         self.store = store
         self.on_commit = on_commit
         self.max_batch_alerts = max_batch_alerts
@@ -69,8 +75,9 @@ class InboxWriter:
         return batch
 
     async def _commit(self, batch: list[tuple[list[Alert], asyncio.Future[list[int]]]]) -> None:
+        every = [alert for alerts, _ in batch for alert in alerts]
         try:
-            ids = await self.store.append_alerts([alert for alerts, _ in batch for alert in alerts])
+            ids = await self.store.append_alerts(every)
         except Exception as err:
             log.error("inbox commit of %d requests failed: %s", len(batch), err)
             error = err if isinstance(err, StoreError) else StoreError(f"inbox write failed: {type(err).__name__}")
@@ -83,4 +90,4 @@ class InboxWriter:
             if not future.done():  # the client may have gone away; its alerts are stored all the same
                 future.set_result(ids[offset : offset + len(alerts)])
             offset += len(alerts)
-        self.on_commit()
+        self.on_commit(ids, every)

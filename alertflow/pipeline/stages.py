@@ -81,7 +81,7 @@ class Stages:
         self.announcer = Announcer(self.store, settings, self.metrics, active=lambda: self.leadership.is_leader)
         self.pipeline = Pipeline(self.store, ruleset, on_outbox=self._decided, metrics=self.metrics, leadership=self.leadership)
         self.commands = Commands(self.store, self.pipeline)
-        self.inbox = InboxWriter(self.store, on_commit=self.pipeline.nudge)
+        self.inbox = InboxWriter(self.store, on_commit=self.pipeline.hand_over)
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 

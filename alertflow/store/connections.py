@@ -1,0 +1,169 @@
+"""Connections to the store: the engine for SQLite or PostgreSQL, and how transactions begin and fail.
+
+SQLite (WAL, ``synchronous=FULL``) is the embedded default: a commit is on disk
+when it returns, which is what a 2xx to a webhook promises. Write transactions
+start with ``BEGIN IMMEDIATE`` so two writers queue instead of failing on a
+lock upgrade; inside one process they queue on an asyncio lock, in order,
+rather than in SQLite's busy handler, which sleeps 1 to 100 ms between tries
+(that sleeping set intake's pace: bench/README.md, "Intake"). Other processes
+(a worker) still meet the busy timeout. PostgreSQL is the same code behind a
+URL. Driver errors become ``StoreError`` / ``StoreUnavailable`` here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sqlite3
+import weakref
+from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+from sqlalchemy import event, text
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+
+from alertflow.errors import StoreError, StoreUnavailable
+from alertflow.models import Alert
+from alertflow.store import bulk
+from alertflow.store import tables as t
+from alertflow.store.tx import Tx
+
+SCHEMA_LOCK_KEY = 0x616C6572  # "aler": the advisory lock that makes schema creation one process at a time
+
+
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+class Connections:
+    """The engine and its transactions; ``Store`` (database.py) adds what it reads and writes."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        options: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
+        if self.is_sqlite:
+            options["connect_args"] = {"timeout": 30}
+        else:
+            # Named per process in pg_stat_activity, so an operator (or the HA test) can tell replicas apart.
+            named = {"server_settings": {"application_name": f"alertflow:{os.getpid()}"}}
+            options.update(pool_size=10, max_overflow=10, pool_pre_ping=True, connect_args=named)
+        self.engine = create_async_engine(url, **options)
+        self._inbox_thread: ThreadPoolExecutor | None = None  # SQLite: the inbox's own writer (commit_inbox_sqlite)
+        self._inbox_connection: sqlite3.Connection | None = None
+        self._writer_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+        if self.is_sqlite:
+            event.listen(self.engine.sync_engine, "connect", _sqlite_on_connect)
+            event.listen(self.engine.sync_engine, "begin", _sqlite_on_begin)
+
+    async def create_schema(self) -> None:
+        database = self.engine.url.database
+        if self.is_sqlite and database and database != ":memory:":
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        # The API and a worker may start together. SQLite: IMMEDIATE takes the write lock up front (a transaction
+        # that reads first and writes later cannot wait, "database is locked" at once). PostgreSQL: its
+        # create-if-missing is not atomic, so an advisory lock makes the creators take turns.
+        async with self.engine.execution_options(immediate=True).begin() as conn:
+            if not self.is_sqlite:
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+            await conn.run_sync(t.metadata.create_all)
+
+    async def dispose(self) -> None:
+        if self._inbox_thread is not None:
+            await asyncio.get_running_loop().run_in_executor(self._inbox_thread, self._close_inbox_connection)
+            self._inbox_thread.shutdown()
+            self._inbox_thread = None
+        await self.engine.dispose()
+
+    async def commit_inbox_sqlite(self, alerts: Sequence[Alert]) -> list[int]:
+        """SQLite: commit alerts to the inbox in one trip to a thread of its own (BEGIN IMMEDIATE, insert, COMMIT),
+        not one trip per statement through the pool: each trip waits for a thread switch, costly on a busy machine."""
+        rows = [bulk.alert_row(alert) for alert in alerts]
+        if self._inbox_thread is None:
+            self._inbox_thread = ThreadPoolExecutor(1, thread_name_prefix="inbox-commit")
+        async with self._writer_lock(), bulk.translated():
+            return await asyncio.get_running_loop().run_in_executor(self._inbox_thread, self._commit_inbox, alerts, rows)
+
+    def _commit_inbox(self, alerts: Sequence[Alert], rows: list[tuple[str, ...]]) -> list[int]:
+        if self._inbox_connection is None:
+            connection = sqlite3.connect(self.engine.url.database or "", timeout=30, check_same_thread=False)
+            _sqlite_on_connect(connection, None)
+            self._inbox_connection = connection
+        connection = self._inbox_connection
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            ids = bulk.insert_inbox_sqlite(connection, alerts, rows)
+            connection.execute("COMMIT")
+        except BaseException:
+            self._close_inbox_connection()  # whatever state it is in, the next commit starts afresh
+            raise
+        return ids
+
+    def _close_inbox_connection(self) -> None:
+        if self._inbox_connection is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._inbox_connection.close()  # rolls back what was not committed
+            self._inbox_connection = None
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[Tx]:
+        """One write transaction; everything in it lands together or not at all."""
+        if self.is_sqlite:  # one writer at a time: queue here, in order, not in SQLite's busy handler (it sleeps 1-100 ms)
+            async with self._writer_lock(), self._write() as tx:
+                yield tx
+        else:
+            async with self._write() as tx:
+                yield tx
+
+    def _writer_lock(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        if loop not in self._writer_locks:
+            self._writer_locks[loop] = asyncio.Lock()
+        return self._writer_locks[loop]
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[Tx]:
+        try:
+            async with self.engine.connect() as conn:
+                conn = await conn.execution_options(immediate=True)
+                async with conn.begin():
+                    yield Tx(conn)
+        except DBAPIError as err:
+            raise _store_error("write", err) from err
+        except OSError as err:  # asyncpg: refused or reset before SQLAlchemy could wrap it
+            raise StoreUnavailable(f"database write failed: {err}") from err
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        try:
+            async with self.engine.connect() as conn:
+                yield conn
+        except DBAPIError as err:
+            raise _store_error("read", err) from err
+        except OSError as err:
+            raise StoreUnavailable(f"database read failed: {err}") from err
+
+
+def _store_error(what: str, err: DBAPIError) -> StoreError:
+    """Unreachable or locked (worth waiting for) versus refused (a constraint: retrying will not help)."""
+    kind = StoreUnavailable if isinstance(err, (OperationalError, InterfaceError)) or err.connection_invalidated else StoreError
+    return kind(f"database {what} failed: {type(err.orig).__name__}: {err.orig}")
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (see _sqlite_on_begin)
+    cursor = dbapi_connection.cursor()
+    for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "busy_timeout=30000"):
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
+
+
+def _sqlite_on_begin(conn: Any) -> None:
+    immediate = conn.get_execution_options().get("immediate", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
