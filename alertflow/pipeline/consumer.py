@@ -9,9 +9,10 @@ disk, and a restart resumes windows and timers where the last commit left
 them. People's commands (ack, resolve, run, silences) take the same lock;
 they reach this process through the command queue (alertflow/pipeline/commands.py).
 
-Alerts this process committed are handed over in memory (``hand_over``) and
-decided without reading them back; the inbox stays the record, so alerts from
-other replicas, from before a restart, or past ``HANDED_MAX`` are read from it.
+Alerts this process committed are handed over in memory (``Handover``,
+alertflow/pipeline/inbox.py) and decided without reading them back; the inbox
+stays the record, so alerts from other replicas or from before a restart are
+read from it.
 
 Only the leader runs (alertflow/pipeline/leadership.py): each write
 transaction starts by renewing this process's lease for its term, so a
@@ -31,9 +32,10 @@ from typing import Any
 from alertflow.doorbell import Doorbell
 from alertflow.errors import Conflict, InputError, NotFound, NotLeader, StoreUnavailable
 from alertflow.metrics import Metrics
-from alertflow.models import ACTION_BY_FLOW, Action, Alert, FlowName, Incident, IncidentStatus, Silence, TimelineKind
+from alertflow.models import ACTION_BY_FLOW, Action, FlowName, Incident, IncidentStatus, Silence, TimelineKind
 from alertflow.pipeline.commands import apply_pending, check_matchers
 from alertflow.pipeline.decisions import DecisionWriter, Rows, entry
+from alertflow.pipeline.inbox import Handover
 from alertflow.pipeline.leadership import STANDBY_POLL_SECONDS, Leadership, Unfenced
 from alertflow.rules import Engine, RuleSet
 from alertflow.rules.decision import Decision
@@ -42,8 +44,7 @@ from alertflow.store.database import Store, StoredAlert
 from alertflow.store.tx import Tx
 
 log = logging.getLogger("alertflow.pipeline.consumer")
-GATHER_SECONDS = 0.02
-HANDED_MAX = 20_000  # alerts held in memory for the pipeline; past that (far behind) it reads them back
+GATHER_SECONDS = 0.05
 
 
 def utcnow() -> datetime:
@@ -52,7 +53,7 @@ def utcnow() -> datetime:
 
 class Pipeline:
     def __init__(
-        self, store: Store, ruleset: RuleSet, *, on_outbox: Callable[[], None] = lambda: None, batch_size: int = 500,
+        self, store: Store, ruleset: RuleSet, *, on_outbox: Callable[[], None] = lambda: None, batch_size: int = 1000,
         clock: Callable[[], datetime] = utcnow, metrics: Metrics | None = None, leadership: Leadership | Unfenced | None = None,
     ) -> None:  # fmt: skip
         self.store = store
@@ -66,22 +67,16 @@ class Pipeline:
         self.metrics = metrics or Metrics()
         self._lock = asyncio.Lock()
         self.doorbell = Doorbell()
-        self._handed: dict[int, Alert] = {}  # committed by this process, not yet decided: inbox id -> alert
+        self.handed = Handover(lambda: self.leadership.is_leader, self.doorbell.ring)  # alerts this process committed
 
     async def restore(self) -> None:
         """Rebuild the engine from the store (start-up, or after a failed write)."""
-        self._handed.clear()  # what another leader may have decided meanwhile is read from the store
+        self.handed.clear()  # what another leader may have decided meanwhile is read from the store
         self.engine.restore(await self.store.engine_state())
         self.engine.set_silences(await self.store.silences(active_at=self.clock()))
         self.writer.restore()
 
     def nudge(self) -> None:
-        self.doorbell.ring()
-
-    def hand_over(self, ids: list[int], alerts: list[Alert]) -> None:
-        """Alerts this process just committed to the inbox (``ids``): decided from memory while it leads."""
-        if self.leadership.is_leader and len(self._handed) < HANDED_MAX:
-            self._handed.update(zip(ids, alerts, strict=True))
         self.doorbell.ring()
 
     async def run(self, stop: asyncio.Event, idle_seconds: float = 1.0) -> None:
@@ -94,12 +89,13 @@ class Pipeline:
                         continue
                     await self.restore()  # whatever the last leader committed, windows and timers included
                 await apply_pending(self, self.commands)
-                if await self.drain():
+                if done := await self.drain():
                     await self.tick()
                     # In a storm, let alerts gather for a moment: fewer, larger batches hold the store's write
                     # lock less often (intake commits wait for it on SQLite). After a quiet spell the first
-                    # alert is still decided at once.
-                    await asyncio.sleep(GATHER_SECONDS)
+                    # alert is still decided at once, and a pipeline behind (a full batch) does not wait.
+                    if done < self.batch_size:
+                        await asyncio.sleep(GATHER_SECONDS)
                     continue
                 await self.tick()
             except NotLeader as err:
@@ -131,9 +127,8 @@ class Pipeline:
     async def drain(self) -> int:
         """Decide every pending inbox alert; returns how many were processed."""
         done = 0
-        while batch := await self.store.pending_alerts(self.batch_size, self._handed):
-            # Every committed alert below the first pending one is decided: what is held of those is stale.
-            self._handed = {i: alert for i, alert in self._handed.items() if i > batch[-1].id}
+        while batch := await self.store.pending_alerts(self.batch_size, self.handed.alerts):
+            self.handed.taken(batch[-1].id)
             await self._apply(batch)
             done += len(batch)
         return done

@@ -13,12 +13,9 @@ URL. Driver errors become ``StoreError`` / ``StoreUnavailable`` here.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import sqlite3
 import weakref
-from collections.abc import AsyncIterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -29,9 +26,8 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from alertflow.errors import StoreError, StoreUnavailable
-from alertflow.models import Alert
-from alertflow.store import bulk
 from alertflow.store import tables as t
+from alertflow.store.inbox import InboxConnection
 from alertflow.store.tx import Tx
 
 SCHEMA_LOCK_KEY = 0x616C6572  # "aler": the advisory lock that makes schema creation one process at a time
@@ -55,11 +51,10 @@ class Connections:
             named = {"server_settings": {"application_name": f"alertflow:{os.getpid()}"}}
             options.update(pool_size=10, max_overflow=10, pool_pre_ping=True, connect_args=named)
         self.engine = create_async_engine(url, **options)
-        self._inbox_thread: ThreadPoolExecutor | None = None  # SQLite: the inbox's own writer (commit_inbox_sqlite)
-        self._inbox_connection: sqlite3.Connection | None = None
+        self.inbox_writer = InboxConnection(self)  # the inbox's own connection (store/inbox.py)
         self._writer_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
         if self.is_sqlite:
-            event.listen(self.engine.sync_engine, "connect", _sqlite_on_connect)
+            event.listen(self.engine.sync_engine, "connect", sqlite_on_connect)
             event.listen(self.engine.sync_engine, "begin", _sqlite_on_begin)
 
     async def create_schema(self) -> None:
@@ -75,53 +70,25 @@ class Connections:
             await conn.run_sync(t.metadata.create_all)
 
     async def dispose(self) -> None:
-        if self._inbox_thread is not None:
-            await asyncio.get_running_loop().run_in_executor(self._inbox_thread, self._close_inbox_connection)
-            self._inbox_thread.shutdown()
-            self._inbox_thread = None
+        await self.inbox_writer.close()
         await self.engine.dispose()
-
-    async def commit_inbox_sqlite(self, alerts: Sequence[Alert]) -> list[int]:
-        """SQLite: commit alerts to the inbox in one trip to a thread of its own (BEGIN IMMEDIATE, insert, COMMIT),
-        not one trip per statement through the pool: each trip waits for a thread switch, costly on a busy machine."""
-        rows = [bulk.alert_row(alert) for alert in alerts]
-        if self._inbox_thread is None:
-            self._inbox_thread = ThreadPoolExecutor(1, thread_name_prefix="inbox-commit")
-        async with self._writer_lock(), bulk.translated():
-            return await asyncio.get_running_loop().run_in_executor(self._inbox_thread, self._commit_inbox, alerts, rows)
-
-    def _commit_inbox(self, alerts: Sequence[Alert], rows: list[tuple[str, ...]]) -> list[int]:
-        if self._inbox_connection is None:
-            connection = sqlite3.connect(self.engine.url.database or "", timeout=30, check_same_thread=False)
-            _sqlite_on_connect(connection, None)
-            self._inbox_connection = connection
-        connection = self._inbox_connection
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            ids = bulk.insert_inbox_sqlite(connection, alerts, rows)
-            connection.execute("COMMIT")
-        except BaseException:
-            self._close_inbox_connection()  # whatever state it is in, the next commit starts afresh
-            raise
-        return ids
-
-    def _close_inbox_connection(self) -> None:
-        if self._inbox_connection is not None:
-            with contextlib.suppress(sqlite3.Error):
-                self._inbox_connection.close()  # rolls back what was not committed
-            self._inbox_connection = None
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Tx]:
         """One write transaction; everything in it lands together or not at all."""
         if self.is_sqlite:  # one writer at a time: queue here, in order, not in SQLite's busy handler (it sleeps 1-100 ms)
-            async with self._writer_lock(), self._write() as tx:
+            async with self.writer_lock(), self._write() as tx:
                 yield tx
         else:
             async with self._write() as tx:
                 yield tx
 
-    def _writer_lock(self) -> asyncio.Lock:
+    def configure_sqlite(self, connection: Any) -> None:
+        """The pragmas every SQLite connection of the store gets (also the inbox's own, store/inbox.py)."""
+        sqlite_on_connect(connection, None)
+
+    def writer_lock(self) -> asyncio.Lock:
+        """SQLite: this process's writers, one at a time, in order."""
         loop = asyncio.get_running_loop()
         if loop not in self._writer_locks:
             self._writer_locks[loop] = asyncio.Lock()
@@ -156,7 +123,7 @@ def _store_error(what: str, err: DBAPIError) -> StoreError:
     return kind(f"database {what} failed: {type(err.orig).__name__}: {err.orig}")
 
 
-def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+def sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (see _sqlite_on_begin)
     cursor = dbapi_connection.cursor()
     for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "busy_timeout=30000"):

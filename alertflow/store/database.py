@@ -51,8 +51,8 @@ class Store(Connections, TimelineReads):
         """Commit alerts to the inbox in one transaction; ids in input order."""
         if not alerts:
             return []
-        if self.is_sqlite and self.engine.url.database not in (None, "", ":memory:"):
-            return await self.commit_inbox_sqlite(alerts)
+        if not self.is_sqlite or self.engine.url.database not in (None, "", ":memory:"):
+            return await self.inbox_writer.append(alerts)  # one trip (alertflow/store/inbox.py)
         async with self.write() as tx:
             await notify(tx.conn, INBOX)  # the pipeline leader may be another process
             return await tx.append_alerts(alerts)
