@@ -67,7 +67,7 @@ class Pipeline:
         self.metrics = metrics or Metrics()
         self._lock = asyncio.Lock()
         self.doorbell = Doorbell()
-        self.handed = Handover(lambda: self.leadership.is_leader, self.doorbell.ring)  # alerts this process committed
+        self.handed = Handover(lambda: self.leadership.is_leader, self.doorbell.ring, store.undecided)  # alerts it committed
 
     async def restore(self) -> None:
         """Rebuild the engine from the store (start-up, or after a failed write)."""

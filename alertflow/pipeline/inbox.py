@@ -29,19 +29,36 @@ from alertflow.store.database import Store
 log = logging.getLogger("alertflow.pipeline.inbox")
 HANDED_MAX = 50_000  # alerts held in memory for the pipeline; past that (far behind) it reads them back
 AHEAD_MAX = 3_000  # alerts intake may commit ahead of this process's pipeline before it waits (make_room)
+STANDBY_AHEAD_MAX = 6_000  # undecided alerts in the inbox past which a replica that does not lead waits
+STANDBY_CHECK_SECONDS = 0.05
 
 
 class Handover:
     """Alerts this process committed, by inbox id, for its pipeline while it leads: decided from memory, not
     read back. Correctness never rests on it: an alert not held here is read from the inbox."""
 
-    def __init__(self, leading: Callable[[], bool], wake: Callable[[], None]) -> None:
+    def __init__(self, leading: Callable[[], bool], wake: Callable[[], None], undecided: Callable[[int], Awaitable[int]]) -> None:
         self.leading = leading
         self.wake = wake
+        self.undecided = undecided  # the inbox's undecided alerts, counted up to a cap (for replicas that do not lead)
         self.alerts: dict[int, Alert] = {}
         self._room = asyncio.Event()  # set whenever the pipeline takes a batch
+        self._counted, self._counted_at = 0, float("-inf")
+
+    async def _undecided_now(self) -> int:
+        """The inbox's undecided count, read at most every ``STANDBY_CHECK_SECONDS``; 0 when it cannot be read
+        (the commit that follows says whether the store is there)."""
+        now = asyncio.get_running_loop().time()
+        if now - self._counted_at >= STANDBY_CHECK_SECONDS:
+            self._counted_at = now
+            try:
+                self._counted = await self.undecided(STANDBY_AHEAD_MAX + 1)
+            except Exception:
+                self._counted = 0
+        return self._counted
 
     def hand_over(self, ids: list[int], alerts: list[Alert]) -> None:
+        """Just committed under ``ids``: held for the pipeline while this process leads (and room remains)."""
         if self.leading() and len(self.alerts) < HANDED_MAX:
             self.alerts.update(zip(ids, alerts, strict=True))
         self.wake()
@@ -57,11 +74,16 @@ class Handover:
         self._room.set()
 
     async def make_room(self, timeout: float = 1.0) -> None:
-        """Intake waits here while this process's pipeline is more than ``AHEAD_MAX`` alerts behind it, so
-        what is accepted is decided at the pace it is accepted (the alerts wait in the sender's request,
-        not in a backlog). Bounded: a pipeline that stops leading or stalls holds intake ``timeout`` at most."""
+        """Intake waits here while the pipeline is far behind, so what is accepted is decided at the pace it is
+        accepted (the alerts wait in the sender's request, not in a backlog): in the leader, while it holds more
+        than ``AHEAD_MAX`` alerts of its own; in another replica, while the inbox holds more than
+        ``STANDBY_AHEAD_MAX`` undecided ones. Bounded: a stalled or absent pipeline holds intake ``timeout`` at most."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
+        if not self.leading():
+            while await self._undecided_now() > STANDBY_AHEAD_MAX and loop.time() < deadline:
+                await asyncio.sleep(STANDBY_CHECK_SECONDS)
+            return
         while len(self.alerts) > AHEAD_MAX and self.leading() and (remaining := deadline - loop.time()) > 0:
             self._room.clear()
             with contextlib.suppress(TimeoutError):

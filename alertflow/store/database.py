@@ -73,6 +73,12 @@ class Store(Connections, TimelineReads):
                 read = {row.id: _alert(row) for row in await conn.execute(query)}
         return [StoredAlert(i, known[i] if i in known else read[i]) for i in ids]
 
+    async def undecided(self, cap: int) -> int:
+        """Undecided inbox alerts, counted up to ``cap`` (a read of the pending index, bounded)."""
+        pending = select(t.inbox.c.id).where(t.inbox.c.processed_at.is_(None)).limit(cap).subquery()
+        async with self.read() as conn:
+            return (await conn.execute(select(func.count()).select_from(pending))).scalar_one()
+
     async def inbox_alerts(self, since: datetime | None, until: datetime | None, batch: int = 1000) -> AsyncIterator[Alert]:
         """Every recorded alert received in [since, until), oldest first, read in batches."""
         after = 0
