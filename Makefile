@@ -1,11 +1,11 @@
 # The two set-up commands of the README:
 #   make up     install into .venv, then start the whole system (Ctrl-C stops it)
-#   make test   install into .venv (and Alertmanager and HAProxy, from Debian), then run every test
+#   make test   install into .venv (and Alertmanager, Prometheus and HAProxy, from Debian), then run every test
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: up test install alertmanager haproxy
+.PHONY: up test install alertmanager prometheus haproxy
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,11 +23,18 @@ alertmanager:
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq prometheus-alertmanager; }
 
+# The Prometheus tests (tests/e2e/test_prometheus.py) run a real Prometheus of their own; the package's service is never
+# started, and its recommends (node exporter and friends) are not needed.
+prometheus:
+	@command -v prometheus >/dev/null || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus; }
+
 # The failover tests drive a real HAProxy; the package's service is never started (tests run their own).
 haproxy:
 	@command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || { \
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq haproxy; }
 
-test: $(VENV)/.installed alertmanager haproxy
+test: $(VENV)/.installed alertmanager prometheus haproxy
 	$(BIN)/pytest

@@ -93,6 +93,30 @@ def check_bearer(token: SecretStr, headers: Mapping[str, str]) -> None:
         raise Unauthorized("missing or wrong bearer token (Authorization: Bearer ...)", field="authorization")
 
 
+def presented_token(headers: Mapping[str, str]) -> str | None:
+    """The token a request carries: ``Bearer <token>``, or the password of ``Basic`` auth (any user name), which is
+    how Prometheus' ``alerting.alertmanagers[].basic_auth`` and amtool's ``--alertmanager.url=http://user:token@...``
+    carry one. None when there is neither, or the basic value is not base64 of ``user:password``."""
+    scheme, _, value = headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer":
+        return value or None
+    if scheme.lower() != "basic":
+        return None
+    try:
+        return base64.b64decode(value.strip(), validate=True).decode().partition(":")[2] or None
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+
+
+def check_token(token: SecretStr, headers: Mapping[str, str]) -> None:
+    """A bearer token sent either way ``presented_token`` reads: ``Authorization: Bearer`` or as the basic-auth password."""
+    sent = presented_token(headers) or ""
+    if not _same(sent.encode(), token.get_secret_value().encode()):
+        raise Unauthorized(
+            "missing or wrong token (Authorization: Bearer <token>, or basic auth with the token as password)", field="authorization"
+        )
+
+
 def _check_basic(auth: BasicAuth, headers: Mapping[str, str]) -> None:
     scheme, _, encoded = headers.get("authorization", "").partition(" ")
     if scheme.lower() != "basic" or not encoded:

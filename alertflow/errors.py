@@ -7,6 +7,7 @@ single hierarchy::
 
     AlertflowError
     ├── ConfigError                 settings or rules file is invalid (with line)
+    │   └── SchemaMismatch          the database is not at this version's schema: `alertflow db upgrade`
     ├── InputError                  a request we refuse: maps to 4xx (422 by default), names the field
     │   ├── MalformedBody           not parseable as JSON at all (400)
     │   ├── PayloadTooLarge         body over the documented limit (413)
@@ -36,6 +37,10 @@ class AlertflowError(Exception):
 
 class ConfigError(AlertflowError):
     """A settings or rules file is invalid; the message says where."""
+
+
+class SchemaMismatch(ConfigError):
+    """The database's schema is not the one this alertflow was built for; the message says what to run."""
 
 
 class InputError(AlertflowError):

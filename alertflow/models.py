@@ -279,6 +279,7 @@ class Silence(BaseModel):
     ends_at: AwareDatetime
     author: str
     comment: str = ""
+    created_at: AwareDatetime | None = None  # when it was added (the Alertmanager API's updatedAt)
 
 
 def timestamp(value: datetime) -> str:

@@ -2,11 +2,14 @@
 
 Kept apart from the measurements (latency.py) because starting, stopping and
 restarting the parts is its own job: ``--prefect-down`` stops the Prefect
-server this starts and starts it again on the same port and database.
+server this starts and starts it again on the same port and database, and
+``--prefect-db`` puts that server on a fresh PostgreSQL database (what the
+README's production notes ask for) instead of the embedded SQLite file.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -17,7 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 from unittest import mock
+from urllib.parse import urlsplit
 
+import asyncpg
 import httpx
 
 from alertflow.config.settings import load_settings
@@ -29,6 +34,36 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+class PrefectDatabase:
+    """A PostgreSQL database for the bench's Prefect server, created empty (dropped first if it exists) so every
+    run starts from the same state, and dropped afterwards unless kept."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url.replace("postgresql+asyncpg://", "postgresql://"))
+        self.name = parts.path.lstrip("/")
+        if parts.scheme != "postgresql" or not self.name:
+            raise SystemExit(f"--prefect-db wants postgresql://USER@HOST:PORT/DATABASE, not {url}")
+        self.admin = parts._replace(path="/postgres").geturl()  # the server's maintenance database
+        self.url = parts._replace(scheme="postgresql+asyncpg").geturl()  # Prefect's driver
+
+    def _admin(self, *statements: str) -> None:
+        async def run() -> None:
+            conn = await asyncpg.connect(self.admin)
+            try:
+                for statement in statements:
+                    await conn.execute(statement)
+            finally:
+                await conn.close()
+
+        asyncio.run(run())
+
+    def create(self) -> None:
+        self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)', f'CREATE DATABASE "{self.name}"')
+
+    def drop(self) -> None:
+        self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
 
 class PrefectServer:
@@ -65,7 +100,7 @@ class PrefectServer:
 class System:
     """Prefect, then ``alertflow up`` (which finds it answering and starts none) with a temp home and free ports."""
 
-    def __init__(self, sandbox_url: str, extra_env: list[str]) -> None:
+    def __init__(self, sandbox_url: str, extra_env: list[str], prefect_db: str | None = None) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="alertflow-bench-latency-"))
         self.api_url = f"http://127.0.0.1:{free_port()}"
         self.prefect_api_url = f"http://127.0.0.1:{free_port()}/api"
@@ -83,14 +118,19 @@ class System:
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("ALERTFLOW_", "PREFECT_"))}
         self.env.update(PREFECT_HOME=str(self.tmp / "prefect-client"), PREFECT_SERVER_ANALYTICS_ENABLED="false")
         self.env.update(item.split("=", 1) for item in extra_env)
-        self.prefect = PrefectServer(self.config, self.env)
+        self.prefect_db = PrefectDatabase(prefect_db) if prefect_db else None
+        server_env = {"PREFECT_API_DATABASE_CONNECTION_URL": self.prefect_db.url} if self.prefect_db else {}
+        self.prefect = PrefectServer(self.config, {**self.env, **server_env})
         self.process: subprocess.Popen[bytes] | None = None
         self.descendants: set[int] = set()
 
     def start(self) -> None:
         from alertflow.cli.up import wait_until
 
-        print(f"starting Prefect (log: {self.tmp / 'home' / 'logs' / 'prefect-server.log'}) ...", file=sys.stderr, flush=True)
+        where = f"PostgreSQL database {self.prefect_db.name}, created empty" if self.prefect_db else "SQLite"
+        print(f"starting Prefect on {where} (log: {self.tmp / 'home' / 'logs' / 'prefect-server.log'}) ...", file=sys.stderr, flush=True)
+        if self.prefect_db:
+            self.prefect_db.create()
         self.prefect.start()
         print(f"starting alertflow up (log: {self.log}) ...", file=sys.stderr, flush=True)
         command = [sys.executable, "-m", "alertflow", "up", "--config", str(self.config)]
@@ -137,6 +177,8 @@ class System:
                     print(f"process {pid} of alertflow up outlived it; killing it", file=sys.stderr)
                     os.kill(pid, signal.SIGKILL)
         self.prefect.stop()
+        if self.prefect_db and not keep:
+            self.prefect_db.drop()
         code = self.process.returncode if self.process else None
         print(f"alertflow up stopped (exit code {code})" + (f"; logs in {self.tmp}" if keep else ""), file=sys.stderr)
         if not keep:

@@ -10,16 +10,24 @@ responses end, so a quick incident costs one artifact version, not one per flow.
 The artifact is bounded like every other view of a timeline: its first and
 last entries, and how many lie between (``alertflow incidents show`` pages
 through them all).
+
+A run shows every change committed before its last look at the store, which
+it marks on its outbox row first (``close_timeline_run``); until then the
+pipeline queues no second timeline run for the incident (alertflow/store/tx.py).
+A run that ends without that look (failed, crashed, cancelled) marks it too,
+so the next change gets a run of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from datetime import datetime, timezone
 from typing import Any
 
 from prefect import flow
 from prefect.artifacts import acreate_markdown_artifact
+from prefect.context import FlowRunContext
 
 from alertflow.flows.runtime import HANDED_OVER, io_task, record, store, with_retry
 from alertflow.models import Incident, TimelineAction, TimelineEntry, TimelineKind, timestamp
@@ -86,26 +94,45 @@ def running_responses(outbox: list[dict[str, Any]], entries: list[TimelineEntry]
     return sum(1 for row in outbox if row["flow"] != "timeline" and (row["flow_run_id"] is None or row["flow_run_id"] not in ended))
 
 
-@flow(name="timeline", flow_run_name="timeline-incident-{incident_id}", retries=1, retry_delay_seconds=2)
+async def close_run(flow_run: Any) -> None:
+    """Mark the run's last look at the store on its outbox row (none for a run started by hand in Prefect)."""
+    if flow_run is not None and flow_run.idempotency_key:
+        async with store().write() as tx:
+            await tx.close_timeline_run(flow_run.idempotency_key, datetime.now(timezone.utc))
+
+
+async def _closed_on_end(flow: Any, flow_run: Any, state: Any) -> None:
+    await close_run(flow_run)
+
+
+@flow(
+    name="timeline", flow_run_name="timeline-incident-{incident_id}", retries=1, retry_delay_seconds=2,
+    on_failure=[_closed_on_end], on_crashed=[_closed_on_end], on_cancellation=[_closed_on_end],
+)  # fmt: skip
 async def record_timeline(incident_id: int, action: TimelineAction = TimelineAction()) -> str:
     """Publish the incident's timeline as a Prefect artifact, and keep it current until the
     responses now running have ended: one artifact version for a quick incident, a fresh one
-    every few seconds for a long one. Runs on open, ack and resolve."""
+    every few seconds for a long one. Queued on open and after a change that no pending run
+    will show (docs/responses.md)."""
     publish = with_retry(publish_timeline_task, action.retry)
     started = last_publish = time.monotonic()
     published = -1
     while True:
         flow_entries = await store().get_timeline(incident_id, kinds=[TimelineKind.flow])
         running = running_responses(await store().outbox_for(incident_id), flow_entries)
-        count = await store().timeline_count(incident_id)  # a change to publish; a fold's update is caught by the next one
         now = time.monotonic()
-        overdue = now - started >= FOLLOW_SECONDS
-        if count != published and (not running or overdue or now - last_publish >= REPUBLISH_SECONDS):
+        if not running or now - started >= FOLLOW_SECONDS:
+            break
+        count = await store().timeline_count(incident_id)  # a change to publish; a fold's update is caught by the next one
+        if count != published and now - last_publish >= REPUBLISH_SECONDS:
             await publish(incident_id)
             published, last_publish = count, now
-        if not running or overdue:
-            return artifact_key(incident_id)
         await asyncio.sleep(POLL_SECONDS)
+    context = FlowRunContext.get()
+    await close_run(context.flow_run if context else None)  # from here on, a change queues a new run
+    if await store().timeline_count(incident_id) != published:
+        await publish(incident_id)
+    return artifact_key(incident_id)
 
 
 def _lifecycle_hook(verb: str, ended: bool) -> Any:

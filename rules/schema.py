@@ -140,6 +140,24 @@ def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("|", "\\|")
 
 
+def key_labels(key: str) -> tuple[str, dict[str, str]]:
+    """``Rule.incident_key`` read back: the rule id and the group's labels (those with a value), as the
+    Alertmanager API shows an alert group's labels."""
+    parts, current, escaped = [], [], False
+    for char in key:
+        if escaped or char not in "\\|":
+            current.append(char)
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        else:
+            parts.append("".join(current))
+            current = []
+    rule_id, *pairs = [*parts, "".join(current)]
+    labels = dict(pair.partition("=")[::2] for pair in pairs)
+    return rule_id, {name: value for name, value in labels.items() if value}
+
+
 class RuleSet(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

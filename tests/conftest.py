@@ -36,7 +36,7 @@ def free_port() -> int:
 SESSION_DIR = Path(tempfile.mkdtemp(prefix="alertflow-tests-"))
 PREFECT_PORT = free_port()
 PREFECT_API_URL = f"http://127.0.0.1:{PREFECT_PORT}/api"
-for name in [n for n in os.environ if n.startswith("ALERTFLOW_") and n != "ALERTFLOW_TEST_PG_URL"]:
+for name in [n for n in os.environ if n.startswith("ALERTFLOW_") and not n.startswith("ALERTFLOW_TEST_")]:
     del os.environ[name]
 os.environ.update(
     PREFECT_HOME=str(SESSION_DIR / "prefect"),
@@ -47,6 +47,8 @@ os.environ.update(
 )
 
 PG_URL = os.environ.get("ALERTFLOW_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("ALERTFLOW_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+PG_PREFIX = os.environ.get("ALERTFLOW_TEST_PG_PREFIX", "")  # before the names of the databases tests create (a shared server)
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -78,8 +80,9 @@ async def wait_until(check, timeout: float, what: str, interval: float = 0.05): 
 
 
 @contextmanager
-def running_prefect_server(port: int, log_path: Path, **env: str) -> Iterator[str]:
-    """``prefect server start`` on a loopback port (``env`` on top of ours), healthy when its API URL is yielded."""
+def running_prefect_server(port: int, log_path: Path, *args: str, **env: str) -> Iterator[str]:
+    """``prefect server start [args]`` on a loopback port (``env`` on top of ours), healthy when its API URL is
+    yielded; stopped with SIGTERM, then SIGKILL if it hangs."""
     url = f"http://127.0.0.1:{port}/api"
 
     def healthy() -> bool:
@@ -90,15 +93,17 @@ def running_prefect_server(port: int, log_path: Path, **env: str) -> Iterator[st
 
     log = open(log_path, "wb")  # noqa: SIM115
     env = {**os.environ, "PREFECT_SERVER_API_PORT": str(port), "PREFECT_SERVER_API_HOST": "127.0.0.1", **env}
-    process = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    command = [sys.executable, "-m", "prefect", "server", "start", *args]
+    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_for(lambda: process.poll() is not None or healthy(), 120, "the Prefect server to start")
         if process.poll() is not None:
             pytest.fail(f"Prefect server exited: {log_path.read_text()[-2000:]}")
         yield url
     finally:
-        process.terminate()
-        process.wait(30)
+        from alertflow.cli.up import stop_process
+
+        stop_process(process, f"Prefect server on :{port}", grace=30)
         log.close()
 
 
@@ -145,7 +150,7 @@ def pg_database(prefix: str) -> Iterator[str]:
     import asyncpg
 
     admin_dsn = PG_URL.replace("postgresql+asyncpg://", "postgresql://")
-    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    name = f"{PG_PREFIX}{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
 
     async def admin(sql: str) -> None:
         conn = await asyncpg.connect(admin_dsn)
@@ -182,6 +187,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite+aiosqlite:///{tmp_path / 'alertflow.db'}"
     import asyncio
 
+    from sqlalchemy import text
     from sqlalchemy.ext.asyncio import create_async_engine
 
     from alertflow.store.tables import metadata
@@ -192,6 +198,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         engine = create_async_engine(url)
         async with engine.begin() as conn:
             await conn.run_sync(metadata.drop_all)
+            await conn.execute(text("DROP TABLE IF EXISTS alembic_version"))  # empty again: the next upgrade creates all
         await engine.dispose()
 
     asyncio.run(reset())

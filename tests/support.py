@@ -103,12 +103,14 @@ class ApiThread:
         return self.request("GET", path, **kwargs)
 
 
-def start_worker(config_path: Path, log_path: Path) -> subprocess.Popen[bytes]:
-    """``alertflow worker`` as its own process, as in production."""
+def start_worker(config_path: Path, log_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """``alertflow worker`` as its own process, as in production (``env`` on top of ours, e.g. another
+    ``ALERTFLOW_PREFECT_API_URL``: the environment overrides the config file)."""
     with open(log_path, "wb") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "alertflow", "worker", "--config", str(config_path)], stdout=log, stderr=subprocess.STDOUT
-        )
+            [sys.executable, "-m", "alertflow", "worker", "--config", str(config_path)],
+            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+        )  # fmt: skip
 
 
 def start_api(config_path: Path, log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -157,15 +159,18 @@ def start_alertmanager(directory: Path, webhook_url: str, token: str) -> tuple[s
     (home / "alertmanager.yml").write_text(
         yaml.safe_dump({"route": route, "receivers": [{"name": "alertflow", "webhook_configs": [webhook]}]})
     )
-    with open(home / "alertmanager.log", "wb") as log:
-        process = subprocess.Popen(
-            [binary, f"--config.file={home / 'alertmanager.yml'}", f"--storage.path={home / 'data'}",
-             f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
-            stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+    argv = [binary, f"--config.file={home / 'alertmanager.yml'}", f"--storage.path={home / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="]  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-    wait_until_answers(process, f"{url}/-/ready", home / "alertmanager.log", "Alertmanager to be ready")
-    return process, url
+    return start_server(argv, home / "alertmanager.log", f"{url}/-/ready", "Alertmanager to be ready"), url
+
+
+def start_server(argv: list[str], log_path: Path, ready_url: str, what: str) -> subprocess.Popen[bytes]:
+    """A server of ours (Alertmanager, Prometheus) with its output in ``log_path``; answering ``ready_url`` when returned."""
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+    wait_until_answers(process, ready_url, log_path, what)
+    return process
 
 
 def stop_process(process: subprocess.Popen[bytes]) -> None:

@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 from fastapi import Request
 
+from alertflow.auth import presented_token
 from alertflow.config.api import Credential, Scope, credentials
 from alertflow.config.settings import Settings
 from alertflow.errors import Forbidden, Unauthorized
@@ -33,21 +34,35 @@ class ApiAccess:
         self.known = credentials(settings)
         self.open = not any(c.scopes for c in self.known)  # no API token: served only on loopback (check_exposure)
 
-    def check(self, request: Request, scope: Scope) -> None:
+    def check(self, request: Request, scope: Scope, basic: bool = False) -> None:
+        """``basic``: the token may also come as the basic-auth password (the Alertmanager API: amtool, Grafana)."""
         if self.open:
             return
         needs = f"{request.method} {request.url.path} needs an API token with scope {scope.value!r}"
         scheme, _, sent = request.headers.get("authorization", "").partition(" ")
+        if basic:
+            scheme, sent = "bearer", presented_token(request.headers) or ""
         if scheme.lower() != "bearer" or not sent:
             raise Unauthorized(f"{needs} (Authorization: Bearer ...)", field="authorization")
         found = _match(sent.encode(), self.known)
         if found is None:
             raise Unauthorized(f"unknown bearer token; {needs}", field="authorization")
         if not found.scopes:
-            raise Forbidden(f"{found.setting} is a webhook sender's token, valid only on /webhooks/*; {needs}", field="authorization")
+            raise Forbidden(
+                f"{found.setting} is a webhook sender's token, valid only for posting alerts (/webhooks/*, POST /api/v2/alerts); {needs}",
+                field="authorization",
+            )
         if scope not in found.scopes:
             have = ", ".join(sorted(s.value for s in found.scopes))
             raise Forbidden(f"{found.setting} has scopes {have}; {needs}", field="authorization")
+
+    def allows(self, request: Request, scope: Scope) -> bool:
+        """Whether an API token with ``scope`` came with the request (bearer or basic-auth password); never raises."""
+        try:
+            self.check(request, scope, basic=True)
+        except (Unauthorized, Forbidden):
+            return False
+        return True
 
 
 def _match(sent: bytes, candidates: list[Credential]) -> Credential | None:

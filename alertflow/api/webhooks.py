@@ -8,6 +8,8 @@ routing key) or handle a control message (SNS subscription), parse into alerts
 (422 naming the field), and commit them all in one inbox write before the 202.
 A refusal at any step writes nothing. A PagerDuty ``acknowledge`` acknowledges
 the open incident holding its dedup_key, through the pipeline like a person's ack.
+``take_in`` and ``commit`` are that path, shared with Alertmanager's
+``POST /api/v2/alerts`` (alertflow/api/alertmanager_v2.py).
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -31,6 +34,7 @@ from alertflow.integrations.sources import VerifyingSource
 from alertflow.integrations.sources.pagerduty import PagerDutySource
 from alertflow.integrations.sources.payloads import fit_fingerprint
 from alertflow.integrations.sources.registry import Endpoint, build_endpoints, enqueue_source
+from alertflow.models import Alert
 from alertflow.pipeline.stages import Stages
 from alertflow.store import tables as t
 
@@ -38,6 +42,47 @@ log = logging.getLogger("alertflow.api")
 
 CATCH_UP_SECONDS = 5.0  # how long an acknowledge waits for its trigger still in the inbox
 ACCEPTED_HEADERS = [(b"content-type", b"application/json")]
+
+
+# Checks a request's credential on its headers and raw body, before parsing: raises Unauthorized or Forbidden.
+Authorize = Callable[[Mapping[str, str], bytes, datetime], None]
+
+
+@dataclass(frozen=True)
+class TakenIn:
+    payload: Any
+    alerts: list[Alert]
+    handled: str | None = None  # a control message the source handled (an SNS subscription confirmed): no alerts
+
+
+async def take_in(
+    stages: Stages, endpoint: Endpoint, headers: Mapping[str, str], body: AsyncIterator[bytes], authorize: Authorize | None = None,
+    verifying: bool | None = None,
+) -> TakenIn:  # fmt: skip
+    """Everything before the commit, in the order above: content type, size, auth (the endpoint's own unless
+    ``authorize`` is given), JSON, the source's own proof, its parse. Raises the refusal; nothing is written.
+    ``verifying``: whether the source proves itself in the body, when the caller knows it already."""
+    source = endpoint.source
+    check_content_type(headers.get("content-type"), getattr(source, "content_types", ()))
+    raw = await read_stream(body, headers.get("content-length"), stages.settings.max_body_bytes)
+    now = datetime.now(timezone.utc)
+    if authorize is None:
+        check_request(endpoint.auth, headers, raw, now)
+    else:
+        authorize(headers, raw, now)
+    payload = parse_json(raw)
+    if verifying is None:
+        verifying = isinstance(source, VerifyingSource)
+    if verifying and (handled := await source.verify(payload)):  # type: ignore[attr-defined]
+        return TakenIn(payload, [], handled)
+    return TakenIn(payload, source.parse(payload, now))
+
+
+async def commit(stages: Stages, endpoint: Endpoint, alerts: list[Alert]) -> list[int]:
+    """Append to the inbox; returns the ids once committed (group commit, alertflow/pipeline/inbox.py)."""
+    ids = await stages.inbox.append(alerts)
+    stages.metrics.accepted.labels(endpoint.name).inc(len(ids))
+    return ids
 
 
 class Intake:
@@ -96,20 +141,13 @@ class Intake:
             if settings.webhook_token is not None:
                 check_bearer(settings.webhook_token, headers)
             raise NotFound(f"unknown source {name!r}; known sources: {', '.join(sorted(self.endpoints))}")
-        source = endpoint.source
-        check_content_type(headers.get("content-type"), getattr(source, "content_types", ()))
-        body = await read_stream(body_stream, headers.get("content-length"), settings.max_body_bytes)
-        now = datetime.now(timezone.utc)
-        check_request(endpoint.auth, headers, body, now)
-        payload = parse_json(body)
-        if name in self.verifying and (handled := await source.verify(payload)):  # type: ignore[attr-defined]
-            return 200, {"accepted": 0, "alert_ids": [], "message": handled}
-        alerts = source.parse(payload, now)
+        taken = await take_in(stages, endpoint, headers, body_stream, verifying=name in self.verifying)
+        if taken.handled:
+            return 200, {"accepted": 0, "alert_ids": [], "message": taken.handled}
         extra: dict[str, Any] = {}
-        if isinstance(source, PagerDutySource):
-            extra = await _pagerduty_reply(stages, endpoint, source, payload, alerts)
-        ids = await stages.inbox.append(alerts)
-        stages.metrics.accepted.labels(name).inc(len(ids))
+        if isinstance(endpoint.source, PagerDutySource):
+            extra = await _pagerduty_reply(stages, endpoint, endpoint.source, taken.payload, taken.alerts)
+        ids = await commit(stages, endpoint, taken.alerts)
         return 202, {"accepted": len(ids), "alert_ids": ids, **extra}
 
 
@@ -139,7 +177,9 @@ def webhooks_router(intake: Intake) -> APIRouter:
     return router
 
 
-async def _pagerduty_reply(stages: Stages, endpoint: Endpoint, source: PagerDutySource, payload: Any, alerts: list) -> dict[str, Any]:  # type: ignore[type-arg]
+async def _pagerduty_reply(
+    stages: Stages, endpoint: Endpoint, source: PagerDutySource, payload: Any, alerts: list[Alert]
+) -> dict[str, Any]:
     """PagerDuty's own reply fields; an acknowledge acknowledges the incident holding its dedup_key."""
     event = source.event(payload)
     if event.event_action != "acknowledge":

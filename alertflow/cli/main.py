@@ -17,6 +17,7 @@ import httpx
 import typer
 
 from alertflow.cli.client import ActorOption, ConfigOption, call_api, cli_settings, incident_pages
+from alertflow.cli.db import check_database, db_app
 from alertflow.cli.oncall import oncall_app
 from alertflow.cli.replay import inbox_app, replay
 from alertflow.cli.responses import DryRunOption, failback, follow_run
@@ -33,6 +34,7 @@ app.add_typer(rules_app, name="rules")
 app.add_typer(silence_app, name="silence")
 app.add_typer(inbox_app, name="inbox")
 app.add_typer(oncall_app, name="oncall")
+app.add_typer(db_app, name="db")
 app.command()(failback)
 app.command()(sources)
 
@@ -54,7 +56,9 @@ def up(
 
 @app.command()
 def api(config: ConfigOption = None) -> None:
-    """Run only the webhook API with its pipeline and dispatcher (Prefect and a worker run elsewhere)."""
+    """Run only the webhook API with its pipeline and dispatcher (Prefect and a worker run elsewhere).
+
+    It refuses to start on a database at an older schema: run `alertflow db upgrade` first."""
     settings = cli_settings(config)
     from alertflow.cli.up import serve_api
     from alertflow.logs import configure_logging
@@ -71,8 +75,9 @@ def api(config: ConfigOption = None) -> None:
 def worker(
     config: ConfigOption = None, isolated: Annotated[bool, typer.Option(help="one process per flow run (Prefect's runner)")] = False
 ) -> None:
-    """Serve the response deployments and run their flow runs."""
+    """Serve the response deployments and run their flow runs (on a database at this version's schema)."""
     settings = cli_settings(config)
+    check_database(settings)  # here, not in the worker's thread: a refusal must end the process with its message
     os.environ.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", str(max(1, round(settings.worker_poll_seconds))))
     import asyncio
     import signal

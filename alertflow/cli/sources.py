@@ -24,17 +24,20 @@ def sources(
     from rich.console import Console
     from rich.table import Table
 
-    from alertflow.auth import NoAuth
-    from alertflow.integrations.sources.registry import build_endpoints, enqueue_source
+    from alertflow.auth import BearerAuth, NoAuth
+    from alertflow.integrations.sources.registry import alerts_api_source, build_endpoints, enqueue_source
 
     settings = cli_settings(config)
     base = (base_url or settings.resolved_api_url).rstrip("/")
     endpoints = build_endpoints(settings)
-    enqueue = enqueue_source(endpoints)
+    enqueue, alerts_api = enqueue_source(endpoints), alerts_api_source(endpoints)
     table = Table("Source", "Kind", "URL", "Request auth", "The body must carry")
     for endpoint in endpoints.values():
         urls = f"{base}{endpoint.path}" + (f"\n{base}/v2/enqueue" if endpoint.name == enqueue else "")
         auth = endpoint.auth.describe()
+        if endpoint.name == alerts_api:  # Prometheus' alerting.alertmanagers: the Alertmanager API path, basic auth too
+            urls += f"\n{base}/api/v2/alerts"
+            auth += " (or as basic auth password)" if isinstance(endpoint.auth, BearerAuth) else ""
         open_to_all = isinstance(endpoint.auth, NoAuth) and not endpoint.proof
         table.add_row(endpoint.name, endpoint.kind, urls, f"[red]{auth}[/]" if open_to_all else auth, endpoint.proof or "-")
     Console(width=200).print(table)

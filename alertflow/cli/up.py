@@ -1,10 +1,12 @@
 """``alertflow up``: the whole system on one machine, started and stopped as one.
 
-Starts, in order: a local Prefect server (SQLite, in ``<home>/prefect``) unless
-one already answers at ``prefect_api_url``; the sandbox peers if asked; the
-worker as a child process; and the API (with pipeline and dispatcher) in this
-process. Children run in their own sessions so Ctrl-C reaches only us; we then
-stop them in reverse order: worker (letting runs finish), then Prefect.
+Starts, in order: the database's upgrade to this version's schema (``alertflow
+db upgrade``, which a production start leaves to the operator); a local Prefect
+server (SQLite, in ``<home>/prefect``) unless one already answers at
+``prefect_api_url``; the sandbox peers if asked; the worker as a child process;
+and the API (with pipeline and dispatcher) in this process. Children run in
+their own sessions so Ctrl-C reaches only us; we then stop them in reverse
+order: worker (letting runs finish), then Prefect.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import uvloop
 
 from alertflow.api.app import create_app
 from alertflow.api.protocol import server_config
+from alertflow.cli.db import upgrade_database
 from alertflow.cli.sandbox import SandboxServer
 from alertflow.config.api import check_exposure
 from alertflow.config.settings import Settings
@@ -87,6 +90,7 @@ def stop_process(process: subprocess.Popen[bytes], name: str, grace: float) -> N
 def up(settings: Settings, config_file: Path | None, sandbox_port: int | None) -> None:
     ruleset = load_rules(settings.rules_file)
     check_exposure(settings)  # before any child starts
+    print(upgrade_database(settings), flush=True)  # one machine, one command: its database follows the version
     children: list[tuple[str, subprocess.Popen[bytes], float]] = []
     try:
         if not prefect_ready(settings.prefect_api_url):
@@ -129,8 +133,12 @@ async def serve_api(
 ) -> None:
     """Run the API (with pipeline and dispatcher, and the sandbox peers if given a port) until Ctrl-C or SIGTERM."""
     check_exposure(settings)
+    stages = Stages(settings, ruleset)
+    # Before uvicorn: a refusal (an older schema) ends the process with its message; from inside the app's lifespan
+    # uvicorn would log it as a failed start-up and return as if nothing happened.
+    await stages.store.check_schema(create_if_empty=True)
     peers = SandboxServer(port=sandbox_port).start_in_thread() if sandbox_port else None
-    server = _ApiServer(server_config(create_app(Stages(settings, ruleset)), settings))
+    server = _ApiServer(server_config(create_app(stages), settings))
     api_task = asyncio.create_task(server.serve())
     while not server.started and not api_task.done():
         await asyncio.sleep(0.05)

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1_048_576, ge=1024, description="largest webhook body accepted (413 above)")
     prefect_api_url: str = Field(default_factory=lambda: os.environ.get("PREFECT_API_URL", "http://127.0.0.1:4200/api"))
     deployment_name: str = "alertflow"
+    dispatch_concurrency: int = Field(
+        1, ge=1, le=64, description="flow runs each API process creates in Prefect at once (Prefect on PostgreSQL: 8; on SQLite: 1)"
+    )
     worker_limit: int = Field(50, ge=1, description="flow runs one worker executes at once, pages and other responses each")
     worker_poll_seconds: float = Field(0.25, gt=0, description="how often the worker asks Prefect for new runs")
     worker_metrics_port: int | None = Field(None, ge=1, le=65535, description="serve the worker's /metrics here (off when unset)")

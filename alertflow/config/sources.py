@@ -17,7 +17,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 
 from alertflow.auth import AuthSettings
 
-SourceKind = Literal["alertmanager", "grafana", "datadog", "pagerduty", "cloudwatch", "generic"]
+SourceKind = Literal["alertmanager", "grafana", "datadog", "pagerduty", "cloudwatch", "prometheus", "generic"]
 SNS_CERT_URL = r"^https://sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/"
 MAX_SOURCE_NAME = 64  # the inbox's source column; PostgreSQL refuses longer
 

@@ -68,6 +68,7 @@ class Pipeline:
         self._lock = asyncio.Lock()
         self.doorbell = Doorbell()
         self.handed = Handover(lambda: self.leadership.is_leader, self.doorbell.ring, store.undecided)  # alerts it committed
+        self._restored_term: int | None = None  # the lease term the engine's memory was last rebuilt for
 
     async def restore(self) -> None:
         """Rebuild the engine from the store (start-up, or after a failed write)."""
@@ -82,12 +83,13 @@ class Pipeline:
     async def run(self, stop: asyncio.Event, idle_seconds: float = 1.0) -> None:
         while not stop.is_set():
             try:
-                if not self.leadership.is_leader:
-                    if not await self.leadership.try_acquire():
-                        with contextlib.suppress(TimeoutError):  # stand by; a stop ends the wait
-                            await asyncio.wait_for(stop.wait(), STANDBY_POLL_SECONDS)
-                        continue
-                    await self.restore()  # whatever the last leader committed, windows and timers included
+                if not self.leadership.is_leader and not await self.leadership.try_acquire():
+                    with contextlib.suppress(TimeoutError):  # stand by; a stop ends the wait
+                        await asyncio.wait_for(stop.wait(), STANDBY_POLL_SECONDS)
+                    continue
+                if self._restored_term != self.leadership.term:  # a new term: whatever the last leader committed
+                    await self.restore()
+                    self._restored_term = self.leadership.term
                 await apply_pending(self, self.commands)
                 if done := await self.drain():
                     await self.tick()
@@ -177,7 +179,7 @@ class Pipeline:
                     await self.writer.write(tx, decision, now, rows)
                 await self._flush(tx, rows, batch, now)
         self.metrics.observe_decided((s.alert.received_at for s in batch), utcnow())  # wall time, whatever the engine's clock
-        return rows.queued
+        return tx.queued
 
     async def _flush(self, tx: Tx, rows: Rows, batch: list[StoredAlert], now: datetime) -> None:
         # The storm path (many alerts joining few incidents) is these few statements.
@@ -200,7 +202,6 @@ class Pipeline:
     async def _transition(self, incident_id: int, to: IncidentStatus, actor: str, kind: TimelineKind, command: int | None) -> Incident:
         async with self._lock:
             now = self.clock()
-            queued = 0
             async with self._write() as tx:
                 changed = await tx.transition(incident_id, to, actor, now)
                 if changed is None:
@@ -208,7 +209,7 @@ class Pipeline:
                     await finish_command(tx, command, now, _value(current))
                     return current
                 await tx.add_timeline([entry(incident_id, now, kind, f"{to.value} by {actor}", actor=actor)])
-                queued = await self.writer.queue_after_change(tx, incident_id, changed.rule_id, now, resolved=to is IncidentStatus.resolved)
+                await self.writer.queue_after_change(tx, incident_id, changed.rule_id, now, resolved=to is IncidentStatus.resolved)
                 if to is IncidentStatus.resolved:
                     self.writer.incidents.pop(changed.key, None)
                     self.writer.storm.forget(incident_id)
@@ -216,8 +217,8 @@ class Pipeline:
                     for decision in self.engine.forget(changed.key, now):  # alerts it inhibited, evaluated again
                         await self.writer.write(tx, decision, now, rows)
                     await self._flush(tx, rows, [], now)
-                    queued += rows.queued
                 await finish_command(tx, command, now, _value(changed))
+            queued = tx.queued
         if queued:
             self.on_outbox()
         return changed
@@ -252,7 +253,8 @@ class Pipeline:
         values = {"matchers": matchers, "starts_at": starts_at, "ends_at": ends_at, "author": author, "comment": comment}
         async with self._lock:
             async with self._write() as tx:
-                silence = Silence(id=await tx.add_silence({**values, "created_at": self.clock()}), **values)
+                created = {**values, "created_at": self.clock()}
+                silence = Silence(id=await tx.add_silence(created), **created)
                 await finish_command(tx, command, self.clock(), _value(silence))
             self.engine.set_silences(await self.store.silences(active_at=self.clock()))
         return silence

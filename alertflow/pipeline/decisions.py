@@ -6,6 +6,15 @@ at once; the storm path (alerts joining an incident) is collected in ``Rows``
 and written with one statement per table at the end of the batch. Every
 timeline entry says why, in the engine's words; past the first few alerts a
 minute, joining alerts are folded into one entry (alertflow/pipeline/storm.py).
+
+The flow runs an incident gets from its rule are queued here: the rule's due
+actions at open and reopen and when one becomes due later (group_wait over, a
+severity floor reached); after a change (ack, resolve, a response started
+later) the timeline again; failback on resolve when the rule's failover asks
+for it. A response runs only if the incident's rule has that action, and a
+timeline run is queued only when no run of it is yet to read the store
+(alertflow/store/tx.py). The others: a person's ``alertflow run`` (consumer.py)
+and a handover's page (flows/handover.py). docs/responses.md counts them.
 """
 
 from __future__ import annotations
@@ -25,12 +34,11 @@ K = DecisionKind
 
 @dataclass
 class Rows:
-    """What a batch writes in bulk at its end, and how many flow runs it queued."""
+    """What a batch writes in bulk at its end (the flow runs it queued are counted by ``Tx.queued``)."""
 
     alerts: list[dict[str, Any]] = field(default_factory=list)
     timeline: list[TimelineEntry] = field(default_factory=list)
     inbox: list[Alert] = field(default_factory=list)  # alerts the engine raised itself (heartbeats)
-    queued: int = 0
 
 
 class DecisionWriter:
@@ -68,7 +76,9 @@ class DecisionWriter:
             await tx.update_incident(incident_id, severity=decision.severity.value)
             rows.timeline.append(entry(incident_id, now, TimelineKind.escalation, decision.reason))
         elif kind is K.act:
-            await self._queue_all(tx, incident_id, decision.actions, now, rows)
+            await self._queue_all(tx, incident_id, decision.actions, now)
+            if all(a.flow is not FlowName.timeline for a in decision.actions):  # the timeline follows the responses started
+                await self.queue_after_change(tx, incident_id, decision.rule_id or self._rule_of(key), now)
             flows = ", ".join(a.flow.value for a in decision.actions)
             rows.timeline.append(entry(incident_id, now, TimelineKind.rule, f"{flows} started: {decision.reason}"))
         elif kind is K.resolving:
@@ -81,7 +91,7 @@ class DecisionWriter:
             await tx.transition(incident_id, IncidentStatus.resolved, actor, now)
             # The resolving alert is already recorded: the engine decided alert_resolved for it just before.
             rows.timeline.append(entry(incident_id, now, TimelineKind.resolve, f"resolved: {decision.reason}", actor=actor))
-            rows.queued += await self.queue_after_change(tx, incident_id, decision.rule_id or self._rule_of(key), now, resolved=True)
+            await self.queue_after_change(tx, incident_id, decision.rule_id or self._rule_of(key), now, resolved=True)
             self.incidents.pop(key, None)
             self.storm.forget(incident_id)
 
@@ -106,7 +116,7 @@ class DecisionWriter:
         rows.timeline.append(_alert_entry(incident_id, alert))
         if decision.kind is K.open:
             rows.timeline.append(entry(incident_id, now, TimelineKind.rule, decision.reason, rule_id=decision.rule_id))
-        await self._queue_all(tx, incident_id, decision.actions, now, rows)
+        await self._queue_all(tx, incident_id, decision.actions, now)
 
     async def _suppressed(self, decision: Decision, now: datetime, rows: Rows) -> None:
         """Silenced and maintenance alerts stay visible through the engine's state; inhibited ones
@@ -116,22 +126,20 @@ class DecisionWriter:
             summary = f"alert {decision.alert.name} inhibited: {decision.alert.summary}"
             rows.timeline.append(entry(incident_id, now, TimelineKind.inhibited, summary, fingerprint=decision.fingerprint))
 
-    async def _queue_all(self, tx: Tx, incident_id: int, actions: tuple[Action, ...], now: datetime, rows: Rows) -> None:
+    async def _queue_all(self, tx: Tx, incident_id: int, actions: tuple[Action, ...], now: datetime) -> None:
         for action in actions:
             await tx.queue_action(incident_id, action, now)
-        rows.queued += len(actions)
 
-    async def queue_after_change(self, tx: Tx, incident_id: int, rule_id: str, now: datetime, resolved: bool = False) -> int:
-        """Re-publish the timeline artifact after a change, if the incident's rule has a timeline action;
+    async def queue_after_change(self, tx: Tx, incident_id: int, rule_id: str, now: datetime, resolved: bool = False) -> None:
+        """Re-publish the timeline artifact after a change, if it was published before (the rule has a timeline
+        action and it became due), unless a run yet to read the store will show the change anyway (Tx.queue_action);
         on resolve, also fail back if the rule's failover action asks for it."""
-        actions = [self.rule_action(rule_id, FlowName.timeline)]
+        timeline = self.rule_action(rule_id, FlowName.timeline)
+        if timeline is not None and await tx.has_timeline_run(incident_id):
+            await tx.queue_action(incident_id, timeline, now)
         failover = self.rule_action(rule_id, FlowName.failover)
         if resolved and isinstance(failover, FailoverAction) and failover.params.failback_after_seconds is not None:
-            actions.append(failover.failback(by_hand=False))
-        queued = [action for action in actions if action is not None]
-        for action in queued:
-            await tx.queue_action(incident_id, action, now)
-        return len(queued)
+            await tx.queue_action(incident_id, failover.failback(by_hand=False), now)
 
     def rule_action(self, rule_id: str, flow: FlowName) -> Action | None:
         rule = self.ruleset.get(rule_id)

@@ -9,8 +9,10 @@ Every API replica dispatches: each row is claimed first (``Store.claim_outbox``,
 ``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so two replicas never send the same
 row at once, and the idempotency key covers a claim that ran out.
 
-Runs are created one at a time: Prefect on SQLite answers concurrent run
-creation with lock errors and 2 s client retries, slower than a sequence.
+Runs are created one at a time by default: Prefect on SQLite answers
+concurrent run creation with lock errors and 2 s client retries, slower than
+a sequence. Prefect on PostgreSQL takes several at once
+(``dispatch_concurrency``), which is what a burst of incidents needs.
 This is ``run_deployment(..., timeout=0, idempotency_key=...)`` minus its
 per-call deployment read: deployment ids are looked up once and cached.
 """
@@ -49,8 +51,11 @@ CLAIM_SECONDS = 15.0
 
 
 class Dispatcher:
-    def __init__(self, store: Store, client: Callable[[], PrefectClient], *, deployment_name: str, ui_url: str) -> None:
+    def __init__(
+        self, store: Store, client: Callable[[], PrefectClient], *, deployment_name: str, ui_url: str, concurrency: int = 1
+    ) -> None:  # fmt: skip
         self.store = store
+        self.concurrency = concurrency
         self.client = client
         self.deployment_name = deployment_name
         self.ui_url = ui_url
@@ -70,14 +75,18 @@ class Dispatcher:
     async def _run(self, stop: asyncio.Event, idle_seconds: float) -> None:
         async with self.client() as client:
             self.prefect_reachable = await client.api_healthcheck() is None  # for /readyz before any dispatch
-            while not stop.is_set():
-                try:
-                    await self.drain(client)
-                except StoreUnavailable as err:  # expected while the database is away: one line, not a traceback a second
-                    log.error("store unavailable, dispatcher will retry: %s", err)
-                except Exception:
-                    log.exception("dispatcher pass failed")
-                await self.doorbell.wait(idle_seconds)
+            await asyncio.gather(*(self._loop(client, stop, idle_seconds) for _ in range(self.concurrency)))
+
+    async def _loop(self, client: PrefectClient, stop: asyncio.Event, idle_seconds: float) -> None:
+        """One of ``concurrency`` creators: each claims its own row, so they never create the same run at once."""
+        while not stop.is_set():
+            try:
+                await self.drain(client)
+            except StoreUnavailable as err:  # expected while the database is away: one line, not a traceback a second
+                log.error("store unavailable, dispatcher will retry: %s", err)
+            except Exception:
+                log.exception("dispatcher pass failed")
+            await self.doorbell.wait(idle_seconds)
 
     async def drain(self, client: PrefectClient) -> int:
         """Dispatch every due row; stops at the first failure (Prefect is likely down or busy).

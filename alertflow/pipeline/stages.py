@@ -75,6 +75,7 @@ class Stages:
             prefect_client_for(settings.prefect_api_url),
             deployment_name=settings.deployment_name,
             ui_url=settings.prefect_ui_url,
+            concurrency=settings.dispatch_concurrency,
         )
         self.metrics = Metrics()
         self.leadership = Leadership(self.store)
@@ -87,7 +88,7 @@ class Stages:
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        await self.store.create_schema()
+        await self.store.check_schema(create_if_empty=True)  # an older schema refuses: `alertflow db upgrade`
         tune_garbage_collector()
         self.inbox.start()
         self._tasks = [

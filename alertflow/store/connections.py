@@ -17,20 +17,16 @@ import os
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import event, text
+from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from alertflow.errors import StoreError, StoreUnavailable
-from alertflow.store import tables as t
 from alertflow.store.inbox import InboxConnection
 from alertflow.store.tx import Tx
-
-SCHEMA_LOCK_KEY = 0x616C6572  # "aler": the advisory lock that makes schema creation one process at a time
 
 
 def _json_dumps(value: Any) -> str:
@@ -56,18 +52,6 @@ class Connections:
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", sqlite_on_connect)
             event.listen(self.engine.sync_engine, "begin", _sqlite_on_begin)
-
-    async def create_schema(self) -> None:
-        database = self.engine.url.database
-        if self.is_sqlite and database and database != ":memory:":
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        # The API and a worker may start together. SQLite: IMMEDIATE takes the write lock up front (a transaction
-        # that reads first and writes later cannot wait, "database is locked" at once). PostgreSQL: its
-        # create-if-missing is not atomic, so an advisory lock makes the creators take turns.
-        async with self.engine.execution_options(immediate=True).begin() as conn:
-            if not self.is_sqlite:
-                await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
-            await conn.run_sync(t.metadata.create_all)
 
     async def dispose(self) -> None:
         await self.inbox_writer.close()

@@ -7,6 +7,8 @@ the pipeline's storm path run most go straight to the driver (bulk.py).
 Reads and single writes are methods of ``Store``; multi-step writes that must
 land together (the pipeline's decisions, an acknowledgement and its timeline
 entry) use ``Store.write()``, which yields a ``Tx`` (see alertflow/store/tx.py).
+The schema is Alembic's: ``Store.upgrade()`` and ``Store.check_schema()`` are
+in alertflow/store/schema.py.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from alertflow.errors import Conflict, NotFound
 from alertflow.models import Alert, Incident, IncidentStatus, Silence, TimelineEntry
 from alertflow.store import tables as t
 from alertflow.store.connections import Connections
+from alertflow.store.firing import FiringReads
+from alertflow.store.schema import SchemaVersions
 from alertflow.store.timeline import TimelineReads
 from alertflow.store.wakeups import INBOX, notify
 
@@ -42,7 +46,7 @@ class OutboxRow:
     attempts: int
 
 
-class Store(Connections, TimelineReads):
+class Store(Connections, TimelineReads, FiringReads, SchemaVersions):
     """Reads and single writes; ``write()`` for the writes that land together (connections.py)."""
 
     # -- inbox ---------------------------------------------------------------

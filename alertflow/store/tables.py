@@ -2,7 +2,8 @@
 
 - ``inbox``: every accepted alert, raw and parsed, before anything else happens
   (the 2xx means this row is committed). ``processed_at`` marks the pipeline's
-  progress, so a crash re-reads exactly what was not yet decided.
+  progress, so a crash re-reads exactly what was not yet decided; by fingerprint
+  it gives each alert's latest version (what ``GET /api/v2/alerts`` shows).
 - ``incidents`` / ``incident_alerts``: what the engine decided, and the state it
   rebuilds from at start-up. A partial unique index allows one open incident
   per key: a bug or a race can never open the same incident twice.
@@ -20,7 +21,11 @@
   from whichever API replica took them to the pipeline leader, with the result.
 - ``outbox``: flow runs decided but maybe not yet created in Prefect, in decision
   order; each row's random ``idempotency_key`` goes to Prefect, so a re-send
-  after a crash creates nothing new.
+  after a crash creates nothing new. A timeline row's ``final_read_at`` says
+  when its run took its last look at the store: until then, the run will show
+  any later change, so a change queues no second timeline run (tx.py).
+
+Every change here is also an Alembic revision (alertflow/store/migrations/).
 """
 
 from __future__ import annotations
@@ -96,6 +101,7 @@ inbox = Table(
         postgresql_where=text("processed_at IS NULL"),
     ),
     Index("ix_inbox_failed", "id", sqlite_where=text("error IS NOT NULL"), postgresql_where=text("error IS NOT NULL")),
+    Index("ix_inbox_fingerprint", "fingerprint", "id"),  # an alert's latest version (the Alertmanager API lists alerts)
 )
 
 incidents = Table(
@@ -162,6 +168,7 @@ outbox = Table(
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("next_attempt_at", UTCDateTime, nullable=False),
     Column("last_error", Text),
+    Column("final_read_at", UTCDateTime),  # timeline rows: the run's last look at the store (revision 0003)
     Index(
         "ix_outbox_pending",
         "priority",

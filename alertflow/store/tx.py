@@ -4,6 +4,16 @@ The pipeline applies a batch of decisions (incidents, timeline entries, outbox
 rows and the inbox progress mark) through one ``Tx``; an acknowledgement writes
 its status change and timeline entry the same way. Either all of it is
 committed or none of it is, which is what makes a crash at any point safe.
+
+Queuing a timeline run is where runs are saved: the timeline flow renders
+whatever the store holds when it reads it, so a run that has not yet taken its
+last look at the store (queued, created in Prefect, or still following the
+incident's responses) will show a change committed now, and a second run would
+have nothing to add. The check and the queuing happen in the transaction that
+writes the change, with the row locked (``FOR UPDATE`` on PostgreSQL; SQLite
+has one writer at a time), and the run marks its last look by updating that
+row (``close_timeline_run``) before reading: whichever commits first, the
+change is shown, by the run that was found or by the new one.
 """
 
 from __future__ import annotations
@@ -13,7 +23,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -30,6 +40,11 @@ _ALLOWED = {
     IncidentStatus.resolved: set(),
 }
 
+# A timeline run created this long ago that has not taken its last look at the store is presumed lost (cancelled
+# in Prefect, its database wiped): changes stop counting on it and queue a run of their own. Longer than a run
+# follows its incident (flows/timeline.py FOLLOW_SECONDS), so a run still following is never taken for lost.
+TIMELINE_RUN_LOST_AFTER = timedelta(minutes=20)
+
 
 def dialect_insert(conn: AsyncConnection, table: Any) -> Any:
     """An INSERT that can take ON CONFLICT clauses, in the database's own dialect (SQLite or PostgreSQL)."""
@@ -39,6 +54,7 @@ def dialect_insert(conn: AsyncConnection, table: Any) -> Any:
 class Tx:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
+        self.queued = 0  # outbox rows this transaction added: flow runs to dispatch once it commits
 
     async def append_alerts(self, alerts: Sequence[Alert], rows: Sequence[tuple[str, ...]] | None = None) -> list[int]:
         """Add alerts to the inbox; ids in input order (alertflow/store/bulk.py; ``rows`` its ``alert_row``s, if made)."""
@@ -107,6 +123,7 @@ class Tx:
             "parameters": parameters,
         }
         result = await self.conn.execute(insert(t.outbox).values(**values, created_at=at, next_attempt_at=at).returning(t.outbox.c.id))
+        self.queued += 1
         return result.scalar_one()
 
     async def write_engine_state(self, rows: Sequence[tuple[str, str, dict[str, Any] | None]]) -> None:
@@ -141,12 +158,16 @@ class Tx:
         return (await self.conn.execute(query)).rowcount == 1
 
     async def queue_action(self, incident_id: int, action: Action, at: datetime) -> int:
-        """Queue one response flow run: the outbox row the dispatcher will send to Prefect.
+        """Queue one response flow run: the outbox row the dispatcher will send to Prefect; its id.
 
-        A paging action is also queued for announcement, in the same transaction: its first
+        A timeline run is queued only if no run of the incident's timeline is yet to take its last
+        look at the store; if one is, that one shows this transaction's changes, and its row's id is
+        returned. A paging action is also queued for announcement, in the same transaction: its first
         notification leaves from the API process at once, whatever Prefect is doing, and the
         paging run that follows shares its episode in the page log, so it never sends it again.
         """
+        if action.flow is FlowName.timeline and (pending := await self.pending_timeline_run(incident_id, at)) is not None:
+            return pending
         key = uuid.uuid4()
         parameters: dict[str, Any] = {"incident_id": incident_id, "action": action.model_dump(mode="json")}
         if action.flow is FlowName.paging:
@@ -156,6 +177,34 @@ class Tx:
             values = {"outbox_id": outbox_id, "incident_id": incident_id, "episode": key.hex, "created_at": at}
             await self.conn.execute(insert(t.announcements).values(**values))
         return outbox_id
+
+    async def pending_timeline_run(self, incident_id: int, at: datetime) -> int | None:
+        """The outbox row of a timeline run of the incident that has not taken its last look at the store
+        (not created in Prefect yet, or created less than ``TIMELINE_RUN_LOST_AFTER`` ago), locked until
+        this transaction ends so the run cannot take that look in between."""
+        o = t.outbox.c
+        query = (
+            select(o.id)
+            .where(o.incident_id == incident_id, o.flow == FlowName.timeline.value, o.final_read_at.is_(None))
+            .where(or_(o.dispatched_at.is_(None), o.dispatched_at > at - TIMELINE_RUN_LOST_AFTER))
+            .order_by(o.id.desc())
+            .limit(1)
+            .with_for_update()
+        )
+        return (await self.conn.execute(query)).scalar_one_or_none()
+
+    async def has_timeline_run(self, incident_id: int) -> bool:
+        """Whether a timeline run was ever queued for the incident (its rule's timeline action became due)."""
+        query = select(t.outbox.c.id).where(t.outbox.c.incident_id == incident_id, t.outbox.c.flow == FlowName.timeline.value)
+        return (await self.conn.execute(query.limit(1))).first() is not None
+
+    async def close_timeline_run(self, idempotency_key: str, at: datetime) -> None:
+        """The timeline run of this outbox row takes its last look at the store now: a change committed
+        after this queues a new run. It waits for a transaction that found the row pending to commit."""
+        o = t.outbox.c
+        await self.conn.execute(
+            update(t.outbox).where(o.idempotency_key == idempotency_key, o.final_read_at.is_(None)).values(final_read_at=at)
+        )
 
     async def take_lock(self, name: str, holder: str, at: datetime, ttl_seconds: float) -> str:
         """Take the named lease, or renew it if ``holder`` has it, unless another holder has it

@@ -226,7 +226,7 @@ async def serve(settings: Settings, stop: asyncio.Event, *, isolated: bool = Fal
     names = ", ".join(f"{FlowName(n).value}/{settings.deployment_name}" for n in RESPONSE_FLOWS)
     log.info("serving %s (in-process, up to %d runs at once)", names, settings.worker_limit)
     store = Store(settings.resolved_database_url)
-    await store.create_schema()  # the worker may start before the API has made the tables its heartbeat needs
+    await store.check_schema(create_if_empty=True)  # it may start before the API on a fresh install; refuses an older schema
     async with get_client() as client:
         worker = InProcessWorker(client, flows, limit=settings.worker_limit, poll_seconds=settings.worker_poll_seconds)
         takeover = Takeover(client, {id: flow.name for id, flow in flows.items()}, uuid.uuid4().hex, Heartbeats(store))

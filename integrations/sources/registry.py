@@ -23,8 +23,9 @@ from alertflow.integrations.sources.datadog import DatadogSource
 from alertflow.integrations.sources.generic import GenericSource
 from alertflow.integrations.sources.grafana import GrafanaSource
 from alertflow.integrations.sources.pagerduty import PagerDutySource
+from alertflow.integrations.sources.prometheus import PrometheusSource
 
-BUILT_IN = ("alertmanager", "grafana", "datadog", "pagerduty", "cloudwatch")
+BUILT_IN = ("alertmanager", "grafana", "datadog", "pagerduty", "cloudwatch", "prometheus")
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,11 @@ def enqueue_source(endpoints: dict[str, Endpoint]) -> str | None:
     return next((e.name for e in endpoints.values() if e.kind == "pagerduty"), None)
 
 
+def alerts_api_source(endpoints: dict[str, Endpoint]) -> str | None:
+    """The source Alertmanager's ``POST /api/v2/alerts`` route serves (what Prometheus sends): the first of kind prometheus."""
+    return next((e.name for e in endpoints.values() if e.kind == "prometheus"), None)
+
+
 def _endpoint(name: str, entry: SourceSettings, settings: Settings) -> Endpoint:
     kind = entry.kind or name  # a known kind: the config refuses any other at load (source_config.py)
     fallback = default_auth(settings)
@@ -79,4 +85,4 @@ def _endpoint(name: str, entry: SourceSettings, settings: Settings) -> Endpoint:
     return Endpoint(name=name, kind=kind, source=source, auth=entry.auth or fallback, proof=proof)
 
 
-_PARSERS = {"alertmanager": AlertmanagerSource, "grafana": GrafanaSource, "datadog": DatadogSource}
+_PARSERS = {"alertmanager": AlertmanagerSource, "grafana": GrafanaSource, "datadog": DatadogSource, "prometheus": PrometheusSource}

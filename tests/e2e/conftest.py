@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import uuid
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactCollectionFilter, ArtifactCollectionFilterKey, FlowRunFilter, FlowRunFilterId
 
 from alertflow.cli.sandbox import SandboxServer
-from tests.conftest import free_port, running_prefect_server, wait_for
+from tests.conftest import free_port, pg_database, running_prefect_server, wait_for
 from tests.support import ApiThread, start_worker, stop_process
 
 
@@ -83,24 +84,45 @@ class System:
 
 @pytest.fixture
 def prefect_api(request, prefect_server, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
-    """The Prefect API the system talks to: the session's server on SQLite, or, parametrized ``"postgres"``, a server
-    of this test's own on PostgreSQL, as production is told to run it (this process's client and the config follow it)."""
-    if getattr(request, "param", "sqlite") == "sqlite":
+    """The Prefect API the system talks to: the session's server on SQLite; parametrized ``"postgres"``, a server
+    of this test's own on PostgreSQL; parametrized ``"scaled"``, the first API replica of ``scaled_prefect`` (the
+    test may point a worker at another). This process's client and the config follow it."""
+    param = getattr(request, "param", "sqlite")
+    if param == "sqlite":
         yield prefect_server
         return
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    database = request.getfixturevalue("fresh_pg_url")
-    server = running_prefect_server(
-        free_port(),
-        tmp_path / "prefect-postgres.log",
-        PREFECT_HOME=str(tmp_path / "prefect-postgres"),
-        PREFECT_API_DATABASE_CONNECTION_URL=database,
-    )
+    if param == "scaled":
+        scaled = request.getfixturevalue("scaled_prefect")
+        server, database = contextlib.nullcontext(scaled.api_urls[0]), scaled.database_url
+    else:
+        database = request.getfixturevalue("fresh_pg_url")
+        server = running_prefect_server(
+            free_port(),
+            tmp_path / "prefect-postgres.log",
+            PREFECT_HOME=str(tmp_path / "prefect-postgres"),
+            PREFECT_API_DATABASE_CONNECTION_URL=database,
+        )
     with server as url, temporary_settings(updates={PREFECT_API_URL: url}):
         monkeypatch.setenv("PREFECT_API_URL", url)  # configs written from now on, and the workers they start
         yield url
         assert asyncio.run(count_flow_runs(database)) > 0, "no flow run stored in PostgreSQL: the test ran against another server"
+
+
+@pytest.fixture
+def scaled_prefect(tmp_path):  # type: ignore[no-untyped-def]
+    """Prefect scaled out as docs/deploy.md runs it (tests/e2e/scaled_prefect.py): two API replicas and the services
+    on a PostgreSQL database of this test's own, messaging in Redis databases 11 and 12."""
+    from tests.e2e.scaled_prefect import start_scaled_prefect
+
+    with (
+        pg_database("alertflow_prefect") as database,
+        start_scaled_prefect(
+            tmp_path / "prefect-scaled", database, redis_db=11, PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL="0.5"
+        ) as prefect,
+    ):
+        yield prefect
 
 
 async def count_flow_runs(database_url: str) -> int:
@@ -119,10 +141,11 @@ def start_system(prefect_api, sandbox, make_config, tmp_path):  # type: ignore[n
     started: list[Any] = []
     workers: list[subprocess.Popen[bytes]] = []
 
-    def start(**config: Any) -> System:
+    def start(worker_env: dict[str, str] | None = None, **config: Any) -> System:
+        """The system on a config with ``config`` on top; ``worker_env`` on top of the worker's environment."""
         # Deployments of its own: a run another test left behind (Scheduled, or a killed worker's) never reaches this one.
         path = make_config(sandbox, **{"deployment_name": f"e2e-{uuid.uuid4().hex[:8]}", **config})
-        worker = start_worker(path, tmp_path / "worker.log")
+        worker = start_worker(path, tmp_path / "worker.log", worker_env)
         workers.append(worker)
         wait_for(lambda: "serving" in (tmp_path / "worker.log").read_text() or worker.poll() is not None, 60, "the worker to serve")
         assert worker.poll() is None, (tmp_path / "worker.log").read_text()

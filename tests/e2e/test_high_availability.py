@@ -38,7 +38,7 @@ from tests.support import start_api, start_worker, stop_process
 pytestmark = pytest.mark.postgres
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 TEMPLATE = json.loads((REPO / "examples" / "alertmanager-firing.json").read_text())
-SERVICES = 40  # about 7 alerts each: below the storm fold (storm.SHOWN a minute), so timelines compare entry by entry
+SERVICES = 24  # about 7 alerts each: below the storm fold (storm.SHOWN a minute), so timelines compare entry by entry
 RULES = {
     "rules": [
         {
@@ -164,7 +164,7 @@ async def decisions(store: Store) -> dict[str, Any]:
 async def single_process_run(fingerprints_in_order: list[Any], rules_path: Path, url: str) -> dict[str, Any]:
     """The same inbox, decided by one plain pipeline of its own (no leases, no replicas)."""
     store = Store(url)
-    await store.create_schema()
+    await store.upgrade()
     pipeline = Pipeline(store, parse_rules(rules_path.read_text()))
     await store.append_alerts(fingerprints_in_order)
     await pipeline.drain()
@@ -191,7 +191,7 @@ def test_replicas_survive_a_killed_standby_a_killed_leader_and_a_cut_connection(
     (tmp_path / "haproxy.cfg").write_text(HAPROXY_CONFIG.format(**ports))
     with open(tmp_path / "haproxy.log", "wb") as log:
         haproxy = subprocess.Popen([HAPROXY, "-db", "-f", str(tmp_path / "haproxy.cfg")], stdout=log, stderr=subprocess.STDOUT)
-    sender = Sender(f"http://127.0.0.1:{ports['front']}/webhooks/alertmanager", token, per_second=20)
+    sender = Sender(f"http://127.0.0.1:{ports['front']}/webhooks/alertmanager", token, per_second=12)
     try:
         leader = leader_of(replicas)
         sender.start()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
 from alertflow.config.settings import load_settings
 from alertflow.store.database import Store
+from tests.conftest import pg_database
 
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)
 
@@ -16,9 +19,19 @@ NOW = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)
 async def store(database_url: str):  # type: ignore[no-untyped-def]
     """An empty store with its schema, on SQLite or PostgreSQL (see ``database_url``)."""
     store = Store(database_url)
-    await store.create_schema()
+    await store.upgrade()
     yield store
     await store.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database of this test's own with nothing in it: a SQLite file, or a ``mig_*`` database on the PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'alertflow.db'}"
+        return
+    with pg_database("mig") as url:
+        yield url
 
 
 @pytest.fixture
@@ -26,7 +39,7 @@ async def incident(sandbox, make_config):  # type: ignore[no-untyped-def]
     """An open incident in a fresh store, with the flows' config pointed at the sandbox."""
     settings = load_settings(make_config(sandbox))
     store = Store(settings.resolved_database_url)
-    await store.create_schema()
+    await store.upgrade()
     async with store.write() as tx:
         incident_id = await tx.insert_incident(
             key="service-down|service=checkout",

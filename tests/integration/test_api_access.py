@@ -26,6 +26,13 @@ SCOPED = {
     "automation": {"token": SECRETS["operate"], "scopes": ["operate"]},
 }
 SILENCE = {"matchers": ['service="checkout"'], "duration_seconds": 60, "author": "test"}
+AM_SILENCE = {  # the Alertmanager API's shape (alertflow/api/alertmanager_silences.py)
+    "matchers": [{"name": "service", "value": "checkout", "isRegex": False}],
+    "startsAt": "2026-01-01T00:00:00Z",
+    "endsAt": "2099-01-01T00:00:00Z",
+    "createdBy": "test",
+    "comment": "",
+}
 # Every control and read endpoint, with the scope it needs.
 ENDPOINTS = [
     ("GET", "/incidents", None, "read"),
@@ -39,6 +46,13 @@ ENDPOINTS = [
     ("POST", "/services/checkout/failback", {"actor": "x"}, "operate"),
     ("POST", "/silences", SILENCE, "operate"),
     ("DELETE", "/silences/1", None, "operate"),
+    ("GET", "/api/v2/alerts", None, "read"),
+    ("GET", "/api/v2/alerts/groups", None, "read"),
+    ("GET", "/api/v2/silences", None, "read"),
+    ("GET", "/api/v2/silence/1", None, "read"),
+    ("GET", "/api/v2/status", None, "read"),
+    ("POST", "/api/v2/silences", AM_SILENCE, "operate"),
+    ("DELETE", "/api/v2/silence/1", None, "operate"),
 ]
 
 

@@ -104,3 +104,52 @@ def test_a_busy_prefect_gets_six_quick_tries_per_dispatch(sandbox, make_config, 
     assert proxy.refused == busy and proxy.created >= 4 and len({row["flow_run_id"] for row in rows}) == 4
     # Rows are listed in decision order; the failover row (FlowName.priority 0) is dispatched first.
     assert [row["attempts"] for row in rows] == [1, 1, first_row_attempts, 1]
+
+
+@pytest.mark.postgres
+def test_two_replicas_creating_runs_at_once_create_each_run_once(sandbox, make_config, fresh_pg_url) -> None:  # type: ignore[no-untyped-def]
+    """Two API processes' dispatchers, three run creators each, on one PostgreSQL outbox: every row is claimed by one
+    creator (attempts stay 1), becomes its own run with its own idempotency key, and all are created."""
+    from datetime import datetime, timezone
+
+    from alertflow.models import TimelineAction
+    from alertflow.pipeline.dispatch import Dispatcher
+    from alertflow.pipeline.stages import prefect_client_for
+    from alertflow.store.database import Store
+
+    config = make_config(sandbox, fresh_pg_url, deployment_name="dispatch-replicas", dispatch_concurrency=3)
+    register_deployments(config)
+    settings = load_settings(config)
+
+    async def scenario() -> list[dict]:  # type: ignore[type-arg]
+        stores = [Store(fresh_pg_url) for _ in range(3)]
+        await stores[0].upgrade()
+        async with stores[0].write() as tx:
+            for n in range(12):
+                incident = await tx.insert_incident(key=f"k{n}", title="t", service=f"s{n}", severity="critical", rule_id="r",
+                                                    at=datetime.now(timezone.utc))  # fmt: skip
+                await tx.queue_action(incident, TimelineAction(), datetime.now(timezone.utc))
+        replicas = [
+            Dispatcher(store, prefect_client_for(settings.prefect_api_url), deployment_name="dispatch-replicas", ui_url="-", concurrency=3)
+            for store in stores[1:]
+        ]
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(replica.run(stop, idle_seconds=0.1)) for replica in replicas]
+        try:
+            for _ in range(300):
+                rows = [row for n in range(1, 13) for row in await stores[0].outbox_for(n)]
+                if all(row["flow_run_id"] for row in rows):
+                    return rows
+                await asyncio.sleep(0.1)
+            raise AssertionError("the outbox did not drain")
+        finally:
+            stop.set()
+            for replica in replicas:
+                replica.nudge()
+            await asyncio.gather(*tasks)
+            await asyncio.gather(*(store.dispose() for store in stores))
+
+    rows = asyncio.run(scenario())
+    assert [row["attempts"] for row in rows] == [1] * 12
+    assert len({row["flow_run_id"] for row in rows}) == 12
+    assert all(read_flow_run(row["flow_run_id"]).idempotency_key == row["idempotency_key"] for row in rows)

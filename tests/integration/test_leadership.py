@@ -139,7 +139,7 @@ async def test_a_leader_in_another_process_is_woken_by_the_commit(pg_server_url:
     from alertflow.store.wakeups import COMMANDS, INBOX, Listener
 
     leader_store, replica_store = Store(pg_server_url), Store(pg_server_url)
-    await leader_store.create_schema()
+    await leader_store.upgrade()
     leader = Pipeline(leader_store, RULES, leadership=Leadership(leader_store, ttl_seconds=60))
     stop = asyncio.Event()
     listener = asyncio.create_task(Listener(pg_server_url, (INBOX, COMMANDS), leader.nudge).run(stop))

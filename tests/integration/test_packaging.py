@@ -53,5 +53,7 @@ def test_the_wheel_has_one_top_level_package(tmp_path: Path) -> None:
     for module in ("alertflow/rules/engine.py", "alertflow/flows/paging.py", "alertflow/integrations/sources/alertmanager.py"):
         assert module in names
     assert "alertflow/cli/main.py" in names
+    for script in ("env.py", "script.py.mako", "versions/0001_baseline.py"):  # Alembic reads them as files at run time
+        assert f"alertflow/store/migrations/{script}" in names
     entry_points = next(name for name in names if name.endswith(".dist-info/entry_points.txt"))
     assert "alertflow = alertflow.cli.main:main" in zipfile.ZipFile(wheel).read(entry_points).decode()

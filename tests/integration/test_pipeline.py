@@ -81,14 +81,18 @@ async def test_resend_is_deduplicated_and_new_alert_joins(store: Store) -> None:
 
 
 async def test_resolved_payload_resolves_and_republishes_timeline(store: Store) -> None:
-    """The resolved payload resolves the incident, records who resolved it, and queues a timeline run."""
+    """The resolved payload resolves the incident, records who resolved it, and queues a timeline run (the first one
+    has taken its last look at the store)."""
     pipeline = Pipeline(store, RULES)
     await ingest(store, pipeline, FIRING)
+    [opened] = [r for r in await store.outbox_for(1) if r["flow"] == "timeline"]
+    async with store.write() as tx:
+        await tx.close_timeline_run(opened["idempotency_key"], datetime.now(timezone.utc))
     await ingest(store, pipeline, RESOLVED)
     [incident] = await store.list_incidents()
     assert incident.status is IncidentStatus.resolved and incident.resolved_by == "alertmanager"
     assert [e.kind.value for e in await store.get_timeline(incident.id)][-2:] == ["alert", "resolve"]
-    assert [r.flow for r in await store.due_outbox(datetime.now(timezone.utc), 10)][-1] == "timeline"
+    assert [r["flow"] for r in await store.outbox_for(incident.id)] == ["paging", "timeline", "failover", "recovery", "timeline"]
     await ingest(store, pipeline, FIRING)
     assert len(await store.list_incidents()) == 2, "a new firing after resolution opens a new incident"
 
@@ -174,6 +178,6 @@ async def test_resolve_queues_failback_when_the_failover_asks_for_it(store: Stor
     else:
         await ingest(store, pipeline, RESOLVED)
     rows = await store.outbox_for(incident.id)
-    assert [row["flow"] for row in rows][-2:] == ["timeline", "failback"]
+    assert [row["flow"] for row in rows][-2:] == ["recovery", "failback"]  # the timeline run queued at open shows the resolve
     params = rows[-1]["parameters"]["action"]["params"]
     assert (params["switch"], params["to"], params["healthy_for_seconds"]) == ("checkout", "primary", 90.0)

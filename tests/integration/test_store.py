@@ -166,7 +166,7 @@ async def test_processes_creating_the_schema_at_once_on_a_fresh_postgres_all_suc
 
     stores = [Store(fresh_pg_url) for _ in range(4)]
     try:
-        await asyncio.gather(*(store.create_schema() for store in stores))
+        await asyncio.gather(*(store.check_schema(create_if_empty=True) for store in stores))
         assert await stores[0].counts() is not None
     finally:
         await asyncio.gather(*(store.dispose() for store in stores))

@@ -42,7 +42,7 @@ def normalized(alerts: list[Any]) -> list[dict[str, Any]]:
 def test_every_source_has_golden_payloads() -> None:
     """Each built-in source and the generic one has at least two golden payloads, each with its expectation."""
     by_source = {path.parent.name for path in GOLDEN}
-    assert by_source == {"alertmanager", "grafana", "datadog", "pagerduty", "cloudwatch", "generic"}
+    assert by_source == {"alertmanager", "grafana", "datadog", "pagerduty", "cloudwatch", "prometheus", "generic"}
     for name in by_source:
         assert len([p for p in GOLDEN if p.parent.name == name]) >= 2, name
     missing = [str(p) for p in GOLDEN if not p.with_name(p.stem + ".expected.json").exists()]

@@ -31,17 +31,18 @@ sources:
 
 
 def test_sources_lists_urls_and_auth_without_secrets(tmp_path: Path) -> None:
-    """Each source shows its URL (PagerDuty also /v2/enqueue) and its auth kind; no secret appears."""
+    """Each source shows its URL (PagerDuty also /v2/enqueue, Prometheus /api/v2/alerts) and its auth kind; no secret appears."""
     config = tmp_path / "alertflow.yaml"
     config.write_text(CONFIG)
     result = CliRunner().invoke(app, ["sources", "--config", str(config), "--base-url", "https://af.example.com"], env={"COLUMNS": "250"})
     assert result.exit_code == 0, result.output
     rows = {line.split("│")[1].strip(): line for line in result.output.splitlines() if line.count("│") > 4 and line.split("│")[1].strip()}
-    assert set(rows) == {"alertmanager", "cloudwatch", "datadog", "grafana", "pagerduty", "zabbix"}
+    assert set(rows) == {"alertmanager", "cloudwatch", "datadog", "grafana", "pagerduty", "prometheus", "zabbix"}
     assert "https://af.example.com/webhooks/zabbix" in rows["zabbix"] and "bearer token" in rows["zabbix"]
     assert "basic auth (user dd)" in rows["datadog"] and "HMAC-SHA256" in rows["grafana"]
     assert "SNS signature" in rows["cloudwatch"] and "routing_key" in rows["pagerduty"]
     assert "https://af.example.com/v2/enqueue" in result.output
+    assert "https://af.example.com/api/v2/alerts" in result.output and "bearer token (or as basic auth password)" in rows["prometheus"]
     assert "s3cret" not in result.output
 
 

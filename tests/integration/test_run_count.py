@@ -1,0 +1,182 @@
+"""The flow runs an incident gets (docs/responses.md, "Flow runs per incident"), on SQLite and PostgreSQL: one per due
+rule action, a timeline run only when no run of it is yet to read the store, nothing for an action the rule lacks."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import text, update
+
+from alertflow.models import Alert, AlertStatus, Severity, TimelineEntry, TimelineKind
+from alertflow.pipeline.consumer import Pipeline
+from alertflow.rules import parse_rules
+from alertflow.store import tables as t
+from alertflow.store.database import Store
+from alertflow.store.tx import TIMELINE_RUN_LOST_AFTER
+
+pytestmark = pytest.mark.anyio
+
+RULES = parse_rules("""
+rules:
+  - id: service-down
+    description: A production service stopped answering
+    matchers: ['alertname="ServiceDown"']
+    severity: warning
+    group_by: [service]
+    actions:
+      - {flow: paging, params: {channel: "#oncall"}}
+      - {flow: timeline}
+      - {flow: failover, params: {switch: checkout, to: standby, failback_after_seconds: 90}}
+      - {flow: recovery, params: {runbook: restart-checkout}}
+  - id: disk-full
+    description: A disk filled up
+    matchers: ['alertname="DiskFull"']
+    severity: warning
+    group_by: [service]
+    actions:
+      - {flow: paging, params: {channel: "#oncall"}}
+  - id: slow
+    description: A service answers slowly
+    matchers: ['alertname="Slow"']
+    severity: warning
+    group_by: [service]
+    actions:
+      - {flow: timeline}
+      - {flow: paging, params: {channel: "#oncall"}, min_severity: critical}
+""")
+
+
+def alert(name: str, instance: str, severity: str = "critical", status: str = "firing") -> Alert:
+    now = datetime.now(timezone.utc)
+    return Alert(
+        source="alertmanager", fingerprint=f"{name}-{instance}", name=name, service="checkout", severity=Severity(severity),
+        status=AlertStatus(status), labels={"alertname": name, "service": "checkout", "instance": instance},
+        starts_at=now, received_at=now,
+    )  # fmt: skip
+
+
+async def ingest(store: Store, pipeline: Pipeline, *alerts: Alert) -> None:
+    await store.append_alerts(list(alerts))
+    await pipeline.drain()
+
+
+async def flows(store: Store, incident_id: int = 1) -> list[str]:
+    return [row["flow"] for row in await store.outbox_for(incident_id)]
+
+
+async def dispatch(store: Store, flow: str, incident_id: int = 1, at: datetime | None = None) -> str:
+    """Do what the dispatcher does once Prefect created the run of the incident's last ``flow`` row; its idempotency key."""
+    row = [r for r in await store.outbox_for(incident_id) if r["flow"] == flow][-1]
+    at = at or datetime.now(timezone.utc)
+    entry = TimelineEntry(incident_id=incident_id, at=at, kind=TimelineKind.flow, summary=f"{flow} flow run scheduled")
+    await store.mark_dispatched(row["id"], f"run-{row['id']}", entry)
+    return row["idempotency_key"]
+
+
+async def close(store: Store, key: str) -> None:
+    """What a timeline run does before its last look at the store."""
+    async with store.write() as tx:
+        await tx.close_timeline_run(key, datetime.now(timezone.utc))
+
+
+async def test_a_busy_incident_with_prefect_away_gets_one_run_per_response(store: Store) -> None:
+    """Opened, 50 more alerts, acknowledged, resolved, nothing dispatched (Prefect unreachable): the four rule
+    actions and the failback, each once; the one timeline run shows it all."""
+    pipeline = Pipeline(store, RULES)
+    await ingest(store, pipeline, alert("ServiceDown", "checkout-0"))
+    for n in range(1, 51):
+        await ingest(store, pipeline, alert("ServiceDown", f"checkout-{n}", severity="warning" if n % 2 else "critical"))
+    await pipeline.acknowledge(1, "alice")
+    await ingest(store, pipeline, *(alert("ServiceDown", f"checkout-{n}", status="resolved") for n in range(51)))
+    assert (await store.get_incident(1)).status.value == "resolved"
+    assert await flows(store) == ["paging", "timeline", "failover", "recovery", "failback"]
+    assert (await store.counts())["outbox_pending"] == 5
+
+
+async def test_a_timeline_run_covers_changes_until_its_last_look(store: Store) -> None:
+    """Created in Prefect but not yet read: an ack queues nothing; once that run took its last look at the store,
+    the resolve queues a timeline run again, and a run created long ago and never heard from is not waited for."""
+    pipeline = Pipeline(store, RULES)
+    await ingest(store, pipeline, alert("ServiceDown", "checkout-0"))
+    opened = await dispatch(store, "timeline")
+    await pipeline.acknowledge(1, "alice")
+    assert await flows(store) == ["paging", "timeline", "failover", "recovery"]
+    await close(store, opened)
+    await pipeline.resolve(1, "alice")
+    assert await flows(store) == ["paging", "timeline", "failover", "recovery", "timeline", "failback"]
+
+    await ingest(store, pipeline, alert("ServiceDown", "checkout-9"))  # a new incident
+    await dispatch(store, "timeline", incident_id=2, at=datetime.now(timezone.utc) - TIMELINE_RUN_LOST_AFTER - timedelta(minutes=1))
+    await pipeline.acknowledge(2, "alice")
+    assert await flows(store, 2) == ["paging", "timeline", "failover", "recovery", "timeline"]
+
+
+async def test_no_run_for_an_action_the_rule_lacks_or_that_is_not_due(store: Store) -> None:
+    """A rule without a timeline action gets no timeline run on ack or resolve, nor a failback without failover;
+    a timeline action still below its severity floor is not run by a change; a response started later is followed."""
+    pipeline = Pipeline(store, RULES)
+    await ingest(store, pipeline, alert("DiskFull", "db-1"))
+    await pipeline.acknowledge(1, "alice")
+    await pipeline.resolve(1, "alice")
+    assert await flows(store, 1) == ["paging"]
+
+    await ingest(store, pipeline, alert("Slow", "web-1", severity="warning"))
+    assert await flows(store, 2) == ["timeline"]
+    await close(store, await dispatch(store, "timeline", incident_id=2))
+    await ingest(store, pipeline, alert("Slow", "web-2", severity="critical"))  # reaches paging's floor
+    assert await flows(store, 2) == ["timeline", "paging", "timeline"]
+    await pipeline.acknowledge(2, "alice")
+    assert await flows(store, 2) == ["timeline", "paging", "timeline"]
+
+
+async def pending(store: Store) -> int | None:
+    async with store.write() as tx:
+        return await tx.pending_timeline_run(1, datetime.now(timezone.utc))
+
+
+async def test_a_change_and_a_last_look_at_once(store: Store) -> None:
+    """A change that found a timeline run pending holds its row until it commits, so the run's last look comes after
+    it; a change made while a last look is being marked waits for it and then does not count on that run."""
+    pipeline = Pipeline(store, RULES)
+    await ingest(store, pipeline, alert("ServiceDown", "checkout-0"))
+    key = await dispatch(store, "timeline")
+    async with store.write() as tx:
+        assert await tx.pending_timeline_run(1, datetime.now(timezone.utc)) is not None
+        closing = asyncio.create_task(close(store, key))
+        await asyncio.sleep(0.5)
+        assert not closing.done(), "the run took its last look while a change counting on it was uncommitted"
+    await asyncio.wait_for(closing, 30)
+    assert await pending(store) is None
+
+    await pipeline.acknowledge(1, "alice")  # a new timeline run
+    key = await dispatch(store, "timeline")
+    async with store.write() as tx:
+        await tx.close_timeline_run(key, datetime.now(timezone.utc))
+        change = asyncio.create_task(pending(store))
+        await asyncio.sleep(0.5)
+        assert not change.done(), "a change read the row while its run was marking its last look"
+    assert await asyncio.wait_for(change, 30) is None
+
+
+async def test_an_older_store_gets_the_column_and_old_runs_count_as_read(store: Store) -> None:
+    """A store made before outbox.final_read_at gets it from `alertflow db upgrade` (revision 0003); runs dispatched
+    before then count as having read."""
+    pipeline = Pipeline(store, RULES)
+    await ingest(store, pipeline, alert("ServiceDown", "checkout-0"))
+    await dispatch(store, "timeline")
+    async with store.write() as tx:
+        # The store as revision 0002 left it: without what 0003 (this column) and later revisions added.
+        await tx.conn.execute(text("ALTER TABLE outbox DROP COLUMN final_read_at"))
+        await tx.conn.execute(text("DROP INDEX ix_inbox_fingerprint"))  # 0004
+        await tx.conn.execute(text("UPDATE alembic_version SET version_num = '0002_leases_commands'"))
+    await store.upgrade()
+    async with store.read() as conn:
+        rows = (await conn.execute(t.outbox.select().order_by(t.outbox.c.id))).all()
+    assert [(r.flow, r.final_read_at is not None) for r in rows] == [
+        ("paging", False), ("timeline", True), ("failover", False), ("recovery", False)
+    ]  # fmt: skip
+    async with store.write() as tx:  # the column works as a fresh store's does
+        await tx.conn.execute(update(t.outbox).values(final_read_at=None))
+    assert [r["final_read_at"] for r in await store.outbox_for(1)] == [None] * 4
