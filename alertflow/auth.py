@@ -8,6 +8,10 @@ comparison is constant-time, and no message ever contains the secret or what
 was sent in its place. A missing credential is 401; one that is present but
 wrong (bad signature, stale timestamp) is 403, except a wrong bearer token,
 which stays 401 as it always was.
+
+An email's acknowledge link is signed here too, with the same ``sign``: the
+HMAC covers the incident, who the link is for and its expiry, so none of them
+can be changed, and a link stops working when it expires (410), not before.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from alertflow.errors import Forbidden, Unauthorized
+from alertflow.errors import Expired, Forbidden, Unauthorized
 
 
 class _Auth(BaseModel):
@@ -170,3 +174,19 @@ def sign(secret: str, body: bytes, timestamp: str | None = None) -> str:
     """The hex signature a sender configured like ``HmacAuth`` puts in its header (docs and tests use it)."""
     signed = body if timestamp is None else timestamp.encode() + b":" + body
     return hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+
+
+def ack_link_signature(secret: SecretStr, incident_id: int, by: str, expires: int) -> str:
+    """The signature of an acknowledge link: ``sign`` over ``<expires>:<incident id>:<by>``."""
+    return sign(secret.get_secret_value(), f"{incident_id}:{by}".encode(), str(expires))
+
+
+def check_ack_link(secret: SecretStr, incident_id: int, by: str, expires: str, signature: str, now: datetime) -> None:
+    """Raise ``Forbidden`` (403) unless we signed this link, ``Expired`` (410) once it has expired."""
+    if not expires.isascii() or not expires.isdigit() or len(expires) > 12:
+        raise Forbidden("expires must be the link's Unix time, as sent", field="expires")
+    expected = ack_link_signature(secret, incident_id, by, int(expires))
+    if not _same(signature.encode("utf-8", "replace"), expected.encode()):
+        raise Forbidden("this acknowledge link's signature does not match (altered, or signed with another secret)", field="sig")
+    if now.timestamp() > int(expires):
+        raise Expired("this acknowledge link has expired; acknowledge in Slack, the CLI or the API instead", field="expires")

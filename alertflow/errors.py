@@ -14,6 +14,7 @@ single hierarchy::
     │   ├── UnsupportedMediaType    content type we do not parse (415)
     │   ├── Unauthorized            missing or wrong bearer token (401)
     │   ├── Forbidden               credentials present but refused: bad signature, replay, untrusted signer (403)
+    │   ├── Expired                 a signed link past its expiry (410)
     │   └── Conflict                the incident's state forbids it, e.g. ack after resolve (409)
     ├── NotFound                    unknown source, incident or flow (404)
     ├── NotLeader                   this process lost the pipeline lease: its write was rolled back
@@ -71,6 +72,10 @@ class Unauthorized(InputError):
 
 class Forbidden(InputError):
     status_code = 403
+
+
+class Expired(InputError):
+    status_code = 410
 
 
 class Conflict(InputError):

@@ -9,10 +9,12 @@ integrations, flows and the API agree without importing one another.
 from __future__ import annotations
 
 import enum
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from alertflow.durations import Duration
 
 
 class Severity(str, enum.Enum):
@@ -182,6 +184,15 @@ class PagingParams(BaseModel):
     policy: str | None = Field(None, description="escalation policy (config escalation_policies:); none pages the channel once")
     reason: str | None = Field(None, max_length=500, description="why this page escalates (set by response flows that gave up)")
     detail: str | None = Field(None, max_length=2000, description="what failed, trimmed")
+    repeat_interval: Duration | None = Field(None, description="page again this often while unacknowledged and firing, e.g. 4h")
+    repeat_as: Literal["thread", "page"] = Field("thread", description="a repeat is a reply in the page's thread, or a fresh page")
+
+    @field_validator("repeat_interval")
+    @classmethod
+    def _at_least_a_second(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value.total_seconds() < 1:
+            raise ValueError("repeat_interval must be at least 1s")
+        return value
 
 
 class FailoverParams(BaseModel):

@@ -20,48 +20,46 @@ error is recorded and falls through to the next step at once, or to the
 policy's fallback: a broken Slack token never means nobody is paged. If nobody
 at all could be paged the flow fails, so it shows red in Prefect. With a
 policy, the run then follows its incident until it resolves: every page sent
-is updated on ack and resolve, and major timeline events go to the threads.
+is updated on ack and resolve, and major timeline events go to the threads
+(flows/followup.py). A ``repeat_interval`` pages again while nobody answers,
+with or without a policy; such a run follows its incident too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import time
-from datetime import datetime, timezone
+from datetime import datetime
 
 from prefect import flow
 
 from alertflow.config.oncall import EscalationPolicy, Recipient, Step
 from alertflow.durations import format_duration
 from alertflow.errors import ConfigError, IntegrationError, PermanentIntegrationError
+from alertflow.flows.followup import FollowUp, now
 from alertflow.flows.handover import trim
-from alertflow.flows.notify import find_page, news, reply_page, send_page, update_page
+from alertflow.flows.notify import find_page, send_page
 from alertflow.flows.runtime import current_run, record, settings, store, with_retry
 from alertflow.flows.timeline import LIFECYCLE_HOOKS
 from alertflow.flows.ui_answer import PageAnswer, UiPrompt, apply_answer
 from alertflow.integrations.notifiers.message import PageMessage
-from alertflow.integrations.notifiers.registry import display_name, find
+from alertflow.integrations.notifiers.registry import display_name
 from alertflow.integrations.notifiers.slack import MessageRef
 from alertflow.metrics import worker_metrics
-from alertflow.models import Incident, IncidentStatus, PagingAction, RetryPolicy, TimelineEntry, TimelineKind
+from alertflow.models import Incident, PagingAction, TimelineKind
 from alertflow.paging.announcer import LEASE_SECONDS
-from alertflow.paging.recipients import Delivery, alert_links, answered, deliveries, page_message, step_label
+from alertflow.paging.recipients import Delivery, answered, deliveries, step_label
 from alertflow.store.pages import PageLog, PageRecord
 
 POLL_SECONDS = 0.5  # how soon an ack or an escalate-now click is noticed while a step waits
-FOLLOW_POLL_SECONDS = 2.0
 FOLLOW_SECONDS = 24 * 3600.0  # the longest a run follows an unresolved incident after escalating
 
 
-def now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-class Escalation:
-    """One paging action's run through its policy, and the follow-up after it."""
+class Escalation(FollowUp):
+    """One paging action's run through its policy; the follow-up after it is ``FollowUp``'s."""
 
     def __init__(self, incident_id: int, action: PagingAction, policy: EscalationPolicy, name: str | None, episode: str | None) -> None:
+        super().__init__()
         self.incident_id, self.action, self.policy, self.name = incident_id, action, policy, name
         self.log = PageLog(store())
         run_id, self.link = current_run()
@@ -70,15 +68,7 @@ class Escalation:
         self.episode = episode or (
             run_id.replace("-", "") if run_id else hashlib.sha256(action.params.model_dump_json().encode()).hexdigest()[:32]
         )
-        self.cursor = 0  # the last timeline entry id this run has seen
-        self.told: set[IncidentStatus] = set()
-        self.pending: list[tuple[int, str]] = []  # (timeline id, text) for the threads
         self.first_observed = False
-
-    async def start(self) -> None:
-        entries = await self.log.timeline_after(self.incident_id, 0)
-        self.cursor = entries[-1][0] if entries else 0
-        self.links = alert_links([entry for _, entry in entries])
 
     async def escalate(self) -> bool:
         """Run the policy until someone answers or it runs out; False when nobody at all could be paged."""
@@ -113,9 +103,7 @@ class Escalation:
         incident = await store().get_incident(self.incident_id)
         if may_stop and answered(incident):
             return None
-        message = page_message(
-            incident, self.action.params, self.link, await self.log.firing_count(self.incident_id), self.links, label if self.name else None
-        )
+        message = await self.message(incident, label if self.name else None)
         started = at = now()
         reached = sent_any = False
         for j, target in enumerate(targets):
@@ -142,7 +130,7 @@ class Escalation:
         """Send one claimed page; one whose sender died (``resend``) only if its notifier did not get it then."""
         via = display_name(delivery.notifier, settings())
         reason = f": {self.action.params.reason}" if self.action.params.reason else ""
-        message = message.model_copy(update={"page_id": row.id})
+        message = (await self.shaped(message, delivery.notifier)).model_copy(update={"page_id": row.id})
         try:
             found = await find_page(delivery.notifier, delivery.address, message, row.claimed_at) if resend else None
             ref = found or await with_retry(send_page, self.retry(delivery.notifier))(delivery.notifier, delivery.address, message)
@@ -159,22 +147,21 @@ class Escalation:
         await record(self.incident_id, TimelineKind.page, f"{self.prefix(label)}paged {delivery.recipient} on {via}{reason}", **data)
         return True
 
-    def retry(self, notifier: str) -> RetryPolicy:
-        """The action's policy, except for a notifier that retries by itself (more on top would multiply attempts)."""
-        kind = find(notifier, settings())
-        return RetryPolicy() if kind and kind.retries_itself else self.action.retry
-
     def prefix(self, label: str) -> str:
         return f"{label}: " if self.name else ""
 
     async def wait(self, until: datetime, step: Step, label: str, last: bool) -> bool:
         """Wait out a step, paused for an answer in the Prefect UI; True when someone answered."""
-        prompt = await UiPrompt.open((until - now()).total_seconds(), self.incident_id)
-        try:
-            outcome, value = await self.watch(until, prompt)
-        finally:
-            late = await prompt.close() if prompt else None
-        await self.flush()  # thread replies wait while the run is paused: Prefect runs no tasks then
+        while True:
+            prompt = await UiPrompt.open((until - now()).total_seconds(), self.incident_id)
+            try:
+                outcome, value = await self.watch(until, prompt)
+            finally:
+                late = await prompt.close() if prompt else None
+            await self.flush()  # thread replies wait while the run is paused: Prefect runs no tasks then
+            if outcome != "repeat" or late is not None:
+                break
+            await self.repeat()  # resumed for it (a paused run runs no tasks), then back to waiting
         answer = value if isinstance(value, PageAnswer) else late
         if answer is not None:
             try:
@@ -203,72 +190,12 @@ class Escalation:
             requested = [entry for entry in await self.news() if entry.kind is TimelineKind.escalate_requested]
             if requested:
                 return "escalate", requested[0].actor
+            if (due := await self.repeat_due()) is not None and due <= now():
+                return "repeat", None
             left = (until - now()).total_seconds()
             if left <= 0:
                 return "timeout", None
             await asyncio.sleep(min(POLL_SECONDS, left))
-
-    async def news(self) -> list[TimelineEntry]:
-        """New timeline entries since the last look; major ones are queued for the Slack pages' threads."""
-        fresh = await self.log.timeline_after(self.incident_id, self.cursor)
-        for entry_id, entry in fresh:
-            self.cursor = entry_id
-            text = news(entry)
-            if text is not None:
-                self.pending.append((entry_id, text))
-        return [entry for _, entry in fresh]
-
-    async def flush(self) -> None:
-        """Post queued news in the thread of each page whose notifier keeps one, each reply at most once ever."""
-        pending, self.pending = self.pending, []
-        pages = [page for page in await self.sent() if (kind := find(page.notifier, settings())) and kind.threads] if pending else []
-        for entry_id, text in pending:
-            for page in pages:
-                row, created = await self.log.claim(
-                    self.incident_id, self.episode, f"reply.{entry_id}.{page.id}", page.notifier, page.recipient, page.address, now()
-                )
-                if created:
-                    await self.send_reply(row, page, text)
-
-    async def send_reply(self, row: PageRecord, page: PageRecord, text: str) -> None:
-        try:
-            ref = await with_retry(reply_page, self.retry(page.notifier))(page, text)
-            await self.log.finish(row.id, "sent", ref.channel if ref else None, ref.ts if ref else None)
-        except IntegrationError as err:
-            await self.log.finish(row.id, "failed", detail=str(err))
-            await record(self.incident_id, TimelineKind.page, f"thread reply to {page.recipient} failed: {trim(err, 300)}")
-
-    async def sent(self, notifier: str | None = None) -> list[PageRecord]:
-        rows = await self.log.records(self.incident_id, self.episode)
-        return [r for r in rows if r.status == "sent" and not r.step.startswith("reply.") and notifier in (None, r.notifier)]
-
-    async def follow(self, seconds: float) -> None:
-        """Until the incident resolves: bring every page up to date on ack and resolve, thread the news."""
-        deadline = time.monotonic() + seconds
-        while True:
-            await self.news()
-            await self.flush()
-            incident = await store().get_incident(self.incident_id)
-            await self.tell(incident)
-            if incident.status is IncidentStatus.resolved or time.monotonic() >= deadline:
-                return
-            await asyncio.sleep(FOLLOW_POLL_SECONDS)
-
-    async def tell(self, incident: Incident) -> None:
-        state = IncidentStatus.resolved if incident.status is IncidentStatus.resolved else IncidentStatus.acknowledged
-        if not answered(incident) or state in self.told:
-            return
-        self.told.add(state)
-        if not (pages := await self.sent()):
-            return
-        message = page_message(incident, self.action.params, self.link, await self.log.firing_count(self.incident_id), self.links)
-        for page in pages:
-            try:
-                await with_retry(update_page, self.retry(page.notifier))(page, message)
-            except IntegrationError as err:
-                await record(self.incident_id, TimelineKind.page, f"could not tell {page.recipient} it was {state.value}: {trim(err, 300)}")
-        done = incident.resolved_by if state is IncidentStatus.resolved else incident.acknowledged_by
-        await record(self.incident_id, TimelineKind.page, f"pages updated: {state.value} by {done}")
 
 
 @flow(name="paging", flow_run_name="paging-incident-{incident_id}", **LIFECYCLE_HOOKS)
@@ -293,7 +220,7 @@ async def page_oncall(incident_id: int, action: PagingAction = PagingAction(), e
         return None
     if not await run.escalate():
         raise PermanentIntegrationError("nobody could be paged: every notification failed or had no recipient (see the timeline)")
-    if name:
+    if name or action.params.repeat_interval:
         await run.follow(FOLLOW_SECONDS)
     first = next(iter(await run.sent("slack")), None)
     return MessageRef(channel=first.channel, ts=first.ts).model_dump() if first and first.channel and first.ts else None

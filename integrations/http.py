@@ -9,11 +9,13 @@ before they reach a message, a timeline or the Prefect UI.
 
 from __future__ import annotations
 
+import logging
 import math
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+from pydantic import SecretStr
 
 from alertflow.errors import PermanentIntegrationError, RetryableIntegrationError
 
@@ -34,6 +36,45 @@ async def request(client: httpx.AsyncClient, method: str, url: str, expect: list
     if response.status_code == 429 or response.status_code >= 500:
         raise RetryableIntegrationError(message, retry_after=retry_after_seconds(response.headers.get("retry-after")))
     raise PermanentIntegrationError(message)
+
+
+class HideSecretUrls(logging.Filter):
+    """httpx logs every request's URL at INFO; a URL whose path is a credential is logged as its host and a mark."""
+
+    secret: ClassVar[set[str]] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(str(arg) in self.secret for arg in record.args):
+            record.args = tuple(f"{safe_url(str(a)).split('/')[2]}/<hidden>" if str(a) in self.secret else a for a in record.args)
+        return True
+
+
+logging.getLogger("httpx").addFilter(HideSecretUrls())
+
+
+async def request_secret_url(client: httpx.AsyncClient, method: str, url: str, where: str, **kwargs: Any) -> httpx.Response:
+    """``request`` to a URL whose path is a credential (a Slack response_url, a Teams or Mattermost incoming webhook):
+    errors name ``where`` instead of the URL, keeping their class and Retry-After, and httpx's log line hides it."""
+    HideSecretUrls.secret.add(url)
+    try:
+        return await request(client, method, url, **kwargs)
+    except RetryableIntegrationError as err:
+        raise RetryableIntegrationError(_hide(str(err), method, url, where), retry_after=err.retry_after) from None
+    except PermanentIntegrationError as err:
+        raise PermanentIntegrationError(_hide(str(err), method, url, where)) from None
+    finally:
+        HideSecretUrls.secret.discard(url)  # httpx logged it, if at all, during the request
+
+
+async def post_to_secret_url(url: SecretStr, what: str, timeout: float, body: Any) -> httpx.Response:
+    """POST JSON to an incoming webhook whose URL is its key; errors say ``<what> on <host>``."""
+    raw = url.get_secret_value()
+    async with httpx.AsyncClient(timeout=timeout) as client:
+        return await request_secret_url(client, "POST", raw, f"{what} on {urlsplit(raw).hostname}", json=body)
+
+
+def _hide(message: str, method: str, url: str, where: str) -> str:
+    return message.replace(f"{method} {safe_url(url)}", where)
 
 
 def retry_after_seconds(value: str | None) -> float | None:

@@ -70,6 +70,7 @@ class GroupLogic:
         """A firing alert already in ``group``: a resend, or an alert that resolved and fires again."""
         member = group.members[alert.fingerprint]
         group.last_heard = now
+        self._promise(group, alert)
         self.dirty.add(("group", group.key))
         if member.firing:
             if group.phase is Phase.pending:  # windows count alerts seen within them: a resend keeps it counted
@@ -121,6 +122,7 @@ class GroupLogic:
                 released.append(fingerprint)
             self._remove(group, fingerprint)
         group.phase, group.resolved_at, group.resolve_due_at, group.actions_due_at = Phase.resolved, now, None, None
+        group.expires_at, group.never_expires = None, False
         self.dirty.add(("group", group.key))
         out.append(Decision(K.resolve, alert.fingerprint if alert else "", reason, group.key, group.rule_id, alert=alert))
         if self.rule_of(group).reopen_within <= timedelta(0):
@@ -143,6 +145,8 @@ class GroupLogic:
             self.resolve(group, now, f"quiet for {format_duration(rule.quiet_period())} after every alert resolved", out)
         elif group.phase in (Phase.open, Phase.resolving) and rule.auto_resolve_after and now - group.last_heard >= rule.auto_resolve_after:
             self.resolve(group, now, f"nothing heard for {format_duration(rule.auto_resolve_after)}", out)
+        elif group.phase in (Phase.open, Phase.resolving) and group.expires_at is not None and now >= group.expires_at:
+            self.resolve(group, now, "no resend before the alerts' endsAt: their sender stopped sending them", out)
         elif group.phase is Phase.resolved and group.resolved_at is not None and now - group.resolved_at > rule.reopen_within:
             self._drop(group)
 
@@ -254,8 +258,19 @@ class GroupLogic:
         group.members[alert.fingerprint] = Member(alert.name, alert.severity, True, now, sources=self.sources.add(alert))
         self.key_of[alert.fingerprint] = group.key
         group.last_heard = now
+        self._promise(group, alert)
         self.dirty.add(("group", group.key))
         self._touch(group, alert.fingerprint)
+
+    @staticmethod
+    def _promise(group: Group, alert: Alert) -> None:
+        """Alertmanager's resolve by endsAt: Prometheus sends firing alerts with an endsAt a few evaluations
+        ahead and resends them before it passes; if none comes (Prometheus stopped, the rule was deleted), the
+        incident resolves at the latest endsAt. One firing alert without an endsAt turns this off for the incident."""
+        if alert.ends_at is None or alert.ends_at <= alert.received_at:
+            group.expires_at, group.never_expires = None, True
+        elif not group.never_expires and (group.expires_at is None or alert.ends_at > group.expires_at):
+            group.expires_at = alert.ends_at
 
     def _remove(self, group: Group, fingerprint: str) -> None:
         group.members.pop(fingerprint, None)

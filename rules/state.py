@@ -65,6 +65,8 @@ class Group:
     transitions: list[datetime] = field(default_factory=list)
     flapping: bool = False
     ref: int | None = None  # the store's incident id; the engine never reads it
+    expires_at: datetime | None = None  # the latest endsAt its firing alerts promised (Prometheus): resolved then, unless resent
+    never_expires: bool = False  # a firing alert came without an endsAt (most sources): only a resolve ends it
 
     def firing(self) -> list[str]:
         return [fp for fp, m in self.members.items() if m.firing]
@@ -85,7 +87,8 @@ class Group:
         return {"rule_id": self.rule_id, "phase": self.phase.value, "title": self.title, "service": self.service,
                 "severity": self.severity.value, **times, "sequence_step": self.sequence_step,
                 "actions_done": sorted(self.actions_done), "transitions": [t.isoformat() for t in self.transitions],
-                "flapping": self.flapping, "ref": self.ref}  # fmt: skip
+                "flapping": self.flapping, "ref": self.ref, "expires_at": _iso(self.expires_at),
+                "never_expires": self.never_expires}  # fmt: skip
 
     @classmethod
     def from_state(cls, key: str, s: dict[str, Any]) -> Group:
@@ -95,6 +98,7 @@ class Group:
             actions_due_at=_time(s["actions_due_at"]), resolve_due_at=_time(s["resolve_due_at"]), resolved_at=_time(s["resolved_at"]),
             sequence_started=_time(s["sequence_started"]), sequence_step=s["sequence_step"], actions_done=set(s["actions_done"]),
             transitions=[datetime.fromisoformat(t) for t in s["transitions"]], flapping=s["flapping"], ref=s["ref"],
+            expires_at=_time(s.get("expires_at")), never_expires=s.get("never_expires", False),
         )  # fmt: skip
 
 

@@ -19,10 +19,12 @@ from pydantic import BaseModel
 from starlette.requests import ClientDisconnect
 
 from alertflow.api.access import ApiAccess
+from alertflow.api.acklinks import acklinks_router
 from alertflow.api.alertmanager_silences import alertmanager_silences_router
 from alertflow.api.alertmanager_v2 import alertmanager_router
 from alertflow.api.http import Actor, error_for, error_response, json_response
 from alertflow.api.inbox import inbox_router
+from alertflow.api.reports import reports_router
 from alertflow.api.responses import responses_router
 from alertflow.api.silences import silences_router
 from alertflow.api.slack import slack_router
@@ -135,10 +137,12 @@ def create_app(stages: Stages) -> FastAPI:
     app.include_router(webhooks_router(app.intake))
     app.include_router(responses_router(stages, access.check))
     app.include_router(slack_router(stages))
+    app.include_router(acklinks_router(stages))
     app.include_router(silences_router(stages, access.check))
     app.include_router(inbox_router(stages, access.check))
     app.include_router(alertmanager_router(stages, access))
     app.include_router(alertmanager_silences_router(stages, access))
+    app.include_router(reports_router(stages, access.check))
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

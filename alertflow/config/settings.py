@@ -23,9 +23,10 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from alertflow.config.api import ApiToken, RequestLimits, check_api_token, check_distinct
-from alertflow.config.notifiers import BUILT_IN, Notifiers, PagerDutySettings, SlackSettings
+from alertflow.config.notifiers import BUILT_IN, AckLinkSettings, Notifiers, PagerDutySettings, SlackSettings
 from alertflow.config.oncall import EscalationPolicy, Schedule, check_references
-from alertflow.config.people import Person
+from alertflow.config.people import Person, check_contacts
+from alertflow.config.reports import ReportSettings
 from alertflow.config.responses import Runbook, SwitchSettings
 from alertflow.config.sources import Sources
 from alertflow.errors import ConfigError
@@ -63,12 +64,16 @@ class Settings(BaseSettings):
     slack: SlackSettings = SlackSettings()
     pagerduty: PagerDutySettings | None = None
     notifiers: Notifiers = Field({}, description="named notifiers by kind, e.g. outgoing webhooks (docs/oncall.md)")
+    ack_links: AckLinkSettings | None = Field(None, description="signed acknowledge links in emails (docs/oncall.md)")
     people: dict[str, Person] = Field({}, description="who can be paged, by name")
     schedules: dict[str, Schedule] = Field({}, description="on-call rotations (docs/oncall.md)")
     escalation_policies: dict[str, EscalationPolicy] = Field({}, description="who is paged, in which order (docs/oncall.md)")
     switches: dict[str, SwitchSettings] = {}
     runbooks: dict[str, Runbook] = {}
     sources: Sources = Field({}, description="senders: auth and settings per source (docs/sources.md)")
+    reports: ReportSettings = Field(
+        ReportSettings(), description="the weekly report, after hours, the open-incidents artifact (docs/reports.md)"
+    )
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):  # type: ignore[no-untyped-def,override]
@@ -77,6 +82,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _oncall_names_exist(self) -> Settings:
         check_references(self.people, self.schedules, self.escalation_policies, (*BUILT_IN, *self.notifiers))
+        check_contacts(self.people, {name: name for name in BUILT_IN} | {name: n.kind for name, n in self.notifiers.items()})
         return self
 
     def notifier(self, name: str) -> BaseModel:

@@ -40,10 +40,20 @@ from alertflow.errors import IntegrationError, PermanentIntegrationError, Retrya
 from alertflow.integrations.notifiers import Notifier, PageRef
 from alertflow.integrations.notifiers.message import DIGEST_SIZE, Digest, PageMessage
 from alertflow.integrations.notifiers.registry import display_name, find
+from alertflow.integrations.notifiers.rendering import for_notifier
 from alertflow.metrics import Metrics
 from alertflow.models import Incident, PagingAction, TimelineEntry, TimelineKind
 from alertflow.paging.digest import DIGEST
-from alertflow.paging.recipients import Delivery, alert_links, answered, deliveries, notifier_for, page_message, step_label, step_where
+from alertflow.paging.recipients import (
+    Delivery,
+    answered,
+    current_message,
+    deliveries,
+    notifier_for,
+    step_label,
+    step_where,
+    template_failed,
+)
 from alertflow.store.database import Store
 from alertflow.store.pages import Announcement, PageLog, PageRecord
 
@@ -66,6 +76,7 @@ class Page:
     label: str  # "step 1/3: " or ""
     reason: str  # ": <why>" for a response flow's hand-over, else ""
     resend: bool = False  # taken over from a sender that died: look before sending again
+    template_error: str | None = None  # the notifier's template failed: the default message goes, and the timeline says why
 
 
 @dataclass
@@ -151,15 +162,14 @@ class Announcer:
         if policy is None:
             return []  # the paging run fails on it, loudly, where Prefect shows it
         label = f"{step_label(0, len(policy.steps), 0, policy.repeat)}: " if name else ""
-        entries = await self.log.timeline_after(incident.id, 0)
-        firing = await self.log.firing_count(incident.id)
-        base = page_message(incident, params, None, firing, alert_links([e for _, e in entries]), label.removesuffix(": ") or None)
+        base = await current_message(self.log, incident, params, label.removesuffix(": ") or None)
         now, reason, wanted = utcnow(), f": {params.reason}" if params.reason else "", []
         for j, target in enumerate(policy.steps[0].notify):
             for d in deliveries(target, step_where(name, 0, j), j, self.settings, now)[0]:
                 claim = {"incident_id": incident.id, "episode": announcement.episode, "step": f"0.0.{d.key}", "notifier": d.notifier}
                 claim |= {"recipient": d.recipient, "address": d.address, "at": now}
-                wanted.append((Page(incident, d, None, base, label, reason), claim))  # type: ignore[arg-type]
+                message, why = for_notifier(base, d.notifier, self.settings)
+                wanted.append((Page(incident, d, None, message, label, reason, template_error=why), claim))  # type: ignore[arg-type]
         return wanted
 
     async def announce(self, target: tuple[str, str], pages: list[Page]) -> set[int]:
@@ -233,11 +243,16 @@ class Announcer:
             self.digests[target] = OpenDigest(ref, shown, open_.opened if open_ else time.monotonic())
             note = f"in a digest of {len(shown)} incidents"
             finished = [(page.record.id, "sent", ref.channel, ref.ts, DIGEST) for page in chunk]
-            await self.log.finish_many(finished, [self._sent_entry(page, ref, note) for page in chunk])  # type: ignore[misc]
+            await self.log.finish_many(finished, [e for page in chunk for e in self._entries(page, ref, note)])  # type: ignore[misc]
         return released
 
     async def _sent(self, page: Page, ref: PageRef, note: str = "") -> None:
-        await self.log.finish_many([(page.record.id, "sent", ref.channel, ref.ts, None)], [self._sent_entry(page, ref, note)])
+        await self.log.finish_many([(page.record.id, "sent", ref.channel, ref.ts, None)], self._entries(page, ref, note))
+
+    def _entries(self, page: Page, ref: PageRef, note: str) -> list[TimelineEntry]:
+        """The page's entry, after the template failure that made it a default message, if one did."""
+        failed = template_failed(page.delivery.notifier, page.template_error, self.settings)
+        return ([self._entry(page, failed, announced=True)] if failed else []) + [self._sent_entry(page, ref, note)]
 
     def _sent_entry(self, page: Page, ref: PageRef, note: str) -> TimelineEntry:
         self.metrics.first_page.observe(max(0.0, (utcnow() - page.incident.opened_at).total_seconds()))

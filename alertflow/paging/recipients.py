@@ -2,8 +2,9 @@
 
 A step's recipient (a schedule, a person, a channel, PagerDuty, a named
 notifier) becomes concrete deliveries at the moment the step runs: the
-schedule's current on-call, then that person's Slack id (a direct message),
-PagerDuty routing key and named notifiers. A delivery names where its
+schedule's current on-call, then every way in that person's ``contact``
+list, or else their Slack id (a direct message), PagerDuty routing key and
+named notifiers. A delivery names where its
 PagerDuty key is configured, never the key, so the page log and timeline stay
 free of secrets and an acknowledgement later finds the same key again. The
 announcer (first pages, in the API process) and the paging flow (the rest of
@@ -15,15 +16,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from email.utils import formataddr
+from typing import Any
 
 from alertflow.config.oncall import Recipient, on_call
+from alertflow.config.people import Person
 from alertflow.config.secrets import resolve_secrets
 from alertflow.config.settings import Settings
 from alertflow.errors import ConfigError, PermanentIntegrationError
 from alertflow.integrations.notifiers import Notifier
 from alertflow.integrations.notifiers.message import PageMessage
-from alertflow.integrations.notifiers.registry import kind_of
+from alertflow.integrations.notifiers.registry import display_name, kind_name, kind_of
 from alertflow.models import Incident, IncidentStatus, PagingParams, TimelineEntry, TimelineKind
+from alertflow.store.pages import PageLog
 
 
 def step_label(step: int, steps: int, round_: int, rounds: int) -> str:
@@ -66,6 +71,9 @@ def deliveries(target: Recipient, where: str, index: int, config: Settings, now:
         suffix = f" (on call for {target.schedule})"
     assert name is not None
     person = config.people[name]
+    if person.contact:
+        return [Delivery(f"{index}.{c.notifier}", c.notifier, name + suffix, contact_address(name, person, c.notifier, c.to, config))
+                for c in person.contact], ""  # fmt: skip
     found = []
     if person.slack_user_id:
         found.append(Delivery(f"{index}.slack", "slack", name + suffix, person.slack_user_id))
@@ -75,12 +83,55 @@ def deliveries(target: Recipient, where: str, index: int, config: Settings, now:
     return found, "" if found else f"{name}{suffix} has no slack_user_id, pagerduty_routing_key or notifiers"
 
 
+def contact_address(name: str, person: Person, notifier: str, to: str | None, config: Settings) -> str:
+    """Where one of a person's contacts is paged: their Slack id, ``name <email>``, or ``to`` / ``person:NAME``."""
+    kind = kind_name(notifier, config)
+    if kind == "slack":
+        return to or person.slack_user_id or ""
+    if kind == "email":
+        return formataddr((name, to or person.email or ""))
+    return to if to and kind != "pagerduty" else f"person:{name}"
+
+
 def page_message(
-    incident: Incident, params: PagingParams, link: str | None, firing: int, links: dict[str, str], step: str | None = None
+    incident: Incident,
+    params: PagingParams,
+    link: str | None,
+    firing: int,
+    links: dict[str, str],
+    step: str | None = None,
+    alerts: list[dict[str, Any]] | None = None,
 ) -> PageMessage:
     return PageMessage.for_incident(
-        incident, link=link, links=links, firing_count=firing, step=step, reason=params.reason, detail=params.detail
-    )
+        incident, link=link, links=links, firing_count=firing, step=step, reason=params.reason, detail=params.detail,
+        alert_count=incident.alert_count or 0, alerts=alerts or [],
+    )  # fmt: skip
+
+
+async def current_message(log: PageLog, incident: Incident, params: PagingParams, step: str | None = None) -> PageMessage:
+    """The page for the incident as it stands, with its alerts' links and the alerts templates see."""
+    shown = [entry for _, entry in await log.timeline_after(incident.id, 0) if entry.kind is TimelineKind.alert]
+    return page_message(incident, params, None, await log.firing_count(incident.id), alert_links(shown), step, alert_views(shown))
+
+
+def template_failed(notifier: str, why: str | None, config: Settings) -> str | None:
+    """The timeline's line for a template that failed at render time (the default message was sent instead)."""
+    return f"template of {display_name(notifier, config)} failed, the default message was sent: {why}" if why else None
+
+
+def alert_views(entries: list[TimelineEntry]) -> list[dict[str, Any]]:
+    """The incident's alerts as templates see them, from their timeline entries: the latest of each, first seen first."""
+    found: dict[str, dict[str, Any]] = {}
+    for entry in entries:
+        if entry.kind is TimelineKind.alert and entry.data.get("fingerprint"):
+            data, labels = entry.data, entry.data.get("labels") or {}
+            found[data["fingerprint"]] = {
+                "fingerprint": data["fingerprint"], "name": data.get("name") or labels.get("alertname", ""),
+                "status": data.get("status") or ("resolved" if " resolved: " in entry.summary else "firing"),
+                "labels": labels, "annotations": data.get("annotations") or {}, "source": data.get("source"),
+                "generator_url": data.get("generator_url"), "at": entry.at.isoformat(),
+            }  # fmt: skip
+    return list(found.values())
 
 
 def alert_links(entries: list[TimelineEntry]) -> dict[str, str]:

@@ -160,7 +160,8 @@ class DecisionWriter:
 
 def _alert_entry(incident_id: int, alert: Alert) -> TimelineEntry:
     summary = f"alert {alert.name} {alert.status.value}: {alert.summary}"
-    data = {"fingerprint": alert.fingerprint, "labels": alert.labels, "source": alert.source}
+    data = {"fingerprint": alert.fingerprint, "labels": alert.labels, "source": alert.source, "name": alert.name}
+    data |= {"status": alert.status.value, "annotations": alert.annotations}  # message templates show them
     links = {"generator_url": alert.generator_url, "runbook_url": alert.annotations.get("runbook_url")}
     data.update({name: url for name, url in links.items() if url})  # the page links to them
     return entry(incident_id, alert.received_at, TimelineKind.alert, summary, **data)

@@ -156,20 +156,5 @@ class Unfenced:
     async def fence(self, tx: Tx) -> None:
         return None
 
-    async def keep_alive(self, stop: asyncio.Event) -> None:
-        """Renew the lease while leading, also when the pipeline does not write (restoring a large engine state
-        after a takeover takes longer than a lease): only a process that stopped running loses it."""
-        while not stop.is_set():
-            if self.is_leader:
-                try:
-                    async with self.store.write() as tx:
-                        await self.fence(tx)
-                except NotLeader as err:
-                    log.warning("%s", err)
-                except StoreError as err:
-                    log.warning("could not renew the %s lease: %s", self.name, err)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.ttl / 3)
-
     async def release(self) -> None:
         return None

@@ -1,4 +1,4 @@
-"""Notifiers: the ways alertflow reaches people (Slack, PagerDuty, outgoing webhooks), behind one small Protocol.
+"""Notifiers: the ways alertflow reaches people (Slack, PagerDuty, webhooks, email, Teams, Mattermost), behind one Protocol.
 
 The paging flow knows a page only as a message, a notifier's name and an
 address, and asks the registry (registry.py) for the notifier; so a new way of

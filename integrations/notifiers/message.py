@@ -8,7 +8,9 @@ Once someone acknowledges or resolves, the buttons give way to who did it and
 when. A storm's digest (``Digest``) lists many incidents in one message, each
 with its own Acknowledge button, within Slack's 50-block limit. Alert text is
 plain in our models and escaped on the way out, so an alert titled
-``<!channel>`` cannot notify a whole channel.
+``<!channel>`` cannot notify a whole channel. A notifier's template
+(rendering.py) sets ``template_title`` / ``template_text``; unset, the
+headline and text are the defaults below, unchanged.
 """
 
 from __future__ import annotations
@@ -63,6 +65,10 @@ class PageMessage(BaseModel):
     acked_at: datetime | None = None
     resolved_by: str | None = None
     resolved_at: datetime | None = None
+    alert_count: int = 0
+    alerts: list[dict[str, Any]] = []  # the incident's alerts as templates see them (name, status, labels, annotations...)
+    template_title: str | None = None  # what the notifier's template rendered; None: the default
+    template_text: str | None = None
 
     @classmethod
     def for_incident(cls, incident: Incident, **extra: Any) -> PageMessage:
@@ -82,14 +88,23 @@ class PageMessage(BaseModel):
         }
         return cls(**(state | extra))
 
+    def headline(self) -> str:
+        """One line: Slack's heading, an email's subject line, a card's title."""
+        return self.template_title if self.template_title is not None else f"Incident #{self.incident_id}: {self.title}"
+
     def text(self) -> str:
         """Plain text: Slack's notification and fallback (escaped when sent), PagerDuty's summary."""
+        if self.template_text is not None:
+            return self.template_text
+        return self.default_text()
+
+    def default_text(self) -> str:
         escalation = f" ESCALATION: {self.reason}" if self.reason else ""
         done = f" (resolved by {self.resolved_by})" if self.resolved_by else f" (acknowledged by {self.acked_by})" if self.acked_by else ""
         return f"[{self.severity.value.upper()}] Incident #{self.incident_id}: {self.title} ({self.service}){escalation}{done}"
 
     def blocks(self) -> list[dict[str, Any]]:
-        heading = f"{SEVERITY_EMOJI[self.severity]} *Incident #{self.incident_id}: {escape(self.title)}*"
+        heading = f"{SEVERITY_EMOJI[self.severity]} *{escape(self.headline())}*"
         fields = [f"*Severity*\n{self.severity.value}", f"*Service*\n{escape(self.service)}", f"*Status*\n{self.status}"]
         if self.firing_count:
             fields.append(f"*Firing alerts*\n{self.firing_count}")
@@ -99,13 +114,25 @@ class PageMessage(BaseModel):
         if self.reason:
             text = f"*Escalation:* {escape(self.reason)}" + (f"\n```{escape(self.detail[:MAX_DETAIL])}```" if self.detail else "")
             blocks.append(section(text))
-        links = ({"Prefect flow run": self.link} if self.link else {}) | self.links
+        links = self.all_links()
         if links:
             text = " · ".join(f"<{escape(url)}|{escape(label)}>" for label, url in links.items())
             blocks.append({"type": "context", "elements": [mrkdwn(text)]})
         done = self._done()
         blocks.append({"type": "context", "elements": [mrkdwn(line) for line in done]} if done else self._buttons())
         return blocks
+
+    def all_links(self) -> dict[str, str]:
+        """The Prefect flow run first, then the alerts' links (generator URL, runbook)."""
+        return ({"Prefect flow run": self.link} if self.link else {}) | self.links
+
+    def facts(self) -> list[tuple[str, str]]:
+        """What a card or an email lists under the text: severity, service, status, firing alerts, escalation."""
+        found = [("Severity", self.severity.value), ("Service", self.service), ("Status", self.status)]
+        found += [("Firing alerts", str(self.firing_count))] if self.firing_count else []
+        found += [("Escalation", self.step)] if self.step else []
+        found += [("Escalation reason", self.reason)] if self.reason else []
+        return found
 
     def _done(self) -> list[str]:
         lines = []

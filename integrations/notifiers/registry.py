@@ -17,8 +17,11 @@ from typing import Any
 from alertflow.config.settings import Settings
 from alertflow.errors import ConfigError, PermanentIntegrationError
 from alertflow.integrations.notifiers import Notifier
+from alertflow.integrations.notifiers.email import EmailNotifier
+from alertflow.integrations.notifiers.mattermost import MattermostNotifier
 from alertflow.integrations.notifiers.pagerduty import PagerDutyPages
 from alertflow.integrations.notifiers.slack import SlackNotifier
+from alertflow.integrations.notifiers.teams import TeamsNotifier
 from alertflow.integrations.notifiers.webhook import WebhookNotifier
 
 
@@ -35,6 +38,9 @@ KINDS: dict[str, Kind] = {
     "slack": Kind("Slack", lambda settings, address, config: SlackNotifier(settings), threads=True, digests=True),
     "pagerduty": Kind("PagerDuty", PagerDutyPages.for_address, retries_itself=True),
     "webhook": Kind("webhook", lambda settings, address, config: WebhookNotifier(settings)),
+    "email": Kind("email", EmailNotifier.for_address, threads=True),
+    "teams": Kind("Teams", TeamsNotifier.for_address),
+    "mattermost": Kind("Mattermost", MattermostNotifier.for_address),
 }
 
 

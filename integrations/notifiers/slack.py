@@ -35,7 +35,7 @@ from slack_sdk.http_retry import HttpRequest, HttpResponse, RateLimitErrorRetryH
 
 from alertflow.config.settings import SlackSettings
 from alertflow.errors import PermanentIntegrationError, RetryableIntegrationError
-from alertflow.integrations.http import request, retry_after_seconds, safe_url
+from alertflow.integrations.http import request_secret_url, retry_after_seconds
 from alertflow.integrations.notifiers import PageRef
 from alertflow.integrations.notifiers.message import Digest, PageMessage, escape
 
@@ -130,10 +130,7 @@ class SlackNotifier:
             raise PermanentIntegrationError(f"{where} ({url.scheme}) is not Slack's; not answered")
         body = {"response_type": "ephemeral", "replace_original": False, "text": text}
         async with httpx.AsyncClient(timeout=self.settings.timeout_seconds) as client:
-            try:
-                await request(client, "POST", response_url, json=body)
-            except (RetryableIntegrationError, PermanentIntegrationError) as err:
-                raise type(err)(str(err).replace(f"POST {safe_url(response_url)}", where)) from None
+            await request_secret_url(client, "POST", response_url, where, json=body)
 
     async def _call(self, method: str, **kwargs: Any) -> Any:
         if self.settings.token is None:

@@ -40,18 +40,17 @@ def signature(secret: bytes, timestamp: str, body: bytes) -> str:
 
 def page_body(message: PageMessage, event: str, address: str | None = None) -> dict[str, Any]:
     """What the receiver reads: the incident as it stands, and which event this is (page or update)."""
-    links = ({"Prefect flow run": message.link} if message.link else {}) | message.links
     body = {
         "event": event,
         "incident_id": message.incident_id,
         "key": message.key,
-        "title": message.title,
+        "title": message.template_title if message.template_title is not None else message.title,
         "service": message.service,
         "severity": message.severity.value,
         "status": message.status,
         "step": message.step,
         "text": message.text(),
-        "links": links,
+        "links": message.all_links(),
         "acknowledged_by": message.acked_by,
         "resolved_by": message.resolved_by,
     }

@@ -94,12 +94,15 @@ def test_retry_policy_rejects(policy: dict[str, Any], message: str) -> None:
     [
         pytest.param({"flow": "timeline"}, TimelineAction, None, id="timeline"),
         pytest.param(
-            {"flow": "paging"}, PagingAction, {"channel": None, "reason": None, "detail": None, "policy": None}, id="paging-default-channel"
+            {"flow": "paging"},
+            PagingAction,
+            {"channel": None, "reason": None, "detail": None, "policy": None, "repeat_interval": None, "repeat_as": "thread"},
+            id="paging-default-channel",
         ),
         pytest.param(
-            {"flow": "paging", "params": {"channel": "#db"}},
+            {"flow": "paging", "params": {"channel": "#db", "repeat_interval": "4h"}},
             PagingAction,
-            {"channel": "#db", "reason": None, "detail": None, "policy": None},
+            {"channel": "#db", "reason": None, "detail": None, "policy": None, "repeat_interval": "4h", "repeat_as": "thread"},
             id="paging-channel",
         ),
         pytest.param(
