@@ -48,6 +48,19 @@ def format_duration(value: timedelta) -> str:
     return f"{seconds:g}s"
 
 
+def format_span(seconds: float) -> str:
+    """A measured span as people read it in reports: ``45s``, ``4m 10s``, ``2h 05m``, ``3d 4h``."""
+    whole = round(seconds)
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+
+
 Duration = Annotated[
     timedelta,
     BeforeValidator(parse_duration),

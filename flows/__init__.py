@@ -1,4 +1,4 @@
-"""Prefect flows: the only place that defines them. One flow per response.
+"""Prefect flows: the only place that defines them. One flow per response, and the scheduled report.
 
 Each is async (no heartbeat-thread join at exit), thin orchestration over small
 typed tasks, with retries declared on the tasks that do I/O.
@@ -8,6 +8,7 @@ from alertflow.flows.failback import fail_back
 from alertflow.flows.failover import fail_over
 from alertflow.flows.paging import page_oncall
 from alertflow.flows.recovery import run_recovery
+from alertflow.flows.report import publish_report
 from alertflow.flows.timeline import record_timeline
 from alertflow.models import FlowName
 
@@ -19,4 +20,4 @@ RESPONSE_FLOWS = {
     FlowName.failback: fail_back,
 }
 
-__all__ = ["RESPONSE_FLOWS", "fail_back", "fail_over", "page_oncall", "record_timeline", "run_recovery"]
+__all__ = ["RESPONSE_FLOWS", "fail_back", "fail_over", "page_oncall", "publish_report", "record_timeline", "run_recovery"]

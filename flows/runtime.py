@@ -93,6 +93,15 @@ def run_link(flow_run_id: Any) -> str:
     return f"{settings().prefect_ui_url}/runs/flow-run/{flow_run_id}"
 
 
+def artifact_key(incident_id: int) -> str:
+    """The key of the incident's timeline artifact (flows/timeline.py); the open-incidents table links to it."""
+    return f"incident-{incident_id}-timeline"
+
+
+def artifact_link(key: str) -> str:
+    return f"{settings().prefect_ui_url}/artifacts/key/{key}"
+
+
 def timeline_entry(incident_id: int, kind: TimelineKind, summary: str, flow_run_id: Any = None, **data: Any) -> TimelineEntry:
     """One timeline entry by the current flow run (or ``flow_run_id``, from a state hook), linked to it."""
     run_id = str(flow_run_id) if flow_run_id else current_run()[0]

@@ -9,7 +9,8 @@ timeline flow talks to Prefect about it: it follows the incident until its
 responses end, so a quick incident costs one artifact version, not one per flow.
 The artifact is bounded like every other view of a timeline: its first and
 last entries, and how many lie between (``alertflow incidents show`` pages
-through them all).
+through them all); a summary heads it (flows/summary.py), and each run
+refreshes the open-incidents table (flows/console.py).
 
 A run shows every change committed before its last look at the store, which
 it marks on its outbox row first (``close_timeline_run``); until then the
@@ -29,26 +30,27 @@ from prefect import flow
 from prefect.artifacts import acreate_markdown_artifact
 from prefect.context import FlowRunContext
 
-from alertflow.flows.runtime import HANDED_OVER, io_task, record, store, with_retry
+from alertflow.flows.console import refresh_open_incidents
+from alertflow.flows.runtime import HANDED_OVER, artifact_key, io_task, record, store, with_retry
+from alertflow.flows.summary import summary_markdown
 from alertflow.models import Incident, TimelineAction, TimelineEntry, TimelineKind, timestamp
-
-
-def artifact_key(incident_id: int) -> str:
-    return f"incident-{incident_id}-timeline"
-
+from alertflow.store.summary import incident_summary
 
 ARTIFACT_HEAD = 100  # entries from the start of the timeline in the artifact: what happened first
 ARTIFACT_TAIL = 100  # and from its end: what happens now
 
 
-def render_markdown(incident: Incident, entries: list[TimelineEntry], tail: list[TimelineEntry] | None = None, omitted: int = 0) -> str:
-    """The incident and ``entries``; with ``omitted``, a row saying how many entries lie between them and ``tail``."""
+def render_markdown(
+    incident: Incident, entries: list[TimelineEntry], tail: list[TimelineEntry] | None = None, omitted: int = 0, summary: str = ""
+) -> str:
+    """The incident, its ``summary`` and ``entries``; with ``omitted``, a row saying how many entries lie between them and ``tail``."""
     lines = [
         f"# Incident #{incident.id}: {_cell(incident.title)}",
         "",
         f"**Status:** {incident.status.value} · **Severity:** {incident.severity.value} · "
         f"**Service:** {_cell(incident.service)} · **Rule:** {incident.rule_id} · **Opened:** {timestamp(incident.opened_at)}",
         "",
+        *([summary, "## Timeline", ""] if summary else []),
         "| Time (UTC) | Kind | Event | Actor |",
         "|---|---|---|---|",
     ]
@@ -73,9 +75,10 @@ async def publish_timeline(incident_id: int) -> str:
     total = await store().timeline_count(incident_id)
     head = (await store().timeline_page(incident_id, ARTIFACT_HEAD)).entries
     tail = await store().timeline_tail(incident_id, min(ARTIFACT_TAIL, max(total - len(head), 0)))
+    summary = summary_markdown(await incident_summary(store(), incident_id, datetime.now(timezone.utc)))
     await acreate_markdown_artifact(
         key=artifact_key(incident_id),
-        markdown=render_markdown(incident, head, tail, omitted=max(total - len(head) - len(tail), 0)),
+        markdown=render_markdown(incident, head, tail, omitted=max(total - len(head) - len(tail), 0), summary=summary),
         description=f"Timeline of incident #{incident_id} ({incident.status.value})",
     )
     return artifact_key(incident_id)
@@ -127,11 +130,14 @@ async def record_timeline(incident_id: int, action: TimelineAction = TimelineAct
         if count != published and now - last_publish >= REPUBLISH_SECONDS:
             await publish(incident_id)
             published, last_publish = count, now
+            await refresh_open_incidents(datetime.now(timezone.utc), wait=False)
         await asyncio.sleep(POLL_SECONDS)
     context = FlowRunContext.get()
     await close_run(context.flow_run if context else None)  # from here on, a change queues a new run
+    looked = datetime.now(timezone.utc)
     if await store().timeline_count(incident_id) != published:
         await publish(incident_id)
+    await refresh_open_incidents(looked, wait=True)  # the open-incidents table shows this run's incident as it is now
     return artifact_key(incident_id)
 
 

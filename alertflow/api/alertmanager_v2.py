@@ -83,7 +83,8 @@ def alertmanager_router(stages: Stages, access: ApiAccess) -> APIRouter:
         @router.post("/alerts", responses={code: {} for code in (400, 401, 403, 413, 415, 422)})
         async def post_alerts(request: Request) -> Response:
             """Prometheus' alerts (postableAlerts); 200 once they are committed, as Alertmanager answers."""
-            intake = await take_in(stages, endpoint, request, _sender_or_operator(endpoint, access, request))
+            authorize = _sender_or_operator(endpoint, access, request)
+            intake = await take_in(stages, endpoint, request.headers, request.stream(), authorize)
             ids = await commit(stages, endpoint, intake.alerts)
             return json_response({"accepted": len(ids), "alert_ids": ids}, 200)
 

@@ -22,14 +22,15 @@ from alertflow.api.access import ApiAccess
 from alertflow.api.acklinks import acklinks_router
 from alertflow.api.alertmanager_silences import alertmanager_silences_router
 from alertflow.api.alertmanager_v2 import alertmanager_router
-from alertflow.api.http import Actor, error_response, json_response
+from alertflow.api.http import Actor, error_for, error_response, json_response
 from alertflow.api.inbox import inbox_router
+from alertflow.api.reports import reports_router
 from alertflow.api.responses import responses_router
 from alertflow.api.silences import silences_router
 from alertflow.api.slack import slack_router
-from alertflow.api.webhooks import webhooks_router
+from alertflow.api.webhooks import Intake, webhooks_router
 from alertflow.config.api import Scope
-from alertflow.errors import AlertflowError, InputError, NoLeader, NotFound, RetryableIntegrationError, StoreError
+from alertflow.errors import AlertflowError, StoreError
 from alertflow.metrics import CONTENT_TYPE
 from alertflow.models import Incident, IncidentStatus, TimelineEntry
 from alertflow.pipeline.stages import Stages
@@ -51,6 +52,18 @@ class IncidentDetail(BaseModel):
     flow_runs: list[dict[str, Any]]
 
 
+class AlertflowApp(FastAPI):
+    """FastAPI, except that webhooks skip its machinery (alertflow/api/webhooks.py ``Intake.asgi``)."""
+
+    intake: Intake
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if (name := self.intake.source_of(scope)) is not None:
+            await self.intake.asgi(name, scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(stages: Stages) -> FastAPI:
     metrics = stages.metrics
     access = ApiAccess(stages.settings)
@@ -63,23 +76,13 @@ def create_app(stages: Stages) -> FastAPI:
         finally:
             await stages.stop()
 
-    app = FastAPI(title="alertflow", version="0.1.0", lifespan=lifespan)
+    app = AlertflowApp(title="alertflow", version="0.1.0", lifespan=lifespan)
     app.state.stages = stages
+    app.intake = Intake(stages)
 
     @app.exception_handler(AlertflowError)
     async def on_alertflow_error(request: Request, err: AlertflowError) -> Response:
-        if isinstance(err, InputError):
-            metrics.rejected.labels(err.status_code).inc()
-            return error_response(err.status_code, str(err), err.field)
-        if isinstance(err, NotFound):
-            return error_response(404, str(err))
-        if isinstance(err, NoLeader):
-            return error_response(503, str(err))
-        if isinstance(err, StoreError):
-            return error_response(503, f"storage unavailable, nothing was accepted: {err}")
-        if isinstance(err, RetryableIntegrationError):  # e.g. SNS's certificate host did not answer: send again later
-            return error_response(503, f"{err}; nothing was accepted, try again later")
-        return error_response(500, f"{type(err).__name__}: {err}")
+        return error_for(err, metrics)
 
     @app.exception_handler(ClientDisconnect)
     async def on_client_gone(request: Request, err: ClientDisconnect) -> Response:
@@ -131,7 +134,7 @@ def create_app(stages: Stages) -> FastAPI:
         access.check(request, Scope.respond)
         return await stages.commands.resolve(incident_id, body.actor)
 
-    app.include_router(webhooks_router(stages))
+    app.include_router(webhooks_router(app.intake))
     app.include_router(responses_router(stages, access.check))
     app.include_router(slack_router(stages))
     app.include_router(acklinks_router(stages))
@@ -139,6 +142,7 @@ def create_app(stages: Stages) -> FastAPI:
     app.include_router(inbox_router(stages, access.check))
     app.include_router(alertmanager_router(stages, access))
     app.include_router(alertmanager_silences_router(stages, access))
+    app.include_router(reports_router(stages, access.check))
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -9,6 +9,7 @@ mounts the routers, so routers import them without importing the app.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -16,7 +17,18 @@ from fastapi import Request, Response
 from pydantic import BaseModel, Field, SecretStr
 
 from alertflow.auth import check_bearer
-from alertflow.errors import InputError, MalformedBody, PayloadTooLarge, UnsupportedMediaType
+from alertflow.errors import (
+    AlertflowError,
+    InputError,
+    MalformedBody,
+    NoLeader,
+    NotFound,
+    PayloadTooLarge,
+    RetryableIntegrationError,
+    StoreError,
+    UnsupportedMediaType,
+)
+from alertflow.metrics import Metrics
 
 # curl -d sends form-urlencoded by default; its body is still the JSON we parse.
 JSON_TYPES = ("application/json", "text/json", "application/x-www-form-urlencoded")
@@ -46,6 +58,22 @@ def error_response(status: int, message: str, field: str | None = None) -> Respo
     return response
 
 
+def error_for(err: AlertflowError, metrics: Metrics) -> Response:
+    """The answer to a refusal or failure, for every route (the app's exception handler and the webhook path)."""
+    if isinstance(err, InputError):
+        metrics.rejected.labels(err.status_code).inc()
+        return error_response(err.status_code, str(err), err.field)
+    if isinstance(err, NotFound):
+        return error_response(404, str(err))
+    if isinstance(err, NoLeader):
+        return error_response(503, str(err))
+    if isinstance(err, StoreError):
+        return error_response(503, f"storage unavailable, nothing was accepted: {err}")
+    if isinstance(err, RetryableIntegrationError):  # e.g. SNS's certificate host did not answer: send again later
+        return error_response(503, f"{err}; nothing was accepted, try again later")
+    return error_response(500, f"{type(err).__name__}: {err}")
+
+
 def require_token(request: Request, token: SecretStr | None) -> None:
     if token is not None:
         check_bearer(token, request.headers)
@@ -58,11 +86,15 @@ def check_content_type(value: str | None, also: tuple[str, ...] = ()) -> None:
 
 
 async def read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
+    return await read_stream(request.stream(), request.headers.get("content-length"), limit)
+
+
+async def read_stream(stream: AsyncIterator[bytes], declared: str | None, limit: int) -> bytes:
+    """The whole body of ``stream``, or ``PayloadTooLarge`` as soon as it is over ``limit`` (declared or sent)."""
     if declared and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"body of {declared} bytes is over the {limit}-byte limit", field="body")
     chunks, size = [], 0
-    async for chunk in request.stream():
+    async for chunk in stream:
         size += len(chunk)
         if size > limit:
             raise PayloadTooLarge(f"body is over the {limit}-byte limit", field="body")

@@ -15,18 +15,21 @@ the open incident holding its dedup_key, through the pipeline like a person's ac
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import select
+from starlette.requests import ClientDisconnect
 
-from alertflow.api.http import Accepted, check_content_type, json_response, parse_json, read_body, require_token
-from alertflow.auth import check_request
-from alertflow.errors import NotFound
+from alertflow.api.http import Accepted, check_content_type, error_for, json_response, parse_json, read_stream
+from alertflow.auth import check_bearer, check_request
+from alertflow.errors import AlertflowError, NotFound
 from alertflow.integrations.sources import VerifyingSource
 from alertflow.integrations.sources.pagerduty import PagerDutySource
 from alertflow.integrations.sources.payloads import fit_fingerprint
@@ -35,7 +38,10 @@ from alertflow.models import Alert
 from alertflow.pipeline.stages import Stages
 from alertflow.store import tables as t
 
+log = logging.getLogger("alertflow.api")
+
 CATCH_UP_SECONDS = 5.0  # how long an acknowledge waits for its trigger still in the inbox
+ACCEPTED_HEADERS = [(b"content-type", b"application/json")]
 
 
 # Checks a request's credential on its headers and raw body, before parsing: raises Unauthorized or Forbidden.
@@ -43,27 +49,33 @@ Authorize = Callable[[Mapping[str, str], bytes, datetime], None]
 
 
 @dataclass(frozen=True)
-class Intake:
+class TakenIn:
     payload: Any
     alerts: list[Alert]
     handled: str | None = None  # a control message the source handled (an SNS subscription confirmed): no alerts
 
 
-async def take_in(stages: Stages, endpoint: Endpoint, request: Request, authorize: Authorize | None = None) -> Intake:
+async def take_in(
+    stages: Stages, endpoint: Endpoint, headers: Mapping[str, str], body: AsyncIterator[bytes], authorize: Authorize | None = None,
+    verifying: bool | None = None,
+) -> TakenIn:  # fmt: skip
     """Everything before the commit, in the order above: content type, size, auth (the endpoint's own unless
-    ``authorize`` is given), JSON, the source's own proof, its parse. Raises the refusal; nothing is written."""
+    ``authorize`` is given), JSON, the source's own proof, its parse. Raises the refusal; nothing is written.
+    ``verifying``: whether the source proves itself in the body, when the caller knows it already."""
     source = endpoint.source
-    check_content_type(request.headers.get("content-type"), getattr(source, "content_types", ()))
-    body = await read_body(request, stages.settings.max_body_bytes)
+    check_content_type(headers.get("content-type"), getattr(source, "content_types", ()))
+    raw = await read_stream(body, headers.get("content-length"), stages.settings.max_body_bytes)
     now = datetime.now(timezone.utc)
     if authorize is None:
-        check_request(endpoint.auth, request.headers, body, now)
+        check_request(endpoint.auth, headers, raw, now)
     else:
-        authorize(request.headers, body, now)
-    payload = parse_json(body)
-    if isinstance(source, VerifyingSource) and (handled := await source.verify(payload)):
-        return Intake(payload, [], handled)
-    return Intake(payload, source.parse(payload, now))
+        authorize(headers, raw, now)
+    payload = parse_json(raw)
+    if verifying is None:
+        verifying = isinstance(source, VerifyingSource)
+    if verifying and (handled := await source.verify(payload)):  # type: ignore[attr-defined]
+        return TakenIn(payload, [], handled)
+    return TakenIn(payload, source.parse(payload, now))
 
 
 async def commit(stages: Stages, endpoint: Endpoint, alerts: list[Alert]) -> list[int]:
@@ -73,24 +85,79 @@ async def commit(stages: Stages, endpoint: Endpoint, alerts: list[Alert]) -> lis
     return ids
 
 
-def webhooks_router(stages: Stages) -> APIRouter:
-    settings = stages.settings
-    endpoints = build_endpoints(settings)
+class Intake:
+    """``POST /webhooks/{name}`` (and ``/v2/enqueue``), whatever serves it: the FastAPI route (for the
+    OpenAPI schema) or ``asgi``, which the app calls first, without FastAPI's routing, middleware and
+    dependency machinery: at one alert per request that machinery was a third of the process."""
+
+    def __init__(self, stages: Stages) -> None:
+        self.stages = stages
+        self.settings = stages.settings
+        self.endpoints = build_endpoints(stages.settings)
+        self.enqueue = enqueue_source(self.endpoints)
+        # isinstance against a runtime-checkable Protocol inspects the class every time: decided once per source.
+        self.verifying = {name for name, e in self.endpoints.items() if isinstance(e.source, VerifyingSource)}
+
+    def source_of(self, scope: dict[str, Any]) -> str | None:
+        """The source a request posts to, when ``asgi`` serves it; else None (FastAPI answers)."""
+        if scope["type"] != "http" or scope["method"] != "POST":
+            return None
+        path: str = scope["path"]
+        if path.startswith("/webhooks/") and "/" not in (name := path[10:]) and name:
+            return name
+        return self.enqueue if path == "/v2/enqueue" else None
+
+    async def asgi(self, name: str, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        headers = {key.decode("latin-1"): value.decode("latin-1") for key, value in reversed(scope["headers"])}
+
+        async def stream() -> AsyncIterator[bytes]:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise ClientDisconnect()
+                yield message.get("body", b"")
+                if not message.get("more_body", False):
+                    return
+
+        try:
+            status, content = await self.accept(name, headers, stream())
+        except AlertflowError as err:
+            await error_for(err, self.stages.metrics)(scope, receive, send)
+            return
+        except ClientDisconnect:
+            client = scope.get("client") or ("?",)
+            log.info("POST %s: client %s went away before sending the whole body; nothing stored", scope["path"], client[0])
+            return
+        body = orjson.dumps(content)
+        headers_out = [*ACCEPTED_HEADERS, (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": headers_out})
+        await send({"type": "http.response.body", "body": body})
+
+    async def accept(self, name: str, headers: Mapping[str, str], body_stream: AsyncIterator[bytes]) -> tuple[int, dict[str, Any]]:
+        """(status, JSON answer) for a webhook request; refusals raise the ``InputError`` that names the field."""
+        settings, stages = self.settings, self.stages
+        endpoint = self.endpoints.get(name)
+        if endpoint is None:
+            if settings.webhook_token is not None:
+                check_bearer(settings.webhook_token, headers)
+            raise NotFound(f"unknown source {name!r}; known sources: {', '.join(sorted(self.endpoints))}")
+        taken = await take_in(stages, endpoint, headers, body_stream, verifying=name in self.verifying)
+        if taken.handled:
+            return 200, {"accepted": 0, "alert_ids": [], "message": taken.handled}
+        extra: dict[str, Any] = {}
+        if isinstance(endpoint.source, PagerDutySource):
+            extra = await _pagerduty_reply(stages, endpoint, endpoint.source, taken.payload, taken.alerts)
+        ids = await commit(stages, endpoint, taken.alerts)
+        return 202, {"accepted": len(ids), "alert_ids": ids, **extra}
+
+
+def webhooks_router(intake: Intake) -> APIRouter:
+    """The same path in FastAPI, for the OpenAPI schema (and any request ``asgi`` leaves to it)."""
     router = APIRouter()
 
     async def accept(name: str, request: Request) -> Response:
-        endpoint = endpoints.get(name)
-        if endpoint is None:
-            require_token(request, settings.webhook_token)
-            raise NotFound(f"unknown source {name!r}; known sources: {', '.join(sorted(endpoints))}")
-        intake = await take_in(stages, endpoint, request)
-        if intake.handled:
-            return json_response({"accepted": 0, "alert_ids": [], "message": intake.handled}, 200)
-        extra: dict[str, Any] = {}
-        if isinstance(endpoint.source, PagerDutySource):
-            extra = await _pagerduty_reply(stages, endpoint, endpoint.source, intake.payload, intake.alerts)
-        ids = await commit(stages, endpoint, intake.alerts)
-        return json_response({"accepted": len(ids), "alert_ids": ids, **extra}, 202)
+        status, content = await intake.accept(name, request.headers, request.stream())
+        return json_response(content, status)
 
     responses: dict[int | str, dict[str, Any]] = {code: {} for code in (400, 401, 403, 404, 413, 415, 422)}
 
@@ -99,8 +166,8 @@ def webhooks_router(stages: Stages) -> APIRouter:
         """Accept alerts from a sender; 202 means they are committed to disk. `alertflow sources` lists the names."""
         return await accept(name, request)
 
-    pagerduty = enqueue_source(endpoints)
-    if pagerduty is not None:
+    if intake.enqueue is not None:
+        pagerduty = intake.enqueue
 
         @router.post("/v2/enqueue", status_code=202, response_model=Accepted, responses=responses)
         async def enqueue(request: Request) -> Response:

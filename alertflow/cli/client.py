@@ -1,8 +1,12 @@
-"""What every CLI command shares: the config option, settings for this process, the API.
+"""What every CLI command shares: the config and --json options, settings for this process, the API, exit codes.
 
 Commands that change incidents talk to the API (one process owns the rule
 engine's state); this is their one way to it, with the API token when set and
-errors printed the way people read them.
+errors printed the way people read them. Exit codes mean the same in every
+command (docs/cli.md): 0 done; 1 not found, nothing matched, a check failed,
+or refused in the incident's current state (409); 2 bad input or config
+(usage errors, a refused request: 400, 401, 403, 413, 422); 3 the API, the
+database or Prefect cannot be reached (or answers 5xx).
 """
 
 from __future__ import annotations
@@ -22,6 +26,15 @@ ConfigOption = Annotated[
     Path | None, typer.Option("--config", "-c", help="config file (default: $ALERTFLOW_CONFIG)", exists=True, dir_okay=False)
 ]
 ActorOption = Annotated[str, typer.Option("--by", help="who acts (recorded in the timeline)")]
+JsonOption = Annotated[bool, typer.Option("--json", help="print JSON: one object per line for a list, one document for a show")]
+NOT_FOUND, BAD_INPUT, UNREACHABLE = 1, 2, 3
+
+
+def exit_code(status: int) -> int:
+    """The exit code for an API answer of ``status`` (400 and above)."""
+    if status in (404, 409):
+        return NOT_FOUND
+    return UNREACHABLE if status >= 500 else BAD_INPUT
 
 
 def cli_settings(config: Path | None) -> Settings:
@@ -30,7 +43,7 @@ def cli_settings(config: Path | None) -> Settings:
         settings = load_settings(config)
     except ConfigError as err:
         typer.secho(str(err), fg="red", err=True)
-        raise typer.Exit(2) from None
+        raise typer.Exit(BAD_INPUT) from None
     if config:
         os.environ["ALERTFLOW_CONFIG"] = str(config.resolve())
     os.environ.update(prefect_environment(settings))
@@ -50,14 +63,14 @@ def call_api(settings: Settings, method: str, path: str, **kwargs: Any) -> Any:
         typer.secho(
             f"cannot reach the alertflow API at {settings.resolved_api_url} ({err}); is `alertflow up` running?", fg="red", err=True
         )
-        raise typer.Exit(3) from None
+        raise typer.Exit(UNREACHABLE) from None
     if response.status_code >= 400:
         try:
             message = response.json().get("error") or response.text
         except ValueError:
             message = response.text
         typer.secho(f"HTTP {response.status_code}: {message}", fg="red", err=True)
-        raise typer.Exit(1)
+        raise typer.Exit(exit_code(response.status_code))
     return response.json() if response.content else None
 
 

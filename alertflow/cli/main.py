@@ -17,11 +17,12 @@ from typing import Annotated
 import httpx
 import typer
 
-from alertflow.cli.client import ActorOption, ConfigOption, call_api, cli_settings, incident_pages
+from alertflow.cli.client import ActorOption, ConfigOption, JsonOption, call_api, cli_settings, exit_code, incident_pages
 from alertflow.cli.db import check_database, db_app
 from alertflow.cli.notify import notify_app
 from alertflow.cli.oncall import oncall_app
 from alertflow.cli.replay import inbox_app, replay
+from alertflow.cli.report import report
 from alertflow.cli.responses import DryRunOption, failback, follow_run
 from alertflow.cli.rules import rules_app
 from alertflow.cli.silence import silence_app
@@ -40,6 +41,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(notify_app, name="notify")
 app.command()(failback)
 app.command()(sources)
+app.command()(report)
 
 
 @app.command()
@@ -125,7 +127,7 @@ def fire(
         typer.secho(f"cannot reach {settings.resolved_api_url}: {err}", fg="red", err=True)
         raise typer.Exit(3) from None
     typer.echo(f"HTTP {response.status_code} {response.text}")
-    raise typer.Exit(0 if response.status_code == 202 else 1)
+    raise typer.Exit(0 if response.status_code == 202 else exit_code(response.status_code))
 
 
 @app.command()
@@ -149,16 +151,21 @@ def incidents(
     ctx: typer.Context,
     status: Annotated[list[IncidentStatus] | None, typer.Option(help="only these statuses (repeatable)")] = None,
     limit: int = 50,
+    json_: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
-    """List recent incidents as a table."""
+    """List recent incidents as a table (--json: one incident per line)."""
     if ctx.invoked_subcommand:
         return
-    from alertflow.cli.render import incidents_table
+    from alertflow.cli.render import incidents_table, print_json_lines
 
     settings = cli_settings(config)
     params = {"limit": limit, "status": [s.value for s in status or []]}
-    incidents_table(call_api(settings, "GET", "/incidents", params=params))
+    found = call_api(settings, "GET", "/incidents", params=params)
+    if json_:
+        print_json_lines(found)
+    else:
+        incidents_table(found)
 
 
 @incidents_app.command("show")
@@ -167,12 +174,16 @@ def show_incident(
     limit: Annotated[int, typer.Option(min=1, max=1000, help="timeline entries per page")] = 40,
     cursor: Annotated[int | None, typer.Option(help="start after this entry (the cursor the previous page printed)")] = None,
     all_pages: Annotated[bool, typer.Option("--all", help="every page of the timeline, one after another")] = False,
+    json_: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
     """Show one incident and a page of its timeline (40 entries unless --limit; --cursor or --all for more)."""
-    from alertflow.cli.render import incident_detail, timeline_page
+    from alertflow.cli.render import incident_detail, incident_json, print_json, timeline_page
 
     pages = incident_pages(cli_settings(config), incident_id, limit, cursor)
+    if json_:
+        print_json(incident_json(pages if all_pages else [next(pages)]))
+        return
     incident_detail(next(pages), incident_id)
     for page in pages if all_pages else ():
         timeline_page(page, incident_id)

@@ -2,7 +2,8 @@
 
 Schedules live in the config file, so this reads the file and needs no running
 system: the same pure code the paging flow uses answers, so what the CLI says
-is who gets paged. Times are shown in each schedule's own time zone.
+is who gets paged. Times are shown in each schedule's own time zone (``--json``:
+ISO times with the zone's offset, one schedule or shift per line).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from typing import Annotated
 
 import typer
 
-from alertflow.cli.client import ConfigOption, cli_settings
+from alertflow.cli.client import ConfigOption, JsonOption, cli_settings
+from alertflow.cli.render import print_json_lines, print_tables
 from alertflow.config.oncall import Schedule, on_call, shifts
 
 oncall_app = typer.Typer(help="On-call schedules from the config file: who is on call, and the coming shifts.", no_args_is_help=True)
@@ -41,19 +43,29 @@ def _selected(config: ConfigOption, name: str | None) -> dict[str, Schedule]:
     return {name: schedules[name]} if name else schedules
 
 
+def _iso(schedule: Schedule, at: datetime) -> str:
+    return at.astimezone(schedule.zone).isoformat()
+
+
 def _local(schedule: Schedule, at: datetime) -> str:
     return at.astimezone(schedule.zone).strftime("%a %Y-%m-%d %H:%M %Z")
 
 
 @oncall_app.command("who")
-def who(schedule: ScheduleOption = None, at: AtOption = None, config: ConfigOption = None) -> None:
+def who(schedule: ScheduleOption = None, at: AtOption = None, json_: JsonOption = False, config: ConfigOption = None) -> None:
     """Who is on call (now or --at), per schedule, and until when."""
+    found = []
     for name, sched in _selected(config, schedule).items():
         instant = _instant(sched, at)
         person, source = on_call(sched, instant)
         coming = shifts(sched, instant, instant + timedelta(days=60))
-        until = f" until {_local(sched, coming[0].end)}" if coming and coming[0].end < instant + timedelta(days=60) else ""
-        typer.echo(f"{name}: {person or 'nobody'} ({source}){until}")
+        end = coming[0].end if coming and coming[0].end < instant + timedelta(days=60) else None
+        found.append({"schedule": name, "time_zone": sched.time_zone, "at": _iso(sched, instant), "person": person, "source": source,
+                      "until": _iso(sched, end) if end else None})  # fmt: skip
+        if not json_:
+            typer.echo(f"{name}: {person or 'nobody'} ({source}){f' until {_local(sched, end)}' if end else ''}")
+    if json_:
+        print_json_lines(found)
 
 
 @oncall_app.command("show")
@@ -61,16 +73,21 @@ def show(
     schedule: ScheduleOption = None,
     at: AtOption = None,
     days: Annotated[int, typer.Option(min=1, max=90, help="how far ahead")] = 7,
+    json_: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
-    """The coming shifts as a table: start, end, person, and which layer or override."""
+    """The coming shifts as a table: start, end, person, and which layer or override (--json: one shift per line)."""
     for name, sched in _selected(config, schedule).items():
         start = _instant(sched, at)
-        typer.echo(f"{name} ({sched.time_zone})")
+        if json_:
+            print_json_lines(
+                {"schedule": name, "time_zone": sched.time_zone, "start": _iso(sched, s.start), "end": _iso(sched, s.end),
+                 "person": s.person, "source": s.source}
+                for s in shifts(sched, start, start + timedelta(days=days))
+            )  # fmt: skip
+            continue
         rows = [
-            (_local(sched, s.start), _local(sched, s.end), s.person or "nobody", s.source)
+            [_local(sched, s.start), _local(sched, s.end), s.person or "nobody", s.source]
             for s in shifts(sched, start, start + timedelta(days=days))
         ]
-        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(("START", "END", "PERSON", "FROM"))]
-        for row in [("START", "END", "PERSON", "FROM"), *rows]:
-            typer.echo("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+        print_tables([(f"{name} ({sched.time_zone})", ["Start", "End", "Person", "From"], rows)], width=120)

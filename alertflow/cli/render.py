@@ -1,18 +1,51 @@
-"""Terminal views of incidents for the CLI: a table, and one incident with a page of its timeline.
+"""Everything the CLI prints: terminal tables for people, JSON for scripts.
 
-A page, not the whole timeline: an incident can hold thousands of entries, and a
-terminal is read from the bottom; the footer prints the command for the next page.
+One place, so every command prints the same way: ``--json`` is one JSON
+document for a command that shows one thing (``incidents show``, ``report``,
+``replay``) and one JSON object per line for a command that lists
+(``incidents``, ``silence list``, ``sources``, ``oncall who|show``, ``rules
+explain``), so ``jq``, ``grep`` and a line-reading loop all work on a list.
+docs/cli.md lists each command's objects.
+
+An incident is shown a page of its timeline at a time, not whole: an incident
+can hold thousands of entries, and a terminal is read from the bottom; the
+footer prints the command for the next page.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from typing import Any
 
+import typer
 from rich.console import Console
 from rich.table import Table
 
 STATUS_STYLE = {"open": "bold red", "acknowledged": "yellow", "mitigated": "cyan", "resolved": "green"}
 console = Console()
+
+
+def print_json(document: Any) -> None:
+    """A show command's answer: one JSON document."""
+    typer.echo(json.dumps(document, indent=2, ensure_ascii=False))
+
+
+def print_json_lines(items: Iterable[Any]) -> None:
+    """A list command's answer: one JSON object per line."""
+    for item in items:
+        typer.echo(json.dumps(item, ensure_ascii=False))
+
+
+def print_tables(tables: Iterable[tuple[str, list[str], list[list[str]]]], width: int | None = None) -> None:
+    """Titled tables of text cells (rich markup allowed): a report's (alertflow/store/report_fields.py), silences, sources.
+    ``width`` keeps long cells (URLs) on one line however narrow the terminal."""
+    out = Console(width=width) if width else console
+    for title, header, rows in tables:
+        table = Table(*header, title=title or None)
+        for row in rows:
+            table.add_row(*row)
+        out.print(table)
 
 
 def _time(value: str | None) -> str:
@@ -56,3 +89,13 @@ def timeline_page(detail: dict[str, Any], incident_id: int) -> None:
         console.print(
             f"{shown} of {total:,} entries; next: alertflow incidents show {incident_id} --cursor {detail['next_cursor']} (or --all)"
         )
+
+
+def incident_json(pages: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """``incidents show --json``: the first page's document, with the timeline of every page given (``--all``)."""
+    pages = iter(pages)
+    document = next(pages)
+    for page in pages:
+        document["timeline"] += page["timeline"]
+        document["next_cursor"] = page["next_cursor"]
+    return document

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from alertflow.cli.client import ConfigOption
+from alertflow.cli.client import ConfigOption, JsonOption
 
 rules_app = typer.Typer(help="Check, test and explain rules files.", no_args_is_help=True)
 FileArgument = Annotated[Path, typer.Argument(exists=True, dir_okay=False)]
@@ -57,9 +57,13 @@ def rules_explain(
     ],
     rules: Annotated[Path | None, typer.Option(help="rules file (default: the config's rules_file)")] = None,
     at: Annotated[datetime | None, typer.Option(help="when (for maintenance windows); default now")] = None,
+    json_: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
-    """Show which rule accepts an alert and why the others do not, what holds it back, and its incident key."""
+    """Show which rule accepts an alert and why the others do not, what holds it back, and its incident key (--json: one alert per line)."""
+    from dataclasses import asdict
+
+    from alertflow.cli.render import print_json_lines
     from alertflow.config.settings import load_settings
     from alertflow.integrations.sources.alertmanager import AlertmanagerSource
     from alertflow.pipeline.stages import load_rules
@@ -76,6 +80,9 @@ def rules_explain(
     now = (at.replace(tzinfo=at.tzinfo or timezone.utc)) if at else _now()
     for alert in AlertmanagerSource().parse(payload, now):
         result = explain(ruleset, alert, now)
+        if json_:
+            print_json_lines([{"alert": {"name": alert.name, "labels": alert.labels}, **asdict(result)}])
+            continue
         typer.secho(f"alert {alert.name} {json.dumps(alert.labels, sort_keys=True)}", bold=True)
         for verdict in result.verdicts:
             mark = "✔" if verdict.matched else "✘"

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from alertflow.cli.client import ActorOption, ConfigOption, call_api, cli_settings
+from alertflow.cli.client import ActorOption, ConfigOption, JsonOption, call_api, cli_settings
 from alertflow.durations import parse_duration
 
 silence_app = typer.Typer(
@@ -36,23 +36,28 @@ def add(
 
 @silence_app.command("list")
 def list_(
-    all_: Annotated[bool, typer.Option("--all", help="include silences that have ended")] = False, config: ConfigOption = None
+    all_: Annotated[bool, typer.Option("--all", help="include silences that have ended")] = False,
+    held: Annotated[bool, typer.Option("--held", help="only the alerts held back now (silenced, in maintenance, inhibited)")] = False,
+    json_: JsonOption = False,
+    config: ConfigOption = None,
 ) -> None:
-    """List silences (active ones by default), and the alerts held back now."""
-    from rich.console import Console
-    from rich.table import Table
+    """List silences (active ones by default) and the alerts held back now; --json: one silence (with --held, one alert) per line."""
+    from alertflow.cli.render import print_json_lines, print_tables
 
     settings = cli_settings(config)
-    silences = call_api(settings, "GET", "/silences", params={"active": not all_})
-    table = Table("ID", "Matchers", "Starts (UTC)", "Ends (UTC)", "Author", "Comment", title="Silences")
-    for s in silences:
-        table.add_row(str(s["id"]), " ".join(s["matchers"]), _time(s["starts_at"]), _time(s["ends_at"]), s["author"], s["comment"])
-    Console().print(table)
-    held = call_api(settings, "GET", "/suppressed")
-    held_table = Table("Alert", "Fingerprint", "Why", title="Held back now")
-    for h in held:
-        held_table.add_row(h["alert"]["name"], h["fingerprint"], h["reason"])
-    Console().print(held_table)
+    silences = [] if held else call_api(settings, "GET", "/silences", params={"active": not all_})
+    suppressed = call_api(settings, "GET", "/suppressed") if held or not json_ else []
+    if json_:
+        print_json_lines(suppressed if held else silences)
+        return
+    rows = [
+        [str(s["id"]), " ".join(s["matchers"]), _time(s["starts_at"]), _time(s["ends_at"]), s["author"], s["comment"]] for s in silences
+    ]
+    tables = [] if held else [("Silences", ["ID", "Matchers", "Starts (UTC)", "Ends (UTC)", "Author", "Comment"], rows)]
+    tables.append(
+        ("Held back now", ["Alert", "Fingerprint", "Why"], [[h["alert"]["name"], h["fingerprint"], h["reason"]] for h in suppressed])
+    )
+    print_tables(tables)
 
 
 @silence_app.command("expire")

@@ -12,35 +12,40 @@ from typing import Annotated
 
 import typer
 
-from alertflow.cli.client import ConfigOption, cli_settings
+from alertflow.cli.client import ConfigOption, JsonOption, cli_settings
 from alertflow.config.settings import Settings
 
 
 def sources(
     config: ConfigOption = None,
     base_url: Annotated[str | None, typer.Option(help="the URL senders reach alertflow at (default: api_url)")] = None,
+    json_: JsonOption = False,
 ) -> None:
-    """List the webhook sources, their URLs and auth state (docs/sources.md shows each sender's side)."""
-    from rich.console import Console
-    from rich.table import Table
-
+    """List the webhook sources, their URLs and auth state (docs/sources.md shows each sender's side; --json: one per line)."""
     from alertflow.auth import BearerAuth, NoAuth
+    from alertflow.cli.render import print_json_lines, print_tables
     from alertflow.integrations.sources.registry import alerts_api_source, build_endpoints, enqueue_source
 
     settings = cli_settings(config)
     base = (base_url or settings.resolved_api_url).rstrip("/")
     endpoints = build_endpoints(settings)
     enqueue, alerts_api = enqueue_source(endpoints), alerts_api_source(endpoints)
-    table = Table("Source", "Kind", "URL", "Request auth", "The body must carry")
+    found, rows = [], []
     for endpoint in endpoints.values():
-        urls = f"{base}{endpoint.path}" + (f"\n{base}/v2/enqueue" if endpoint.name == enqueue else "")
+        urls = [f"{base}{endpoint.path}"] + ([f"{base}/v2/enqueue"] if endpoint.name == enqueue else [])
         auth = endpoint.auth.describe()
         if endpoint.name == alerts_api:  # Prometheus' alerting.alertmanagers: the Alertmanager API path, basic auth too
-            urls += f"\n{base}/api/v2/alerts"
+            urls.append(f"{base}/api/v2/alerts")
             auth += " (or as basic auth password)" if isinstance(endpoint.auth, BearerAuth) else ""
         open_to_all = isinstance(endpoint.auth, NoAuth) and not endpoint.proof
-        table.add_row(endpoint.name, endpoint.kind, urls, f"[red]{auth}[/]" if open_to_all else auth, endpoint.proof or "-")
-    Console(width=200).print(table)
+        found.append(
+            {"name": endpoint.name, "kind": endpoint.kind, "urls": urls, "auth": auth, "proof": endpoint.proof, "open": open_to_all}
+        )
+        rows.append([endpoint.name, endpoint.kind, "\n".join(urls), f"[red]{auth}[/]" if open_to_all else auth, endpoint.proof or "-"])
+    if json_:
+        print_json_lines(found)
+        return
+    print_tables([("", ["Source", "Kind", "URL", "Request auth", "The body must carry"], rows)], width=200)
 
 
 def source_auth_headers(settings: Settings, source: str, body: bytes) -> dict[str, str]:

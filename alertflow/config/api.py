@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 class Scope(str, Enum):
     """What a token may do; ``api_token`` has them all."""
 
-    read = "read"  # GET incidents and their timelines, silences, suppressed alerts, the inbox export
+    read = "read"  # GET incidents and their timelines, silences, suppressed alerts, the inbox export, reports
     respond = "respond"  # acknowledge and resolve incidents
     operate = "operate"  # run response flows by hand, fail back, add and expire silences
 

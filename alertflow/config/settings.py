@@ -26,6 +26,7 @@ from alertflow.config.api import ApiToken, RequestLimits, check_api_token, check
 from alertflow.config.notifiers import BUILT_IN, AckLinkSettings, Notifiers, PagerDutySettings, SlackSettings
 from alertflow.config.oncall import EscalationPolicy, Schedule, check_references
 from alertflow.config.people import Person, check_contacts
+from alertflow.config.reports import ReportSettings
 from alertflow.config.responses import Runbook, SwitchSettings
 from alertflow.config.sources import Sources
 from alertflow.errors import ConfigError
@@ -73,6 +74,9 @@ class Settings(BaseSettings):
     switches: dict[str, SwitchSettings] = {}
     runbooks: dict[str, Runbook] = {}
     sources: Sources = Field({}, description="senders: auth and settings per source (docs/sources.md)")
+    reports: ReportSettings = Field(
+        ReportSettings(), description="the weekly report, after hours, the open-incidents artifact (docs/reports.md)"
+    )
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):  # type: ignore[no-untyped-def,override]

@@ -9,6 +9,11 @@ disk, and a restart resumes windows and timers where the last commit left
 them. People's commands (ack, resolve, run, silences) take the same lock;
 they reach this process through the command queue (alertflow/pipeline/commands.py).
 
+Alerts this process committed are handed over in memory (``Handover``,
+alertflow/pipeline/inbox.py) and decided without reading them back; the inbox
+stays the record, so alerts from other replicas or from before a restart are
+read from it.
+
 Only the leader runs (alertflow/pipeline/leadership.py): each write
 transaction starts by renewing this process's lease for its term, so a
 pipeline that lost its lease cannot commit; it stands by, and restores the
@@ -35,6 +40,7 @@ from alertflow.metrics import Metrics
 from alertflow.models import ACTION_BY_FLOW, Action, FlowName, Incident, IncidentStatus, Silence, TimelineKind
 from alertflow.pipeline.commands import apply_pending, check_matchers
 from alertflow.pipeline.decisions import DecisionWriter, Rows, entry
+from alertflow.pipeline.inbox import Handover
 from alertflow.pipeline.leadership import STANDBY_POLL_SECONDS, Leadership, Unfenced
 from alertflow.rules import Engine, RuleSet
 from alertflow.rules.decision import Decision
@@ -43,6 +49,7 @@ from alertflow.store.database import Store, StoredAlert
 from alertflow.store.tx import Tx
 
 log = logging.getLogger("alertflow.pipeline.consumer")
+GATHER_SECONDS = 0.05
 
 
 def utcnow() -> datetime:
@@ -51,7 +58,7 @@ def utcnow() -> datetime:
 
 class Pipeline:
     def __init__(
-        self, store: Store, ruleset: RuleSet, *, on_outbox: Callable[[], None] = lambda: None, batch_size: int = 500,
+        self, store: Store, ruleset: RuleSet, *, on_outbox: Callable[[], None] = lambda: None, batch_size: int = 1000,
         clock: Callable[[], datetime] = utcnow, metrics: Metrics | None = None, leadership: Leadership | Unfenced | None = None,
         emit: Callable[[list[dict[str, Any]]], None] = lambda events: None,
     ) -> None:  # fmt: skip
@@ -67,10 +74,12 @@ class Pipeline:
         self.metrics = metrics or Metrics()
         self._lock = asyncio.Lock()
         self.doorbell = Doorbell()
+        self.handed = Handover(lambda: self.leadership.is_leader, self.doorbell.ring, store.undecided)  # alerts it committed
         self._restored_term: int | None = None  # the lease term the engine's memory was last rebuilt for
 
     async def restore(self) -> None:
         """Rebuild the engine from the store (start-up, or after a failed write)."""
+        self.handed.clear()  # what another leader may have decided meanwhile is read from the store
         self.engine.restore(await self.store.engine_state())
         self.engine.set_silences(await self.store.silences(active_at=self.clock()))
         self.writer.restore()
@@ -89,7 +98,14 @@ class Pipeline:
                     await self.restore()
                     self._restored_term = self.leadership.term
                 await apply_pending(self, self.commands)
-                await self.drain()
+                if done := await self.drain():
+                    await self.tick()
+                    # In a storm, let alerts gather for a moment: fewer, larger batches hold the store's write
+                    # lock less often (intake commits wait for it on SQLite). After a quiet spell the first
+                    # alert is still decided at once, and a pipeline behind (a full batch) does not wait.
+                    if done < self.batch_size:
+                        await asyncio.sleep(GATHER_SECONDS)
+                    continue
                 await self.tick()
             except NotLeader as err:
                 log.warning("pipeline stands by: %s", err)
@@ -120,7 +136,8 @@ class Pipeline:
     async def drain(self) -> int:
         """Decide every pending inbox alert; returns how many were processed."""
         done = 0
-        while batch := await self.store.pending_alerts(self.batch_size):
+        while batch := await self.store.pending_alerts(self.batch_size, self.handed.alerts):
+            self.handed.taken(batch[-1].id)
             await self._apply(batch)
             done += len(batch)
         return done
@@ -157,8 +174,15 @@ class Pipeline:
         async with self._lock:
             now = self.clock()
             rows = Rows()
+            try:  # decided before the transaction, so the store's write lock is held only for writing
+                decisions = decide(now)
+            except Exception:
+                await self.restore()  # memory must not run ahead of disk
+                raise
+            if not (decisions or batch or self.engine.dirty or self.writer.storm.pending()):
+                return 0  # a tick that changed nothing writes nothing (keep_alive renews the lease)
             async with self._write() as tx:
-                for decision in decide(now):
+                for decision in decisions:
                     await self.writer.write(tx, decision, now, rows)
                 await self._flush(tx, rows, batch, now)
             self.emit(rows.events)  # committed: now, and only now, Prefect may hear of it

@@ -35,7 +35,7 @@ import time
 import uuid
 from typing import Any
 
-from sqlalchemy import func, literal, select, update
+from sqlalchemy import Float, bindparam, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from alertflow.errors import NotLeader, StoreError
@@ -64,6 +64,7 @@ class Leadership:
         self.ttl = ttl_seconds
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.term: int | None = None
+        self._fences: dict[str, Any] = {}  # dialect -> the fencing UPDATE
 
     @property
     def is_leader(self) -> bool:
@@ -89,13 +90,17 @@ class Leadership:
         """Renew the lease inside ``tx``, or roll it back: this process no longer leads."""
         if self.term is None:
             raise NotLeader(f"{self.holder} does not lead the {self.name}")
-        now = database_now(tx.conn)
-        query = (
-            update(t.leases)
-            .where(t.leases.c.name == self.name, t.leases.c.holder == self.holder, t.leases.c.term == self.term)
-            .values(expires_at=now + self.ttl)
-        )
-        if (await tx.conn.execute(query)).rowcount != 1:
+        dialect = tx.conn.dialect.name
+        if dialect not in self._fences:  # built once: the pipeline fences every transaction, and building cost more than running
+            now = func.extract("epoch", func.clock_timestamp()) if dialect == "postgresql" else bindparam("fence_now", type_=Float)
+            where = (t.leases.c.name == bindparam("fence_name"), t.leases.c.holder == bindparam("fence_holder"),
+                     t.leases.c.term == bindparam("fence_term"))  # fmt: skip
+            expires = now + bindparam("fence_ttl", type_=Float)
+            self._fences[dialect] = update(t.leases).where(*where).values(expires_at=expires)
+        values = {"fence_name": self.name, "fence_holder": self.holder, "fence_term": self.term, "fence_ttl": self.ttl}
+        if dialect != "postgresql":
+            values["fence_now"] = time.time()  # SQLite: one machine, one clock
+        if (await tx.conn.execute(self._fences[dialect], values)).rowcount != 1:
             lost, self.term = self.term, None
             raise NotLeader(f"{self.holder} lost the {self.name} lease (term {lost}); its write was rolled back")
 

@@ -88,7 +88,8 @@ class Stages:
             self.store, ruleset, on_outbox=self._decided, metrics=self.metrics, leadership=self.leadership, emit=self.events.offer
         )
         self.commands = Commands(self.store, self.pipeline)
-        self.inbox = InboxWriter(self.store, on_commit=self.pipeline.nudge)
+        handed = self.pipeline.handed
+        self.inbox = InboxWriter(self.store, on_commit=handed.hand_over, make_room=handed.make_room)
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 

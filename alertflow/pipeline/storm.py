@@ -104,6 +104,10 @@ class StormFolds:
         minute.fold.add(alert)
         return True
 
+    def pending(self) -> bool:
+        """Whether ``write`` has anything to write."""
+        return bool(self.ended) or any(m.fold is not None and m.fold.changed for m in self.minutes.values())
+
     def forget(self, incident_id: int) -> None:
         """The incident resolved: its minutes end with it, after ``write`` saved what this batch folded."""
         self.ended.add(incident_id)

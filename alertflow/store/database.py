@@ -1,9 +1,8 @@
 """Durable state behind every promise alertflow makes, on SQLite or PostgreSQL.
 
-SQLite (WAL, ``synchronous=FULL``) is the embedded default: a commit is on disk
-when it returns, which is what a 2xx to a webhook promises. Write transactions
-start with ``BEGIN IMMEDIATE`` so two writers queue on the busy timeout instead
-of failing on a lock upgrade. PostgreSQL is the same code behind a URL.
+How connections and transactions work on each (durable commits, one writer at
+a time on SQLite) is alertflow/store/connections.py; the statements intake and
+the pipeline's storm path run most go straight to the driver (bulk.py).
 
 Reads and single writes are methods of ``Store``; multi-step writes that must
 land together (the pipeline's decisions, an acknowledgement and its timeline
@@ -14,30 +13,21 @@ in alertflow/store/schema.py.
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import orjson
-from sqlalchemy import delete, event, func, select, update
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+from sqlalchemy import delete, func, select, update
 
-from alertflow.errors import Conflict, NotFound, StoreError, StoreUnavailable
+from alertflow.errors import Conflict, NotFound
 from alertflow.models import Alert, Incident, IncidentStatus, Silence, TimelineEntry
 from alertflow.store import tables as t
+from alertflow.store.connections import Connections
 from alertflow.store.firing import FiringReads
 from alertflow.store.schema import SchemaVersions
 from alertflow.store.timeline import TimelineReads
-from alertflow.store.tx import Tx
 from alertflow.store.wakeups import INBOX, notify
-
-
-def _json_dumps(value: Any) -> str:
-    return orjson.dumps(value).decode()
 
 
 @dataclass(frozen=True)
@@ -56,47 +46,8 @@ class OutboxRow:
     attempts: int
 
 
-class Store(TimelineReads, FiringReads, SchemaVersions):
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.is_sqlite = url.startswith("sqlite")
-        options: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
-        if self.is_sqlite:
-            options["connect_args"] = {"timeout": 30}
-        else:
-            # Named per process in pg_stat_activity, so an operator (or the HA test) can tell replicas apart.
-            named = {"server_settings": {"application_name": f"alertflow:{os.getpid()}"}}
-            options.update(pool_size=10, max_overflow=10, pool_pre_ping=True, connect_args=named)
-        self.engine = create_async_engine(url, **options)
-        if self.is_sqlite:
-            event.listen(self.engine.sync_engine, "connect", _sqlite_on_connect)
-            event.listen(self.engine.sync_engine, "begin", _sqlite_on_begin)
-
-    async def dispose(self) -> None:
-        await self.engine.dispose()
-
-    @asynccontextmanager
-    async def write(self) -> AsyncIterator[Tx]:
-        """One write transaction; everything in it lands together or not at all."""
-        try:
-            async with self.engine.connect() as conn:
-                conn = await conn.execution_options(immediate=True)
-                async with conn.begin():
-                    yield Tx(conn)
-        except DBAPIError as err:
-            raise _store_error("write", err) from err
-        except OSError as err:  # asyncpg: refused or reset before SQLAlchemy could wrap it
-            raise StoreUnavailable(f"database write failed: {err}") from err
-
-    @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
-        try:
-            async with self.engine.connect() as conn:
-                yield conn
-        except DBAPIError as err:
-            raise _store_error("read", err) from err
-        except OSError as err:
-            raise StoreUnavailable(f"database read failed: {err}") from err
+class Store(Connections, TimelineReads, FiringReads, SchemaVersions):
+    """Reads and single writes; ``write()`` for the writes that land together (connections.py)."""
 
     # -- inbox ---------------------------------------------------------------
 
@@ -104,15 +55,33 @@ class Store(TimelineReads, FiringReads, SchemaVersions):
         """Commit alerts to the inbox in one transaction; ids in input order."""
         if not alerts:
             return []
+        if not self.is_sqlite or self.engine.url.database not in (None, "", ":memory:"):
+            return await self.inbox_writer.append(alerts)  # one trip (alertflow/store/inbox.py)
         async with self.write() as tx:
             await notify(tx.conn, INBOX)  # the pipeline leader may be another process
             return await tx.append_alerts(alerts)
 
-    async def pending_alerts(self, limit: int) -> list[StoredAlert]:
-        query = select(t.inbox.c.id, t.inbox.c.alert, t.inbox.c.raw).where(t.inbox.c.processed_at.is_(None))
+    async def pending_alerts(self, limit: int, known: Mapping[int, Alert] | None = None) -> list[StoredAlert]:
+        """The first ``limit`` undecided inbox alerts, in order. Those in ``known`` (alerts this process
+        committed a moment ago, by id) are not read back: only their ids are."""
+        pending = t.inbox.c.processed_at.is_(None)
         async with self.read() as conn:
-            rows = (await conn.execute(query.order_by(t.inbox.c.id).limit(limit))).all()
-        return [StoredAlert(row.id, Alert.model_validate({**row.alert, "raw": row.raw})) for row in rows]
+            if not known:
+                query = select(t.inbox.c.id, t.inbox.c.alert, t.inbox.c.raw).where(pending).order_by(t.inbox.c.id).limit(limit)
+                return [StoredAlert(row.id, _alert(row)) for row in await conn.execute(query)]
+            ids = list((await conn.execute(select(t.inbox.c.id).where(pending).order_by(t.inbox.c.id).limit(limit))).scalars())
+            missing = [i for i in ids if i not in known]
+            read = {}
+            if missing:
+                query = select(t.inbox.c.id, t.inbox.c.alert, t.inbox.c.raw).where(t.inbox.c.id.in_(missing))
+                read = {row.id: _alert(row) for row in await conn.execute(query)}
+        return [StoredAlert(i, known[i] if i in known else read[i]) for i in ids]
+
+    async def undecided(self, cap: int) -> int:
+        """Undecided inbox alerts, counted up to ``cap`` (a read of the pending index, bounded)."""
+        pending = select(t.inbox.c.id).where(t.inbox.c.processed_at.is_(None)).limit(cap).subquery()
+        async with self.read() as conn:
+            return (await conn.execute(select(func.count()).select_from(pending))).scalar_one()
 
     async def inbox_alerts(self, since: datetime | None, until: datetime | None, batch: int = 1000) -> AsyncIterator[Alert]:
         """Every recorded alert received in [since, until), oldest first, read in batches."""
@@ -126,7 +95,7 @@ class Store(TimelineReads, FiringReads, SchemaVersions):
             async with self.read() as conn:
                 rows = (await conn.execute(query.order_by(t.inbox.c.id).limit(batch))).all()
             for row in rows:
-                yield Alert.model_validate({**row.alert, "raw": row.raw})
+                yield _alert(row)
             if len(rows) < batch:
                 return
             after = rows[-1].id
@@ -263,25 +232,10 @@ class Store(TimelineReads, FiringReads, SchemaVersions):
             return dict((await conn.execute(query)).one()._mapping)
 
 
+def _alert(row: Any) -> Alert:
+    return Alert.model_validate({**row.alert, "raw": row.raw})
+
+
 def _due_outbox(query: Any, now: datetime) -> Any:
     """Rows not yet dispatched whose time has come: by FlowName.priority (failover and recovery first), then decision order."""
     return query.where(t.outbox.c.dispatched_at.is_(None), t.outbox.c.next_attempt_at <= now).order_by(t.outbox.c.priority, t.outbox.c.id)
-
-
-def _store_error(what: str, err: DBAPIError) -> StoreError:
-    """Unreachable or locked (worth waiting for) versus refused (a constraint: retrying will not help)."""
-    kind = StoreUnavailable if isinstance(err, (OperationalError, InterfaceError)) or err.connection_invalidated else StoreError
-    return kind(f"database {what} failed: {type(err.orig).__name__}: {err.orig}")
-
-
-def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
-    dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (see _sqlite_on_begin)
-    cursor = dbapi_connection.cursor()
-    for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "busy_timeout=30000"):
-        cursor.execute(f"PRAGMA {pragma}")
-    cursor.close()
-
-
-def _sqlite_on_begin(conn: Any) -> None:
-    immediate = conn.get_execution_options().get("immediate", False)
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from alertflow.errors import Conflict, NotFound
 from alertflow.models import Action, Alert, FlowName, Incident, IncidentStatus, TimelineEntry
+from alertflow.store import bulk
 from alertflow.store import tables as t
 
 # Where each status may go next; resolved is final.
@@ -55,15 +56,9 @@ class Tx:
         self.conn = conn
         self.queued = 0  # outbox rows this transaction added: flow runs to dispatch once it commits
 
-    async def append_alerts(self, alerts: Sequence[Alert]) -> list[int]:
-        """Add alerts to the inbox; ids in input order (one statement, thanks to the insert sentinel)."""
-        rows = [
-            {"source": a.source, "fingerprint": a.fingerprint, "status": a.status.value, "received_at": a.received_at,
-             "alert": a.model_dump(mode="json", exclude={"raw"}), "raw": a.raw}
-            for a in alerts
-        ]  # fmt: skip
-        result = await self.conn.execute(insert(t.inbox).returning(t.inbox.c.id, sort_by_parameter_order=True), rows)
-        return [row.id for row in result]
+    async def append_alerts(self, alerts: Sequence[Alert], rows: Sequence[tuple[str, ...]] | None = None) -> list[int]:
+        """Add alerts to the inbox; ids in input order (alertflow/store/bulk.py; ``rows`` its ``alert_row``s, if made)."""
+        return await bulk.append_inbox(self.conn, alerts, rows)
 
     async def insert_incident(self, *, key: str, title: str, service: str, severity: str, rule_id: str, at: datetime) -> int:
         values = {"key": key, "title": title[:500], "service": service, "severity": severity, "rule_id": rule_id}
@@ -102,14 +97,8 @@ class Tx:
 
     async def upsert_incident_alerts(self, rows: Sequence[dict[str, Any]]) -> None:
         """Record alerts in incidents, one statement for a whole batch; rows are incident_alerts rows."""
-        if not rows:
-            return
-        statement = dialect_insert(self.conn, t.incident_alerts)
-        statement = statement.on_conflict_do_update(
-            index_elements=["incident_id", "fingerprint"],
-            set_={"status": statement.excluded.status, "last_seen": statement.excluded.last_seen},
-        )
-        await self.conn.execute(statement, list(rows))
+        if rows:
+            await bulk.upsert_incident_alerts(self.conn, rows)
 
     async def add_timeline(self, entries: Sequence[TimelineEntry]) -> None:
         if entries:
@@ -139,11 +128,9 @@ class Tx:
 
     async def write_engine_state(self, rows: Sequence[tuple[str, str, dict[str, Any] | None]]) -> None:
         """Save what the engine changed: upsert rows with a state, delete rows without one."""
-        upserts = [{"kind": kind, "key": key, "state": state} for kind, key, state in rows if state is not None]
+        upserts = [(kind, key, state) for kind, key, state in rows if state is not None]
         if upserts:
-            statement = dialect_insert(self.conn, t.engine_state)
-            statement = statement.on_conflict_do_update(index_elements=["kind", "key"], set_={"state": statement.excluded.state})
-            await self.conn.execute(statement, upserts)
+            await bulk.upsert_engine_state(self.conn, upserts)
         deletes: dict[str, list[str]] = {}
         for kind, key, state in rows:
             if state is None:
@@ -233,5 +220,4 @@ class Tx:
 
     async def mark_processed(self, inbox_ids: Sequence[int], at: datetime, error: str | None = None) -> None:
         if inbox_ids:
-            query = update(t.inbox).where(t.inbox.c.id.in_(inbox_ids)).values(processed_at=at, error=error)
-            await self.conn.execute(query)
+            await bulk.mark_processed(self.conn, inbox_ids, at, error)

@@ -38,7 +38,8 @@ from prometheus_client import start_http_server
 from tenacity import RetryCallState
 
 from alertflow.config.settings import Settings
-from alertflow.flows import RESPONSE_FLOWS
+from alertflow.flows import RESPONSE_FLOWS, publish_report
+from alertflow.flows.report import report_deployment
 from alertflow.flows.runtime import HANDED_OVER
 from alertflow.metrics import worker_metrics
 from alertflow.models import FlowName
@@ -68,7 +69,7 @@ async def build_deployments(settings: Settings) -> list[RunnerDeployment]:
             entrypoint_type=EntrypointType.MODULE_PATH,
         )
         deployments.append(deployment)
-    return deployments
+    return [*deployments, await report_deployment(settings)]  # the weekly report, on its cron schedule (flows/report.py)
 
 
 class InProcessWorker:
@@ -122,7 +123,8 @@ class InProcessWorker:
         return started
 
     def _flow(self, flow_run: FlowRun) -> FlowName:
-        return FlowName(self.flows[flow_run.deployment_id].name)  # type: ignore[index]
+        name = self.flows[flow_run.deployment_id].name  # type: ignore[index]
+        return FlowName.timeline if name == publish_report.name else FlowName(name)  # a report queues and yields like a timeline
 
     async def _claim(self, flow_run: FlowRun) -> bool:
         try:
@@ -222,8 +224,8 @@ async def serve(settings: Settings, stop: asyncio.Event, *, isolated: bool = Fal
     ids = await register(deployments, stop)
     if ids is None:
         return
-    flows = dict(zip(ids, RESPONSE_FLOWS.values(), strict=True))
-    names = ", ".join(f"{FlowName(n).value}/{settings.deployment_name}" for n in RESPONSE_FLOWS)
+    flows = dict(zip(ids, [*RESPONSE_FLOWS.values(), publish_report], strict=True))
+    names = ", ".join([*(f"{FlowName(n).value}/{settings.deployment_name}" for n in RESPONSE_FLOWS), f"report/{deployments[-1].name}"])
     log.info("serving %s (in-process, up to %d runs at once)", names, settings.worker_limit)
     store = Store(settings.resolved_database_url)
     await store.check_schema(create_if_empty=True)  # it may start before the API on a fresh install; refuses an older schema

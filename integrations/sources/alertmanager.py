@@ -70,7 +70,7 @@ class AlertmanagerSource:
     def _alert(self, alert: WebhookAlert, raw: dict[str, Any], received_at: datetime, extra: dict[str, str]) -> Alert:
         labels = alert.labels
         ends_at = alert.endsAt if alert.endsAt and alert.endsAt.year > ZERO_TIME_YEAR else None
-        return Alert(
+        return Alert.from_checked(  # every value below comes from the validated payload
             source=self.name,
             fingerprint=alert.fingerprint or label_fingerprint(labels),
             name=labels["alertname"],

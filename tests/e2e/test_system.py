@@ -9,6 +9,7 @@ import sys
 
 import httpx
 import pytest
+from prefect.client.schemas.filters import ArtifactCollectionFilter, ArtifactCollectionFilterKey
 
 from alertflow.cli.sandbox import SlackFailure
 from tests.conftest import free_port, wait_for
@@ -91,24 +92,72 @@ def test_rule_retry_policy_recovers_from_slack_failures(start_system, tmp_path) 
 
 
 def test_cli_lists_shows_acks_runs_and_fires(start_system) -> None:  # type: ignore[no-untyped-def]
-    """The CLI fires a payload, lists and shows incidents, triggers a flow by hand and acknowledges."""
+    """The CLI fires a payload, lists and shows incidents (read as JSON), triggers a flow by hand, acknowledges, and
+    reports the incident's time to acknowledge."""
     system = start_system()
     fired = cli(system, "fire", str(REPO / "examples" / "alertmanager-firing.json"))
     assert fired.returncode == 0 and "HTTP 202" in fired.stdout, fired.stderr
     system.completed_runs(1, 4)
-    listing = cli(system, "incidents")
-    assert "checkout" in listing.stdout and ("open" in listing.stdout or "mitigated" in listing.stdout), listing.stdout + listing.stderr
+    listing = cli(system, "incidents", "--json")
+    [incident] = [json.loads(line) for line in listing.stdout.splitlines()]
+    assert (incident["id"], incident["service"]) == (1, "checkout") and incident["status"] in ("open", "mitigated"), listing.stderr
     run = cli(system, "run", "paging", "--incident", "1", "--by", "alice")
     assert run.returncode == 0 and "/runs/flow-run/" in run.stdout, run.stdout + run.stderr
     system.completed_runs(1, 5)
     assert cli(system, "ack", "1", "--by", "alice").stdout.strip() == "incident 1: acknowledged by alice"
-    shown = cli(system, "incidents", "show", "1")
-    assert "paging flow requested by alice" in shown.stdout and "acknowledged by alice" in shown.stdout, shown.stdout
+    shown = json.loads(cli(system, "incidents", "show", "1", "--all", "--json").stdout)
+    assert shown["incident"]["acknowledged_by"] == "alice" and len(shown["timeline"]) == shown["timeline_total"]
+    said = [(entry["summary"], entry["actor"]) for entry in shown["timeline"]]
+    assert ("paging flow requested by alice", "alice") in said and ("acknowledged by alice", "alice") in said, said
     missing = cli(system, "ack", "42")
     assert missing.returncode == 1 and "incident 42 does not exist" in missing.stderr
     checked = cli(system, "rules", "check", str(REPO / "examples" / "rules.yaml"))
     assert checked.returncode == 0 and "OK: 2 rules" in checked.stdout, checked.stderr
-    assert json.loads(system.api.get("/incidents/1").content)["incident"]["acknowledged_by"] == "alice"
+    report = json.loads(cli(system, "report", "--since", "1h", "--json").stdout)
+    assert report["totals"]["incidents"] == 1 and report["totals"]["acknowledged"] == 1 and report["totals"]["mtta"]["count"] == 1
+    assert "| checkout | service-down | 1 | 1 |" in run_report(system), "the worker runs the scheduled report deployment"
+    wait_for(lambda: ("#1", "acknowledged") in open_incidents(), 30, "the open-incidents table to show the acknowledgement")
+
+
+def run_report(system) -> str:  # type: ignore[no-untyped-def]
+    """Run the system's alertflow-report deployment now (as its schedule would) and return the artifact it published."""
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+
+    from alertflow.config.settings import load_settings
+
+    async def run() -> str:
+        async with get_client() as client:
+            name = load_settings(system.config).deployment_name
+            deployment = await client.read_deployment_by_name(f"report/{name}-report")
+            flow_run = await client.create_flow_run_from_deployment(deployment.id, parameters={"window": "1h"})
+            while not (flow_run := await client.read_flow_run(flow_run.id)).state.is_final():
+                await asyncio.sleep(0.3)
+            assert flow_run.state.is_completed(), flow_run.state
+            [artifact] = await client.read_latest_artifacts(
+                artifact_filter=ArtifactCollectionFilter(key=ArtifactCollectionFilterKey(any_=["alertflow-report"]))
+            )
+            return str(artifact.data)
+
+    return asyncio.run(asyncio.wait_for(run(), 60))
+
+
+def open_incidents() -> list[tuple[str, str]]:
+    """(incident, status) of each row of the latest open-incidents table."""
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+
+    async def read() -> list[tuple[str, str]]:
+        async with get_client() as client:
+            found = await client.read_latest_artifacts(
+                artifact_filter=ArtifactCollectionFilter(key=ArtifactCollectionFilterKey(any_=["open-incidents"]))
+            )
+        rows = json.loads(found[0].data) if found and isinstance(found[0].data, str) else found[0].data if found else []
+        return [(row["incident"], row.get("status", "")) for row in rows]
+
+    return asyncio.run(read())
 
 
 def test_cancelling_a_run_in_prefect_stops_it(start_system) -> None:  # type: ignore[no-untyped-def]

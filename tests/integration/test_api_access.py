@@ -110,12 +110,12 @@ def test_each_scope_opens_its_endpoints(api: ApiThread) -> None:
 
 
 def test_cli_sends_the_api_token_from_the_environment(api: ApiThread, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
-    """`alertflow incidents` works with ALERTFLOW_API_TOKEN, and says 401 without it."""
+    """`alertflow incidents` works with ALERTFLOW_API_TOKEN, and says 401 without it (exit 2: the config lacks the token)."""
     cli_config = tmp_path / "cli.yaml"
     cli_config.write_text(f"api_url: {api.url}\n")
     monkeypatch.setenv("ALERTFLOW_CONFIG", str(cli_config))  # the CLI exports it; restored after the test
     refused = CliRunner().invoke(app, ["incidents", "--config", str(cli_config)])
-    assert refused.exit_code == 1 and "HTTP 401" in refused.output
+    assert refused.exit_code == 2 and "HTTP 401" in refused.output
     monkeypatch.setenv("ALERTFLOW_API_TOKEN", SECRETS["admin"])
     listed = CliRunner().invoke(app, ["incidents", "--config", str(cli_config)])
     assert listed.exit_code == 0, listed.output

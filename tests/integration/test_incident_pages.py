@@ -62,3 +62,15 @@ def test_the_cli_shows_a_page_prints_the_next_command_and_shows_all_with_all(api
     every = cli("incidents", "show", "1", "--limit", "3", "--all")
     assert every.stdout.count("Timeline") == -(-total // 3) and "more alerts joined" in every.stdout
     assert "--cursor" not in every.stdout.split("Timeline")[-1], "the last page names no next one"
+
+
+def test_the_cli_shows_an_incident_as_one_json_document(api: ApiThread) -> None:
+    """`incidents show --json` is the API's document for one page; with --all, every entry and no next cursor;
+    `incidents --json` is one incident per line."""
+    whole = api.request("GET", "/incidents/1", params={"limit": 1000}).json()
+    page = json.loads(cli("incidents", "show", "1", "--limit", "3", "--json").stdout)
+    assert len(page["timeline"]) == 3 and page["next_cursor"] is not None and page["incident"]["alert_count"] == 1200
+    every = json.loads(cli("incidents", "show", "1", "--limit", "3", "--all", "--json").stdout)
+    assert every["timeline"] == whole["timeline"] and every["next_cursor"] is None
+    [listed] = [json.loads(line) for line in cli("incidents", "--json").stdout.splitlines()]
+    assert listed["id"] == 1 and listed["status"] == whole["incident"]["status"]

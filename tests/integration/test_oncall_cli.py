@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from tests.integration.test_rules_cli import cli
@@ -37,21 +38,31 @@ def test_oncall_who_answers_per_schedule_and_time(tmp_path) -> None:  # type: ig
     assert cli("oncall", "who", "-s", "primary", "--at", "2026-11-27T12:30:00+01:00", config=config).stdout.startswith(
         "primary: carol (override) until Fri 2026-11-27 14:00 CET"
     )
+    [who] = map(json.loads, cli("oncall", "who", "--at", "2026-11-27T10:00", "--json", config=config).stdout.splitlines())
+    assert who == {
+        "schedule": "primary", "time_zone": "Europe/Berlin", "at": "2026-11-27T10:00:00+01:00", "person": "bob", "source": "weekly",
+        "until": "2026-11-27T12:00:00+01:00",
+    }  # fmt: skip
     unknown = cli("oncall", "who", "-s", "nope", config=config)
     assert unknown.returncode == 2 and "no schedule 'nope' (have: primary)" in unknown.stderr
 
 
-def test_oncall_show_lists_coming_shifts_as_a_table(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """show prints one row per shift: the rotation, the override and the night layer, in order."""
-    shown = cli("oncall", "show", "--at", "2026-11-27T10:00", "--days", "1", config=write(tmp_path))
-    rows = [line.split() for line in shown.stdout.splitlines()[2:]]
-    assert [(row[2], row[8], row[9]) for row in rows] == [
+def test_oncall_show_lists_coming_shifts(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """show prints one shift per line (--json; a table without): the rotation, the override and the night layer, in order."""
+    shown = cli("oncall", "show", "--at", "2026-11-27T10:00", "--days", "1", "--json", config=write(tmp_path))
+    shifts = [json.loads(line) for line in shown.stdout.splitlines()]
+    assert [(s["start"][11:16], s["person"], s["source"]) for s in shifts] == [
         ("10:00", "bob", "weekly"),
         ("12:00", "carol", "override"),
         ("14:00", "bob", "weekly"),
         ("22:00", "carol", "nights"),
         ("06:00", "bob", "weekly"),
     ], shown.stdout
+    assert shifts[-1]["end"] == "2026-11-28T10:00:00+01:00" and {s["schedule"] for s in shifts} == {"primary"}
+    table = cli("oncall", "show", "--at", "2026-11-27T10:00", "--days", "1", config=write(tmp_path)).stdout
+    assert "primary (Europe/Berlin)" in table and any(
+        "12:00" in line and "carol" in line and "override" in line for line in table.splitlines()
+    )
 
 
 def test_invalid_schedule_fails_rules_check_with_its_line(tmp_path) -> None:  # type: ignore[no-untyped-def]

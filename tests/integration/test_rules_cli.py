@@ -35,7 +35,8 @@ def test_rules_test_passes_the_examples_and_prints_a_diff_on_failure(tmp_path) -
 
 
 def test_rules_explain_names_the_failing_matcher_and_the_key(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """explain shows the matcher that rules an alert out, the rule that decides, and the incident key."""
+    """explain shows the matcher that rules an alert out, the rule that decides, and the incident key; --json says
+    the same as one object per alert."""
     (tmp_path / "alert.json").write_text(
         json.dumps({"labels": {"alertname": "ServiceDown", "service": "checkout", "env": "staging", "severity": "critical"}})
     )
@@ -45,6 +46,13 @@ def test_rules_explain_names_the_failing_matcher_and_the_key(tmp_path) -> None: 
         "critical-elsewhere: matches   ← decides" in out
         and "incident key: critical-elsewhere|alertname=ServiceDown|service=checkout" in out
     )
+    [explained] = map(
+        json.loads, cli("rules", "explain", str(tmp_path / "alert.json"), "--rules", str(EXAMPLE_RULES), "--json").stdout.splitlines()
+    )
+    assert explained["alert"]["name"] == "ServiceDown" and explained["deciding_rule"] == "critical-elsewhere"
+    assert explained["key"] == "critical-elsewhere|alertname=ServiceDown|service=checkout"
+    verdicts = {v["rule_id"]: (v["matched"], v["reason"]) for v in explained["verdicts"]}
+    assert verdicts["service-down"] == (False, 'env="production" does not match (env="staging")')
 
 
 def test_export_then_replay_compares_two_rule_versions(sandbox, make_config, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -63,20 +71,30 @@ def test_export_then_replay_compares_two_rule_versions(sandbox, make_config, tmp
         "old rules" in replay.stdout
         and "service-down|service=checkout [open, critical] alerts=1 actions=paging,timeline,failover,recovery" in replay.stdout
     )
-    assert (
-        "- service-down|service=checkout: no longer opened" in replay.stdout
-        and "+ critical-elsewhere|alertname=ServiceDown|service=checkout" in replay.stdout
-    )
+    assert "- service-down|service=checkout: no longer opened" in replay.stdout
+    arguments = ("replay", str(tmp_path / "alerts.jsonl"), "--rules", str(tmp_path / "new.yaml"), "--against", str(EXAMPLE_RULES))
+    compared = json.loads(cli(*arguments, "--json").stdout)
+    [old] = compared["old"]["incidents"]
+    assert (old["key"], old["status"], old["alerts"]) == ("service-down|service=checkout", "open", 1)
+    assert old["actions"] == ["paging", "timeline", "failover", "recovery"]
+    assert [(c["change"], c["key"]) for c in compared["difference"]] == [
+        ("added", "critical-elsewhere|alertname=ServiceDown|service=checkout"),
+        ("removed", "service-down|service=checkout"),
+    ]
 
 
 def test_silence_commands_add_list_and_expire(sandbox, make_config) -> None:  # type: ignore[no-untyped-def]
-    """silence add prints the new silence, list shows it with its author, expire ends it."""
+    """silence add prints the new silence, list shows it with its author (--json: one silence per line), expire ends
+    it; a matcher it cannot read exits 2."""
     config = make_config(sandbox, prefect_api_url="http://127.0.0.1:9/api")
     with ApiThread(config):
         added = cli("silence", "add", 'service="db"', "--duration", "2h", "--comment", "migration", "--by", "alice", config=config)
         assert added.returncode == 0 and added.stdout.startswith("silence 1 until"), added.stdout + added.stderr
         listed = cli("silence", "list", config=config).stdout
         assert 'service="db"' in listed and "alice" in listed and "migration" in listed
+        [silence] = map(json.loads, cli("silence", "list", "--json", config=config).stdout.splitlines())
+        assert (silence["id"], silence["matchers"], silence["author"], silence["comment"]) == (1, ['service="db"'], "alice", "migration")
+        assert cli("silence", "list", "--held", "--json", config=config).stdout == ""
         assert cli("silence", "expire", "1", config=config).stdout.strip() == "silence 1 ended"
-        assert 'service="db"' not in cli("silence", "list", config=config).stdout
-        assert cli("silence", "add", 'service~"db"', config=config).returncode == 1
+        assert cli("silence", "list", "--json", config=config).stdout == ""
+        assert cli("silence", "add", 'service~"db"', config=config).returncode == 2

@@ -69,3 +69,18 @@ def test_cloudwatch_alerts_keep_the_sns_envelope_without_its_unsubscribe_url() -
     [alert] = source_for(PAYLOADS / "cloudwatch").parse(payload, RECEIVED)
     assert "UnsubscribeURL" in payload and "UnsubscribeURL" not in alert.raw
     assert alert.raw["MessageId"] == payload["MessageId"] and alert.raw["Message"]["AlarmName"] == alert.name
+
+
+@pytest.mark.parametrize("path", GOLDEN, ids=[f"{p.parent.name}/{p.stem}" for p in GOLDEN])
+def test_golden_alerts_are_what_validation_builds_and_store_as_pydantic_writes_them(path: Path) -> None:
+    """Alerts built without a second validation (Alert.from_checked) equal validated ones, and the inbox row's
+    JSON (store/bulk.py, written with orjson) is exactly what pydantic's model_dump_json writes."""
+    from alertflow.models import Alert
+    from alertflow.store.bulk import alert_row
+
+    for alert in source_for(path.parent).parse(json.loads(path.read_text()), RECEIVED):
+        validated = Alert.model_validate(alert.model_dump())
+        assert alert == validated and alert.model_dump() == validated.model_dump()
+        source, fingerprint, status, document, raw = alert_row(alert)
+        assert document == alert.model_dump_json(exclude={"raw"}) and json.loads(raw) == alert.raw
+        assert (source, fingerprint, status) == (alert.source, alert.fingerprint, alert.status.value)

@@ -31,19 +31,23 @@ sources:
 
 
 def test_sources_lists_urls_and_auth_without_secrets(tmp_path: Path) -> None:
-    """Each source shows its URL (PagerDuty also /v2/enqueue, Prometheus /api/v2/alerts) and its auth kind; no secret appears."""
+    """Each source shows its URL (PagerDuty also /v2/enqueue, Prometheus /api/v2/alerts) and its auth kind, one per line with
+    --json; no secret appears."""
     config = tmp_path / "alertflow.yaml"
     config.write_text(CONFIG)
-    result = CliRunner().invoke(app, ["sources", "--config", str(config), "--base-url", "https://af.example.com"], env={"COLUMNS": "250"})
+    arguments = ["sources", "--config", str(config), "--base-url", "https://af.example.com"]
+    result = CliRunner().invoke(app, [*arguments, "--json"])
     assert result.exit_code == 0, result.output
-    rows = {line.split("│")[1].strip(): line for line in result.output.splitlines() if line.count("│") > 4 and line.split("│")[1].strip()}
+    rows = {row["name"]: row for row in map(json.loads, result.output.splitlines())}
     assert set(rows) == {"alertmanager", "cloudwatch", "datadog", "grafana", "pagerduty", "prometheus", "zabbix"}
-    assert "https://af.example.com/webhooks/zabbix" in rows["zabbix"] and "bearer token" in rows["zabbix"]
-    assert "basic auth (user dd)" in rows["datadog"] and "HMAC-SHA256" in rows["grafana"]
-    assert "SNS signature" in rows["cloudwatch"] and "routing_key" in rows["pagerduty"]
-    assert "https://af.example.com/v2/enqueue" in result.output
-    assert "https://af.example.com/api/v2/alerts" in result.output and "bearer token (or as basic auth password)" in rows["prometheus"]
-    assert "s3cret" not in result.output
+    assert rows["zabbix"]["urls"] == ["https://af.example.com/webhooks/zabbix"] and "bearer token" in rows["zabbix"]["auth"]
+    assert "basic auth (user dd)" in rows["datadog"]["auth"] and "HMAC-SHA256" in rows["grafana"]["auth"]
+    assert "SNS signature" in rows["cloudwatch"]["proof"] and "routing_key" in rows["pagerduty"]["proof"]
+    assert rows["pagerduty"]["urls"] == ["https://af.example.com/webhooks/pagerduty", "https://af.example.com/v2/enqueue"]
+    assert rows["prometheus"]["urls"][-1] == "https://af.example.com/api/v2/alerts"
+    assert rows["prometheus"]["auth"] == "bearer token (or as basic auth password)"
+    table = CliRunner().invoke(app, arguments, env={"COLUMNS": "250"}).output
+    assert "s3cret" not in result.output + table and "https://af.example.com/webhooks/zabbix" in table
 
 
 def test_unknown_kind_and_generic_without_mapping_are_config_errors(tmp_path: Path) -> None:
