@@ -21,7 +21,6 @@ from prefect.blocks.notifications import CustomWebhookNotificationBlock
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
 
-from alertflow.flows import RESPONSE_FLOWS
 from alertflow.models import FlowName
 from alertflow.worker.runner import build_deployments
 from tests.conftest import wait_for
@@ -86,8 +85,8 @@ def open_incident(api: ApiThread, service: str, severity: str = "critical") -> i
 async def test_a_critical_checkout_incident_runs_the_recovery_deployment(quiet_api: ApiThread, tmp_path: Path) -> None:
     """examples/automations/critical-incident-runs-recovery.yaml: a critical checkout incident opening makes Prefect run
     recovery/alertflow with that incident's id and the runbook; a critical incident of another service does not."""
-    deployments = dict(zip(RESPONSE_FLOWS, await build_deployments(quiet_api.settings), strict=True))
-    deployment_id = await deployments[FlowName.recovery].aapply()
+    recovery = next(d for d in await build_deployments(quiet_api.settings) if d.flow_name == FlowName.recovery.value)
+    deployment_id = await recovery.aapply()
     name = create_automation("critical-incident-runs-recovery.yaml", tmp_path, RECOVERY_DEPLOYMENT_ID=str(deployment_id))
     try:
         since = datetime.now(timezone.utc)
