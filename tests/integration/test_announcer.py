@@ -107,12 +107,13 @@ async def test_the_first_page_leaves_while_prefect_is_down(sandbox, make_config,
         [message] = await until(lambda: posted(sandbox, "#oncall"), 10, "the first page")
         assert "ServiceDown" in message["text"] or "checkout" in message["text"]
         assert message["metadata"]["event_type"] == "alertflow_page"
-        [page] = pages(api)
-        assert (page["status"], page["step"], page["ts"]) == ("sent", "0.0.0.slack", message["ts"])
+        # Slack has the message before the page log records it as sent: wait for the record, not a race with it.
+        [page] = await until(lambda: [p for p in pages(api) if p["status"] == "sent"], 10, "the page recorded as sent")
+        assert (len(pages(api)), page["step"], page["ts"]) == (1, "0.0.0.slack", message["ts"])
         assert page["episode"] == json.loads(paging_rows(api)[0]["parameters"])["episode"]
         assert paging_rows(api)[0]["dispatched_at"] is None  # Prefect is down: no run yet
-        timeline = [e["summary"] for e in api.get("/incidents/1").json()["timeline"]]
-        assert "paged #oncall on Slack" in timeline
+        timeline = lambda: [e["summary"] for e in api.get("/incidents/1").json()["timeline"]]  # noqa: E731
+        await until(lambda: "paged #oncall on Slack" in timeline(), 10, "the page in the timeline")
     finally:
         api.__exit__()
 
