@@ -5,7 +5,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: up test install alertmanager prometheus haproxy
+.PHONY: up test install alertmanager prometheus haproxy redis
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,5 +36,13 @@ haproxy:
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq haproxy; }
 
-test: $(VENV)/.installed alertmanager prometheus haproxy
+# The scale-out test (tests/e2e/test_prefect_scaled.py) uses Redis for Prefect's messaging: the machine's own on
+# 127.0.0.1:6379, or, if none answers, Debian's redis-server started here (databases 11 and 12 are the test's).
+redis: $(VENV)/.installed
+	@$(BIN)/python -c "import socket; socket.create_connection(('127.0.0.1', 6379), 1)" 2>/dev/null || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  command -v redis-server >/dev/null || { $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server; }; \
+	  redis-server --daemonize yes --port 6379 --bind 127.0.0.1 --save '' >/dev/null; }
+
+test: $(VENV)/.installed alertmanager prometheus haproxy redis
 	$(BIN)/pytest
