@@ -27,10 +27,22 @@ if TYPE_CHECKING:
     from alertflow.cli.sandbox import SandboxServer
 
 
+# Each xdist worker takes ports from a block of its own, below Linux's ephemeral range (32768+): a port the kernel
+# handed one worker for bind(0) and that was closed again could be handed to another worker before the first bound it.
+_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+_PORTS = iter(range(12000 + 2000 * _WORKER, 14000 + 2000 * _WORKER))
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A loopback port free now, from this worker's own block (none other hands it out)."""
+    for port in _PORTS:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("this test worker used up its block of ports")
 
 
 SESSION_DIR = Path(tempfile.mkdtemp(prefix="alertflow-tests-"))
