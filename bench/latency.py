@@ -209,13 +209,18 @@ async def measure(args: argparse.Namespace, api: str, sandbox_url: str, system: 
         slack = await bench.slack(burst_at)
         found = await bench.read_runs([run for by_flow in runs.values() for run in by_flow.values()])
         paging_runs = await bench.runs_named([f"paging-incident-{i}" for i in ids.values()])
-        rows, pages, queued = [], {}, 0
+        rows, pages, queued, joined = [], {}, 0, 0
+        details = {incident_id: await bench.detail(incident_id) for incident_id in ids.values()}
+        run_of_row = {row["id"]: row["flow_run_id"] for detail in details.values() for row in detail["flow_runs"]}
         for service, incident_id in ids.items():
             t0, acked = sent[service]
-            detail = await bench.detail(incident_id)
+            detail = details[incident_id]
             queued += len(detail["flow_runs"])  # outbox rows: the runs the incident was given
             pages[incident_id] = [e for e in detail["timeline"] if e["kind"] == "page" and e["summary"].startswith("paged")]
             by_flow = runs.get(incident_id, {})
+            shared = [e["data"]["outbox_id"] for e in detail["timeline"] if e["kind"] == "failover" and "joined_incident" in e["data"]]
+            joined += bool(shared) and "failover" not in by_flow
+            failover_run = by_flow.get("failover") or (run_of_row.get(shared[0]) if shared else None)  # the run it joined
             outbox = {row["flow"]: row for row in detail["flow_runs"]}
             shown = slack.first_shown(incident_id)
             mine = [found[r] for r in by_flow.values() if r in found]
@@ -226,13 +231,13 @@ async def measure(args: argparse.Namespace, api: str, sandbox_url: str, system: 
                 "announced": shown[0] if shown else float("nan"),
                 "paging created": paging.created.timestamp() if paging else float("nan"),
                 "paging running": await bench.running_at(by_flow.get("paging")),
-                "failover running": await bench.running_at(by_flow.get("failover")),
+                "failover running": await bench.running_at(failover_run),
                 "runs final": max(r.state.timestamp.timestamp() for r in mine) if mine and all(r.state.is_final() for r in mine) else float("nan"),
             }  # fmt: skip
             rows.append({stage: at[stage] - t0 for stage in STAGES} | {"id": incident_id, "sent": t0})
         outcomes = Counter(f"{flow} {found[r].state.name}" for by_flow in runs.values() for flow, r in by_flow.items() if r in found)
         created = sorted(run.created.timestamp() for run in found.values())
-    report(args, rows, slack, pages, outcomes, paging_runs, outage, burst_at, created, queued)
+    report(args, rows, slack, pages, outcomes, paging_runs, outage, burst_at, created, queued, joined)
 
 
 async def _deployment(prefect, name: str) -> bool:  # type: ignore[no-untyped-def]

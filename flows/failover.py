@@ -4,7 +4,10 @@ The steps and their discipline live in flows/traffic.py (check the standby →
 shift → verify through the front end │ restore, record, escalate). This flow
 adds what is particular to failing over: one at a time per switch, a dry run
 that only describes, and idempotence (a re-run after success changes nothing
-and says so). Failing back is flows/failback.py.
+and says so). Incidents decided while this run has yet to settle its move join
+it instead of queuing their own (alertflow/store/tx.py ``join_failover``); the
+run marks its outbox row when the move is settled, either way, so a failover
+decided after that runs again. Failing back is flows/failback.py.
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import flow
+from prefect.context import FlowRunContext
 
-from alertflow.flows.timeline import LIFECYCLE_HOOKS
+from alertflow.flows.timeline import LIFECYCLE_HOOKS, close_run
 from alertflow.flows.traffic import describe_plan, move_traffic
 from alertflow.models import FailoverAction
 
@@ -24,4 +28,8 @@ async def fail_over(incident_id: int, action: FailoverAction) -> str | dict[str,
     params = action.params
     if params.dry_run:
         return await describe_plan(incident_id, params.switch, params.to, "fail over")
-    return await move_traffic(incident_id, params.switch, params.to, action.retry, "failover")
+    try:
+        return await move_traffic(incident_id, params.switch, params.to, action.retry, "failover")
+    finally:  # settled, moved or not: a failover decided from now on gets a run of its own
+        context = FlowRunContext.get()
+        await close_run(context.flow_run if context else None)

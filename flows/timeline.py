@@ -13,7 +13,7 @@ through them all); a summary heads it (flows/summary.py), and each run
 refreshes the open-incidents table (flows/console.py).
 
 A run shows every change committed before its last look at the store, which
-it marks on its outbox row first (``close_timeline_run``); until then the
+it marks on its outbox row first (``close_run``); until then the
 pipeline queues no second timeline run for the incident (alertflow/store/tx.py).
 A run that ends without that look (failed, crashed, cancelled) marks it too,
 so the next change gets a run of its own.
@@ -98,10 +98,11 @@ def running_responses(outbox: list[dict[str, Any]], entries: list[TimelineEntry]
 
 
 async def close_run(flow_run: Any) -> None:
-    """Mark the run's last look at the store on its outbox row (none for a run started by hand in Prefect)."""
+    """Mark on the run's outbox row that later changes cannot count on it any more (a timeline run's last look
+    at the store, a failover run's settled move; alertflow/store/tx.py); none for a run started by hand in Prefect."""
     if flow_run is not None and flow_run.idempotency_key:
         async with store().write() as tx:
-            await tx.close_timeline_run(flow_run.idempotency_key, datetime.now(timezone.utc))
+            await tx.close_run(flow_run.idempotency_key, datetime.now(timezone.utc))
 
 
 async def _closed_on_end(flow: Any, flow_run: Any, state: Any) -> None:

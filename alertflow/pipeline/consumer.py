@@ -248,7 +248,7 @@ class Pipeline:
                         ) from None
                 if dry_run:
                     action = _as_dry_run(action)
-                outbox_id = await tx.queue_action(incident_id, action, now)
+                outbox_id = await tx.queue_action(incident_id, action, now, join=False)  # asked for: it runs
                 what = f"{flow.value} flow{' dry run' if dry_run else ''} requested by {actor}"
                 await tx.add_timeline([entry(incident_id, now, TimelineKind.note, what, actor=actor)])
                 await finish_command(tx, command, now, {"value": outbox_id})

@@ -11,9 +11,10 @@ The flow runs an incident gets from its rule are queued here: the rule's due
 actions at open and reopen and when one becomes due later (group_wait over, a
 severity floor reached); after a change (ack, resolve, a response started
 later) the timeline again; failback on resolve when the rule's failover asks
-for it. A response runs only if the incident's rule has that action, and a
-timeline run is queued only when no run of it is yet to read the store
-(alertflow/store/tx.py). The others: a person's ``alertflow run`` (consumer.py)
+for it (held while another open incident relies on the switch). A response
+runs only if the incident's rule has that action, a timeline run is queued
+only when no run of it is yet to read the store (alertflow/store/tx.py), and a
+failover joins a run about to make the same move (store/switch_moves.py). The others: a person's ``alertflow run`` (consumer.py)
 and a handover's page (flows/handover.py). docs/responses.md counts them.
 
 Each incident transition decided here (opened, reopened, resolved, severity
@@ -33,6 +34,7 @@ from alertflow.models import Action, Alert, FailoverAction, FlowName, IncidentSt
 from alertflow.pipeline.storm import StormFolds
 from alertflow.rules import Engine, RuleSet
 from alertflow.rules.decision import Decision, DecisionKind
+from alertflow.store.switch_moves import still_relying
 from alertflow.store.tx import Tx
 
 K = DecisionKind
@@ -152,13 +154,19 @@ class DecisionWriter:
     async def queue_after_change(self, tx: Tx, incident_id: int, rule_id: str, now: datetime, resolved: bool = False) -> None:
         """Re-publish the timeline artifact after a change, if it was published before (the rule has a timeline
         action and it became due), unless a run yet to read the store will show the change anyway (Tx.queue_action);
-        on resolve, also fail back if the rule's failover action asks for it."""
+        on resolve, also fail back if the rule's failover action asks for it and no other open incident relies on
+        the switch (alertflow/store/switch_moves.py)."""
         timeline = self.rule_action(rule_id, FlowName.timeline)
         if timeline is not None and await tx.has_timeline_run(incident_id):
             await tx.queue_action(incident_id, timeline, now)
         failover = self.rule_action(rule_id, FlowName.failover)
         if resolved and isinstance(failover, FailoverAction) and failover.params.failback_after_seconds is not None:
-            await tx.queue_action(incident_id, failover.failback(by_hand=False), now)
+            switch = failover.params.switch
+            if holding := await still_relying(tx, incident_id, switch):
+                summary = f"no failback of switch {switch} yet: {_incidents(holding)} still open on it; the last to resolve fails back"
+                await tx.add_timeline([entry(incident_id, now, TimelineKind.failover, summary, switch=switch, held_by=holding)])
+            else:
+                await tx.queue_action(incident_id, failover.failback(by_hand=False), now)
 
     def rule_action(self, rule_id: str, flow: FlowName) -> Action | None:
         rule = self.ruleset.get(rule_id)
@@ -184,6 +192,11 @@ def _alert_entry(incident_id: int, alert: Alert) -> TimelineEntry:
     links = {"generator_url": alert.generator_url, "runbook_url": alert.annotations.get("runbook_url")}
     data.update({name: url for name, url in links.items() if url})  # the page links to them
     return entry(incident_id, alert.received_at, TimelineKind.alert, summary, **data)
+
+
+def _incidents(ids: list[int]) -> str:
+    shown = ", ".join(f"#{i}" for i in ids[:10]) + (f" and {len(ids) - 10} more" if len(ids) > 10 else "")
+    return f"incident{'s' if len(ids) > 1 else ''} {shown}"
 
 
 def entry(incident_id: int, at: datetime, kind: TimelineKind, summary: str, actor: str = "system", **data: Any) -> TimelineEntry:

@@ -12,8 +12,11 @@ incident's responses) will show a change committed now, and a second run would
 have nothing to add. The check and the queuing happen in the transaction that
 writes the change, with the row locked (``FOR UPDATE`` on PostgreSQL; SQLite
 has one writer at a time), and the run marks its last look by updating that
-row (``close_timeline_run``) before reading: whichever commits first, the
+row (``close_run``) before reading: whichever commits first, the
 change is shown, by the run that was found or by the new one.
+
+Failover runs are saved the same way (alertflow/store/switch_moves.py): a
+failover that a queued or running run is about to make joins that run.
 """
 
 from __future__ import annotations
@@ -28,8 +31,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from alertflow.errors import Conflict, NotFound
-from alertflow.models import Action, Alert, FlowName, Incident, IncidentStatus, TimelineEntry
-from alertflow.store import bulk
+from alertflow.models import Action, Alert, FailoverAction, FlowName, Incident, IncidentStatus, TimelineEntry
+from alertflow.store import bulk, switch_moves
 from alertflow.store import tables as t
 
 # Where each status may go next; resolved is final.
@@ -157,17 +160,21 @@ class Tx:
         query = update(t.silences).where(t.silences.c.id == silence_id, t.silences.c.ends_at > at).values(ends_at=at)
         return (await self.conn.execute(query)).rowcount == 1
 
-    async def queue_action(self, incident_id: int, action: Action, at: datetime) -> int:
+    async def queue_action(self, incident_id: int, action: Action, at: datetime, join: bool = True) -> int:
         """Queue one response flow run: the outbox row the dispatcher will send to Prefect; its id.
 
         A timeline run is queued only if no run of the incident's timeline is yet to take its last
         look at the store; if one is, that one shows this transaction's changes, and its row's id is
-        returned. A paging action is also queued for announcement, in the same transaction: its first
+        returned. A failover joins a failover run of any incident that is yet to settle the same move
+        (unless ``join`` is false: a person asked for this run), and that run's row id is returned.
+        A paging action is also queued for announcement, in the same transaction: its first
         notification leaves from the API process at once, whatever Prefect is doing, and the
         paging run that follows shares its episode in the page log, so it never sends it again.
         """
         if action.flow is FlowName.timeline and (pending := await self.pending_timeline_run(incident_id, at)) is not None:
             return pending
+        if join and isinstance(action, FailoverAction) and (joined := await switch_moves.join_failover(self, incident_id, action, at)):
+            return joined
         key = uuid.uuid4()
         parameters: dict[str, Any] = {"incident_id": incident_id, "action": action.model_dump(mode="json")}
         if action.flow is FlowName.paging:
@@ -198,9 +205,10 @@ class Tx:
         query = select(t.outbox.c.id).where(t.outbox.c.incident_id == incident_id, t.outbox.c.flow == FlowName.timeline.value)
         return (await self.conn.execute(query.limit(1))).first() is not None
 
-    async def close_timeline_run(self, idempotency_key: str, at: datetime) -> None:
-        """The timeline run of this outbox row takes its last look at the store now: a change committed
-        after this queues a new run. It waits for a transaction that found the row pending to commit."""
+    async def close_run(self, idempotency_key: str, at: datetime) -> None:
+        """The run of this outbox row is done with what later decisions could count on: a timeline run takes
+        its last look at the store, a failover run has settled its move. A change (a failover) committed after
+        this queues a new run. It waits for a transaction that found the row pending to commit."""
         o = t.outbox.c
         await self.conn.execute(
             update(t.outbox).where(o.idempotency_key == idempotency_key, o.final_read_at.is_(None)).values(final_read_at=at)

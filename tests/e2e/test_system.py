@@ -55,6 +55,8 @@ def test_alert_fans_out_four_flows_dedups_and_resolves(start_system) -> None:  #
     assert len(system.api.get("/incidents").json()) == 1 and len(system.flow_runs(1)) == 4
     [opened] = [row for row in system.api.get("/incidents/1").json()["flow_runs"] if row["flow"] == "timeline"]
     assert opened["final_read_at"], "the timeline run marked its last look at the store, so the resolve gets a run of its own"
+    [moved] = [row for row in system.api.get("/incidents/1").json()["flow_runs"] if row["flow"] == "failover"]
+    assert moved["final_read_at"], "the failover run marked its move settled, so a later failover gets a run of its own"
 
     system.api.post("/webhooks/alertmanager", content=RESOLVED, headers=JSON)
     wait_for(lambda: system.api.get("/incidents/1").json()["incident"]["status"] == "resolved", 10, "the incident to resolve")

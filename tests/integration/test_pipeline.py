@@ -87,7 +87,7 @@ async def test_resolved_payload_resolves_and_republishes_timeline(store: Store) 
     await ingest(store, pipeline, FIRING)
     [opened] = [r for r in await store.outbox_for(1) if r["flow"] == "timeline"]
     async with store.write() as tx:
-        await tx.close_timeline_run(opened["idempotency_key"], datetime.now(timezone.utc))
+        await tx.close_run(opened["idempotency_key"], datetime.now(timezone.utc))
     await ingest(store, pipeline, RESOLVED)
     [incident] = await store.list_incidents()
     assert incident.status is IncidentStatus.resolved and incident.resolved_by == "alertmanager"

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import text, update
 
-from alertflow.models import Alert, AlertStatus, Severity, TimelineEntry, TimelineKind
+from alertflow.models import Alert, AlertStatus, FlowName, Severity, TimelineEntry, TimelineKind
 from alertflow.pipeline.consumer import Pipeline
 from alertflow.rules import parse_rules
 from alertflow.store import tables as t
@@ -48,11 +48,11 @@ rules:
 """)
 
 
-def alert(name: str, instance: str, severity: str = "critical", status: str = "firing") -> Alert:
+def alert(name: str, instance: str, severity: str = "critical", status: str = "firing", service: str = "checkout") -> Alert:
     now = datetime.now(timezone.utc)
     return Alert(
-        source="alertmanager", fingerprint=f"{name}-{instance}", name=name, service="checkout", severity=Severity(severity),
-        status=AlertStatus(status), labels={"alertname": name, "service": "checkout", "instance": instance},
+        source="alertmanager", fingerprint=f"{name}-{instance}", name=name, service=service, severity=Severity(severity),
+        status=AlertStatus(status), labels={"alertname": name, "service": service, "instance": instance},
         starts_at=now, received_at=now,
     )  # fmt: skip
 
@@ -78,7 +78,7 @@ async def dispatch(store: Store, flow: str, incident_id: int = 1, at: datetime |
 async def close(store: Store, key: str) -> None:
     """What a timeline run does before its last look at the store."""
     async with store.write() as tx:
-        await tx.close_timeline_run(key, datetime.now(timezone.utc))
+        await tx.close_run(key, datetime.now(timezone.utc))
 
 
 async def test_a_busy_incident_with_prefect_away_gets_one_run_per_response(store: Store) -> None:
@@ -131,6 +131,51 @@ async def test_no_run_for_an_action_the_rule_lacks_or_that_is_not_due(store: Sto
     assert await flows(store, 2) == ["timeline", "paging", "timeline"]
 
 
+async def failover_entries(store: Store, incident_id: int) -> list[dict]:
+    return [e.data for e in await store.get_timeline(incident_id) if e.kind is TimelineKind.failover]
+
+
+async def test_incidents_failing_over_one_switch_share_its_run_and_the_last_to_resolve_fails_back(store: Store) -> None:
+    """A second incident failing over the same switch joins the first one's run while that run has not settled its
+    move; once it has, a third gets its own. Resolving while others still rely on the switch holds the failback; the
+    last to resolve fails back. A person's `alertflow run failover` always gets a run."""
+    pipeline = Pipeline(store, RULES)
+    await ingest(store, pipeline, alert("ServiceDown", "a-1", service="a"))
+    await ingest(store, pipeline, alert("ServiceDown", "b-1", service="b"))
+    assert await flows(store, 1) == ["paging", "timeline", "failover", "recovery"]
+    assert await flows(store, 2) == ["paging", "timeline", "recovery"]
+    [own] = [r for r in await store.outbox_for(1) if r["flow"] == "failover"]
+    [joined] = await failover_entries(store, 2)
+    assert joined == {"switch": "checkout", "to": "standby", "joined_incident": 1, "outbox_id": own["id"]}
+
+    await dispatch(store, "failover", incident_id=1)  # created in Prefect, still moving: still joined
+    await ingest(store, pipeline, alert("ServiceDown", "c-1", service="c"))
+    assert await flows(store, 3) == ["paging", "timeline", "recovery"]
+    await close(store, own["idempotency_key"])  # the move is settled
+    await ingest(store, pipeline, alert("ServiceDown", "d-1", service="d"))
+    assert await flows(store, 4) == ["paging", "timeline", "failover", "recovery"]
+    await pipeline.request_run(2, FlowName.failover, "alice")
+    assert (await flows(store, 2))[-1] == "failover", "asked for by a person: it runs"
+
+    for incident_id in (1, 2, 3):
+        await pipeline.resolve(incident_id, "alice")
+        assert "failback" not in await flows(store, incident_id)
+        held = (await failover_entries(store, incident_id))[-1]
+        assert held["held_by"] == [i for i in (1, 2, 3, 4) if i > incident_id]
+    await pipeline.resolve(4, "alice")
+    assert (await flows(store, 4))[-1] == "failback"
+
+
+async def test_a_failover_after_a_queued_failback_gets_its_own_run(store: Store) -> None:
+    """A failback queued after a failover run would undo it: an incident failing over later does not join that run."""
+    pipeline = Pipeline(store, RULES)
+    await ingest(store, pipeline, alert("ServiceDown", "a-1", service="a"))
+    await pipeline.resolve(1, "alice")
+    assert (await flows(store, 1))[-1] == "failback"
+    await ingest(store, pipeline, alert("ServiceDown", "b-1", service="b"))
+    assert "failover" in await flows(store, 2) and not await failover_entries(store, 2)
+
+
 async def pending(store: Store) -> int | None:
     async with store.write() as tx:
         return await tx.pending_timeline_run(1, datetime.now(timezone.utc))
@@ -153,7 +198,7 @@ async def test_a_change_and_a_last_look_at_once(store: Store) -> None:
     await pipeline.acknowledge(1, "alice")  # a new timeline run
     key = await dispatch(store, "timeline")
     async with store.write() as tx:
-        await tx.close_timeline_run(key, datetime.now(timezone.utc))
+        await tx.close_run(key, datetime.now(timezone.utc))
         change = asyncio.create_task(pending(store))
         await asyncio.sleep(0.5)
         assert not change.done(), "a change read the row while its run was marking its last look"
