@@ -51,15 +51,15 @@ from alertflow.paging.digest import DIGEST
 from alertflow.paging.recipients import (
     Delivery,
     answered,
-    current_message,
     deliveries,
+    message_for,
     notifier_for,
     step_label,
     step_where,
     template_failed,
 )
 from alertflow.store.database import Store
-from alertflow.store.pages import Announcement, PageLog, PageRecord
+from alertflow.store.pages import Announcement, PageContext, PageLog, PageRecord
 
 log = logging.getLogger(__name__)
 LEASE_SECONDS = 15.0  # a claim this old, still sending, belonged to a process that died
@@ -131,7 +131,8 @@ class Announcer:
         """Announce every pending paging decision; returns how many were settled. The whole pass is claimed in one
         transaction, so a burst's first digest leaves after one commit, not after one commit per incident."""
         pending = await self.log.pending_announcements()
-        wanted = [(announcement, want) for announcement in pending for want in await self.wants(announcement)]
+        contexts = await self.log.contexts([a.incident_id for a in pending]) if pending else {}
+        wanted = [(a, want) for a in pending if a.incident_id in contexts for want in self.wants(a, contexts[a.incident_id])]
         claimed = await self.log.claim_many([claim for _, (_, claim) in wanted])
         now = utcnow()
         targets: dict[tuple[str, str], list[Page]] = {}
@@ -154,10 +155,10 @@ class Announcer:
         await self.log.announced(done, utcnow())
         return len(done)
 
-    async def wants(self, announcement: Announcement) -> list[tuple[Page, dict[str, object]]]:
+    def wants(self, announcement: Announcement, context: PageContext) -> list[tuple[Page, dict[str, object]]]:
         """The first step's notifications of one decision, each with the page log claim it needs."""
         action = PagingAction.model_validate(announcement.action)
-        incident = await self.store.get_incident(announcement.incident_id)
+        incident = context.incident
         params, name = action.params, action.params.policy
         if answered(incident) and not params.reason:
             return []
@@ -169,7 +170,7 @@ class Announcer:
         if policy is None:
             return []  # the paging run fails on it, loudly, where Prefect shows it
         label = f"{step_label(0, len(policy.steps), 0, policy.repeat)}: " if name else ""
-        base = await current_message(self.log, incident, params, label.removesuffix(": ") or None)
+        base = message_for(context, params, label.removesuffix(": ") or None)
         now, reason, wanted = utcnow(), f": {params.reason}" if params.reason else "", []
         for j, target in enumerate(policy.steps[0].notify):
             for d in deliveries(target, step_where(name, 0, j), j, self.settings, now)[0]:

@@ -28,7 +28,7 @@ from alertflow.integrations.notifiers import Notifier
 from alertflow.integrations.notifiers.message import PageMessage
 from alertflow.integrations.notifiers.registry import display_name, kind_name, kind_of
 from alertflow.models import Incident, IncidentStatus, PagingParams, TimelineEntry, TimelineKind
-from alertflow.store.pages import PageLog
+from alertflow.store.pages import PageContext, PageLog
 
 
 def step_label(step: int, steps: int, round_: int, rounds: int) -> str:
@@ -111,7 +111,13 @@ def page_message(
 async def current_message(log: PageLog, incident: Incident, params: PagingParams, step: str | None = None) -> PageMessage:
     """The page for the incident as it stands, with its alerts' links and the alerts templates see."""
     shown = [entry for _, entry in await log.timeline_after(incident.id, 0) if entry.kind is TimelineKind.alert]
-    return page_message(incident, params, None, await log.firing_count(incident.id), alert_links(shown), step, alert_views(shown))
+    return message_for(PageContext(incident, shown, await log.firing_count(incident.id)), params, step)
+
+
+def message_for(context: PageContext, params: PagingParams, step: str | None = None) -> PageMessage:
+    """The page for an incident read with its alerts (``PageLog.contexts``, many at once)."""
+    shown = context.alerts
+    return page_message(context.incident, params, None, context.firing, alert_links(shown), step, alert_views(shown))
 
 
 def template_failed(notifier: str, why: str | None, config: Settings) -> str | None:

@@ -28,7 +28,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from alertflow.models import FailoverAction, FlowName, IncidentStatus, TimelineEntry, TimelineKind
 from alertflow.store import tables as t
@@ -53,21 +53,20 @@ async def join_failover(tx: Tx, incident_id: int, action: FailoverAction, at: da
     if wanted.dry_run:
         return None
     o = t.outbox.c
-    query = (
-        select(o.id, o.incident_id, o.flow, o.parameters, o.final_read_at, o.dispatched_at)
-        .where(o.flow.in_([FlowName.failover.value, FlowName.failback.value]))
-        .order_by(o.id.desc())
+    unsettled = (
+        select(o.id, o.incident_id, o.parameters)
+        .where(o.flow == FlowName.failover.value, o.final_read_at.is_(None))
+        .where(or_(o.dispatched_at.is_(None), o.dispatched_at > at - FAILOVER_RUN_LOST_AFTER))
+        .order_by(o.id)
         .with_for_update()
     )
-    for row in await tx.conn.execute(query):  # newest first: a failback of the switch ends the search
+    for row in await tx.conn.execute(unsettled):
         params = _params(row)
-        if params["switch"] != wanted.switch or params.get("dry_run"):
+        if params["switch"] != wanted.switch or params["to"] != wanted.to or params.get("dry_run"):
             continue
-        if row.flow == FlowName.failback.value:
-            return None
-        settled = row.final_read_at is not None or (row.dispatched_at is not None and row.dispatched_at <= at - FAILOVER_RUN_LOST_AFTER)
-        if settled or params["to"] != wanted.to:
-            continue
+        later_failbacks = select(o.parameters).where(o.flow == FlowName.failback.value, o.id > row.id)
+        if any(_params(r)["switch"] == wanted.switch for r in await tx.conn.execute(later_failbacks)):
+            continue  # the failback queued after that run undoes its move: a later run, or one of its own
         whose = "this incident's own run" if row.incident_id == incident_id else f"the run of incident #{row.incident_id}"
         summary = f"failover of switch {wanted.switch} to {wanted.to} is already under way in {whose}: joined it, no run queued"
         data = {"switch": wanted.switch, "to": wanted.to, "joined_incident": row.incident_id, "outbox_id": row.id}

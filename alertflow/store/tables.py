@@ -176,6 +176,8 @@ outbox = Table(
         sqlite_where=text("dispatched_at IS NULL"),
         postgresql_where=text("dispatched_at IS NULL"),
     ),
+    # A failover decision looks for an unsettled failover run and later failbacks of the switch (store/switch_moves.py).
+    Index("ix_outbox_unsettled", "flow", "id", sqlite_where=text("final_read_at IS NULL"), postgresql_where=text("final_read_at IS NULL")),
 )
 
 # The rule engine's memory (rules/state.py): groups, their members, suppressed
