@@ -49,6 +49,22 @@ class ApiToken(BaseModel):
         return _checked_token(token)
 
 
+class CalendarLinks(BaseModel):
+    """Signed links to the schedules' calendar feeds (``GET /oncall/{schedule}.ics?sig=``): calendar apps send no token."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    secret: SecretStr = Field(description="HMAC-SHA256 key of the links (a literal or ${VAR}); changing it revokes every link")
+    base_url: str | None = Field(None, pattern=r"^https?://", description="the API as calendar apps reach it; default api_url")
+
+    @field_validator("secret")
+    @classmethod
+    def _long_enough(cls, secret: SecretStr) -> SecretStr:
+        if len(secret.get_secret_value()) < 16:
+            raise ValueError("calendar_links.secret must be at least 16 characters")
+        return secret
+
+
 class RequestLimits(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -59,6 +59,7 @@ from alertflow.paging.recipients import (
     template_failed,
 )
 from alertflow.store.database import Store
+from alertflow.store.overrides import current_schedules
 from alertflow.store.pages import Announcement, PageLog, PageRecord
 
 log = logging.getLogger(__name__)
@@ -171,8 +172,9 @@ class Announcer:
         label = f"{step_label(0, len(policy.steps), 0, policy.repeat)}: " if name else ""
         base = await current_message(self.log, incident, params, label.removesuffix(": ") or None)
         now, reason, wanted = utcnow(), f": {params.reason}" if params.reason else "", []
+        schedules = await current_schedules(self.store, self.settings, now)
         for j, target in enumerate(policy.steps[0].notify):
-            for d in deliveries(target, step_where(name, 0, j), j, self.settings, now)[0]:
+            for d in deliveries(target, step_where(name, 0, j), j, self.settings, now, schedules)[0]:
                 claim = {"incident_id": incident.id, "episode": announcement.episode, "step": f"0.0.{d.key}", "notifier": d.notifier}
                 claim |= {"recipient": d.recipient, "address": d.address, "at": now}
                 message, why = for_notifier(base, d.notifier, self.settings)
