@@ -32,9 +32,9 @@ if TYPE_CHECKING:
 class Scope(str, Enum):
     """What a token may do; ``api_token`` has them all."""
 
-    read = "read"  # GET incidents and their timelines, silences, suppressed alerts, the inbox export, reports
+    read = "read"  # GET incidents and their timelines, silences, suppressed alerts, the inbox export, reports, on-call
     respond = "respond"  # acknowledge and resolve incidents
-    operate = "operate"  # run response flows by hand, fail back, add and expire silences
+    operate = "operate"  # run response flows by hand, fail back, add and expire silences, add and remove on-call overrides
 
 
 class ApiToken(BaseModel):
