@@ -111,7 +111,7 @@ def ics(schedule: str, time_zone: str, found: list[Shift], people: dict[str, Per
         event.add("dtstart", shift.start.astimezone(timezone.utc))
         event.add("dtend", shift.end.astimezone(timezone.utc))
         event.add("summary", f"{shift.person} on call ({schedule})")
-        event.add("description", f"{shift.person} is on call for {schedule}: {shift.source}")
+        event.add("description", f"{shift.person} is on call for {schedule} ({shift.source})")
         event.add("categories", ["on-call", schedule])
         event.add("transp", "TRANSPARENT")  # being on call does not make anyone busy
         person = people.get(shift.person)

@@ -42,6 +42,17 @@ def _line(o: dict[str, Any]) -> str:
     return f"override {o['id']}: {o['person']} on call for {o['schedule']} from {_utc(o['start'])} to {_utc(o['end'])} UTC{reason}"
 
 
+def _listed(config: ConfigOption, path: str, schedule: str | None, json_: bool) -> list[dict[str, Any]] | None:
+    """A list from the API, of one schedule or all; with ``json_`` printed one per line (and None returned)."""
+    found = call_api(cli_settings(config), "GET", path, OPTIONS, params={"schedule": schedule} if schedule else {})
+    if not json_:
+        return list(found)
+    from alertflow.cli.render import print_json_lines
+
+    print_json_lines(found)
+    return None
+
+
 @override_app.command("add")
 def add(
     person: Annotated[str, typer.Argument(help="who is on call instead (a name under people:)")],
@@ -67,12 +78,9 @@ def add(
 @override_app.command("list")
 def list_(schedule: ScheduleFilter = None, json_: JsonOption = False, config: ConfigOption = None) -> None:
     """The stored overrides not removed and not yet over, oldest first (--json: one per line; `oncall audit` has the rest)."""
-    from alertflow.cli.render import print_json_lines, print_tables
+    from alertflow.cli.render import print_tables
 
-    params = {"schedule": schedule} if schedule else {}
-    found = call_api(cli_settings(config), "GET", "/oncall/overrides", OPTIONS, params=params)
-    if json_:
-        print_json_lines(found)
+    if (found := _listed(config, "/oncall/overrides", schedule, json_)) is None:
         return
     rows = [[str(o["id"]), o["schedule"], o["person"], _utc(o["start"]), _utc(o["end"]), o["reason"], o["created_by"]] for o in found]
     print_tables([("On-call overrides", ["ID", "Schedule", "Person", "From (UTC)", "To (UTC)", "Reason", "Added by"], rows)])
@@ -91,12 +99,9 @@ def remove(
 
 def audit(schedule: ScheduleFilter = None, json_: JsonOption = False, config: ConfigOption = None) -> None:
     """Every override added or removed, oldest first: when, what, by whom, with which credential (--json: one per line)."""
-    from alertflow.cli.render import print_json_lines, print_tables
+    from alertflow.cli.render import print_tables
 
-    params = {"schedule": schedule} if schedule else {}
-    found = call_api(cli_settings(config), "GET", "/oncall/audit", OPTIONS, params=params)
-    if json_:
-        print_json_lines(found)
+    if (found := _listed(config, "/oncall/audit", schedule, json_)) is None:
         return
     rows = [
         [_utc(e["at"]), f"{e['action']} #{e['override_id']}", e["schedule"], e["person"], f"{_utc(e['start'])} to {_utc(e['end'])}",

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from alertflow.auth import BearerAuth
+from alertflow.config.notifiers import LinkSecret
 from alertflow.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -54,15 +55,8 @@ class CalendarLinks(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    secret: SecretStr = Field(description="HMAC-SHA256 key of the links (a literal or ${VAR}); changing it revokes every link")
+    secret: LinkSecret = Field(description="HMAC-SHA256 key of the links (a literal or ${VAR}); changing it revokes every link")
     base_url: str | None = Field(None, pattern=r"^https?://", description="the API as calendar apps reach it; default api_url")
-
-    @field_validator("secret")
-    @classmethod
-    def _long_enough(cls, secret: SecretStr) -> SecretStr:
-        if len(secret.get_secret_value()) < 16:
-            raise ValueError("calendar_links.secret must be at least 16 characters")
-        return secret
 
 
 class RequestLimits(BaseModel):
