@@ -12,6 +12,9 @@ which stays 401 as it always was.
 An email's acknowledge link is signed here too, with the same ``sign``: the
 HMAC covers the incident, who the link is for and its expiry, so none of them
 can be changed, and a link stops working when it expires (410), not before.
+A schedule's calendar feed link is signed the same way, over the schedule's
+name alone: calendar apps cannot send a token, and a subscription lasts until
+the secret changes.
 """
 
 from __future__ import annotations
@@ -190,3 +193,14 @@ def check_ack_link(secret: SecretStr, incident_id: int, by: str, expires: str, s
         raise Forbidden("this acknowledge link's signature does not match (altered, or signed with another secret)", field="sig")
     if now.timestamp() > int(expires):
         raise Expired("this acknowledge link has expired; acknowledge in Slack, the CLI or the API instead", field="expires")
+
+
+def calendar_link_signature(secret: SecretStr, schedule: str) -> str:
+    """The signature of a schedule's calendar feed link: ``sign`` over ``oncall-calendar:<schedule>``."""
+    return sign(secret.get_secret_value(), f"oncall-calendar:{schedule}".encode())
+
+
+def check_calendar_link(secret: SecretStr, schedule: str, signature: str) -> None:
+    """Raise ``Forbidden`` (403) unless we signed this feed link for this schedule."""
+    if not _same(signature.encode("utf-8", "replace"), calendar_link_signature(secret, schedule).encode()):
+        raise Forbidden("this calendar link's signature does not match (altered, another schedule's, or an old secret)", field="sig")

@@ -50,6 +50,7 @@ from alertflow.metrics import worker_metrics
 from alertflow.models import Incident, PagingAction, TimelineKind
 from alertflow.paging.announcer import LEASE_SECONDS
 from alertflow.paging.recipients import Delivery, answered, deliveries, step_label
+from alertflow.store.overrides import current_schedules
 from alertflow.store.pages import PageLog, PageRecord
 
 POLL_SECONDS = 0.5  # how soon an ack or an escalate-now click is noticed while a step waits
@@ -109,8 +110,9 @@ class Escalation(FollowUp):
         message = await self.message(incident, label if self.name else None)
         started = at = now()
         reached = sent_any = False
+        schedules = await current_schedules(store(), settings(), at)
         for j, target in enumerate(targets):
-            found, why = deliveries(target, f"{where}.{j}" if key != "fallback" else where, j, settings(), at)
+            found, why = deliveries(target, f"{where}.{j}" if key != "fallback" else where, j, settings(), at, schedules)
             if not found:
                 await record(self.incident_id, TimelineKind.page, f"{self.prefix(label)}{target.label}: {why}")
             for delivery in found:

@@ -24,7 +24,9 @@ from alertflow.config.api import Credential, Scope, credentials
 from alertflow.config.settings import Settings
 from alertflow.errors import Forbidden, Unauthorized
 
-ScopeCheck = Callable[[Request, Scope], None]  # raises Unauthorized or Forbidden unless the request may act with the scope
+# Raises Unauthorized or Forbidden unless the request may act with the scope; else names the credential (for the record).
+ScopeCheck = Callable[[Request, Scope], str]
+OPEN = "no API token (open on loopback)"  # the credential of a request to an API with no token configured
 
 
 class ApiAccess:
@@ -34,10 +36,11 @@ class ApiAccess:
         self.known = credentials(settings)
         self.open = not any(c.scopes for c in self.known)  # no API token: served only on loopback (check_exposure)
 
-    def check(self, request: Request, scope: Scope, basic: bool = False) -> None:
-        """``basic``: the token may also come as the basic-auth password (the Alertmanager API: amtool, Grafana)."""
+    def check(self, request: Request, scope: Scope, basic: bool = False) -> str:
+        """The credential's setting (``api_token``, ``api_tokens.NAME``), never its value. ``basic``: the token may
+        also come as the basic-auth password (the Alertmanager API: amtool, Grafana)."""
         if self.open:
-            return
+            return OPEN
         needs = f"{request.method} {request.url.path} needs an API token with scope {scope.value!r}"
         scheme, _, sent = request.headers.get("authorization", "").partition(" ")
         if basic:
@@ -55,6 +58,7 @@ class ApiAccess:
         if scope not in found.scopes:
             have = ", ".join(sorted(s.value for s in found.scopes))
             raise Forbidden(f"{found.setting} has scopes {have}; {needs}", field="authorization")
+        return found.setting
 
     def allows(self, request: Request, scope: Scope) -> bool:
         """Whether an API token with ``scope`` came with the request (bearer or basic-auth password); never raises."""

@@ -22,8 +22,10 @@ from alertflow.api.access import ApiAccess
 from alertflow.api.acklinks import acklinks_router
 from alertflow.api.alertmanager_silences import alertmanager_silences_router
 from alertflow.api.alertmanager_v2 import alertmanager_router
+from alertflow.api.calendar import calendar_router
 from alertflow.api.http import Actor, error_for, error_response, json_response
 from alertflow.api.inbox import inbox_router
+from alertflow.api.oncall import oncall_router
 from alertflow.api.reports import reports_router
 from alertflow.api.responses import responses_router
 from alertflow.api.silences import silences_router
@@ -143,6 +145,8 @@ def create_app(stages: Stages) -> FastAPI:
     app.include_router(alertmanager_router(stages, access))
     app.include_router(alertmanager_silences_router(stages, access))
     app.include_router(reports_router(stages, access.check))
+    app.include_router(oncall_router(stages, access.check))
+    app.include_router(calendar_router(stages, access))
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -55,7 +55,9 @@ def api_headers(settings: Settings) -> dict[str, str]:
     return {"Authorization": f"Bearer {settings.api_token.get_secret_value()}"} if settings.api_token else {}
 
 
-def call_api(settings: Settings, method: str, path: str, **kwargs: Any) -> Any:
+def call_api(settings: Settings, method: str, path: str, options: dict[str, str] | None = None, **kwargs: Any) -> Any:
+    """The API's answer as JSON. A refusal exits with its code (docs/cli.md); one naming a field in ``options``
+    (the API's field -> the command's option or argument, e.g. ``{"end": "--to"}``) is a usage error on that option."""
     url = f"{settings.resolved_api_url}{path}"
     try:
         response = httpx.request(method, url, headers=api_headers(settings), timeout=30, **kwargs)
@@ -66,9 +68,14 @@ def call_api(settings: Settings, method: str, path: str, **kwargs: Any) -> Any:
         raise typer.Exit(UNREACHABLE) from None
     if response.status_code >= 400:
         try:
-            message = response.json().get("error") or response.text
+            answer = response.json()
         except ValueError:
-            message = response.text
+            answer = None
+        answer = answer if isinstance(answer, dict) else {}
+        message = answer.get("error") or response.text
+        field = str(answer.get("field") or "").rpartition(".")[2]  # "body.start" (a validation error) or "start"
+        if options and field in options and exit_code(response.status_code) == BAD_INPUT:
+            raise typer.BadParameter(message, param_hint=options[field])
         typer.secho(f"HTTP {response.status_code}: {message}", fg="red", err=True)
         raise typer.Exit(exit_code(response.status_code))
     return response.json() if response.content else None

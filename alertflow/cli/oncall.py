@@ -1,71 +1,66 @@
 """``alertflow oncall who|show``: who is on call now (or at a time), and the coming shifts.
 
-Schedules live in the config file, so this reads the file and needs no running
-system: the same pure code the paging flow uses answers, so what the CLI says
-is who gets paged. Times are shown in each schedule's own time zone (``--json``:
-ISO times with the zone's offset, one schedule or shift per line).
+They ask the API (``GET /oncall/who``, ``/oncall/shifts``), which answers with
+the code paging uses: the config's schedules with the overrides stored in the
+database on top (``current_schedules``), so what the CLI says is who gets
+paged. Times are shown in each schedule's own time zone (``--json``: ISO
+times with the zone's offset, one schedule or shift per line). The overrides
+themselves, the audit and the calendar link are alertflow/cli/overrides.py.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import typer
 
-from alertflow.cli.client import ConfigOption, JsonOption, cli_settings
+from alertflow.cli.client import ConfigOption, JsonOption, call_api, cli_settings
+from alertflow.cli.overrides import audit, calendar_url, override_app
 from alertflow.cli.render import print_json_lines, print_tables
-from alertflow.config.oncall import Schedule, on_call, shifts
 
-oncall_app = typer.Typer(help="On-call schedules from the config file: who is on call, and the coming shifts.", no_args_is_help=True)
+oncall_app = typer.Typer(
+    help="On-call: who is on call, the coming shifts, overrides stored in the database, the calendar link.", no_args_is_help=True
+)
+oncall_app.add_typer(override_app, name="override")
+oncall_app.command("audit")(audit)
+oncall_app.command("calendar-url")(calendar_url)
 ScheduleOption = Annotated[str | None, typer.Option("--schedule", "-s", help="one schedule (default: all)")]
 AtOption = Annotated[
     str | None, typer.Option("--at", help="ISO time, e.g. 2026-12-24T03:00 (in the schedule's zone unless an offset is given); default now")
 ]
+OPTIONS = {"schedule": "--schedule", "at": "--at", "days": "--days"}  # the API's fields -> these commands' options
 
 
-def _instant(schedule: Schedule, at: str | None) -> datetime:
-    if at is None:
-        return datetime.now(timezone.utc)
-    try:
-        return schedule.aware(datetime.fromisoformat(at))
-    except ValueError:
-        raise typer.BadParameter(f"not an ISO time: {at!r}", param_hint="--at") from None
-
-
-def _selected(config: ConfigOption, name: str | None) -> dict[str, Schedule]:
-    schedules = cli_settings(config).schedules
-    if name is not None and name not in schedules:
-        raise typer.BadParameter(f"no schedule {name!r} (have: {', '.join(schedules) or 'none'})", param_hint="--schedule")
-    if not schedules:
+def _ask(config: ConfigOption, path: str, schedule: str | None, at: str | None, **params: Any) -> list[dict[str, Any]]:
+    if at is not None:
+        try:
+            datetime.fromisoformat(at)
+        except ValueError:
+            raise typer.BadParameter(f"not an ISO time: {at!r}", param_hint="--at") from None
+    given = {"schedule": schedule, "at": at, **params}
+    found = call_api(cli_settings(config), "GET", path, OPTIONS, params={k: v for k, v in given.items() if v is not None})
+    if not found:
         typer.secho("no schedules: define them under schedules: in the config file (docs/oncall.md)", fg="yellow", err=True)
         raise typer.Exit(1)
-    return {name: schedules[name]} if name else schedules
+    return found
 
 
-def _iso(schedule: Schedule, at: datetime) -> str:
-    return at.astimezone(schedule.zone).isoformat()
-
-
-def _local(schedule: Schedule, at: datetime) -> str:
-    return at.astimezone(schedule.zone).strftime("%a %Y-%m-%d %H:%M %Z")
+def _local(value: str, time_zone: str) -> str:
+    return datetime.fromisoformat(value).astimezone(ZoneInfo(time_zone)).strftime("%a %Y-%m-%d %H:%M %Z")
 
 
 @oncall_app.command("who")
 def who(schedule: ScheduleOption = None, at: AtOption = None, json_: JsonOption = False, config: ConfigOption = None) -> None:
     """Who is on call (now or --at), per schedule, and until when."""
-    found = []
-    for name, sched in _selected(config, schedule).items():
-        instant = _instant(sched, at)
-        person, source = on_call(sched, instant)
-        coming = shifts(sched, instant, instant + timedelta(days=60))
-        end = coming[0].end if coming and coming[0].end < instant + timedelta(days=60) else None
-        found.append({"schedule": name, "time_zone": sched.time_zone, "at": _iso(sched, instant), "person": person, "source": source,
-                      "until": _iso(sched, end) if end else None})  # fmt: skip
-        if not json_:
-            typer.echo(f"{name}: {person or 'nobody'} ({source}){f' until {_local(sched, end)}' if end else ''}")
+    found = _ask(config, "/oncall/who", schedule, at)
     if json_:
         print_json_lines(found)
+        return
+    for w in found:
+        until = f" until {_local(w['until'], w['time_zone'])}" if w["until"] else ""
+        typer.echo(f"{w['schedule']}: {w['person'] or 'nobody'} ({w['source']}){until}")
 
 
 @oncall_app.command("show")
@@ -77,17 +72,13 @@ def show(
     config: ConfigOption = None,
 ) -> None:
     """The coming shifts as a table: start, end, person, and which layer or override (--json: one shift per line)."""
-    for name, sched in _selected(config, schedule).items():
-        start = _instant(sched, at)
-        if json_:
-            print_json_lines(
-                {"schedule": name, "time_zone": sched.time_zone, "start": _iso(sched, s.start), "end": _iso(sched, s.end),
-                 "person": s.person, "source": s.source}
-                for s in shifts(sched, start, start + timedelta(days=days))
-            )  # fmt: skip
-            continue
-        rows = [
-            [_local(sched, s.start), _local(sched, s.end), s.person or "nobody", s.source]
-            for s in shifts(sched, start, start + timedelta(days=days))
-        ]
-        print_tables([(f"{name} ({sched.time_zone})", ["Start", "End", "Person", "From"], rows)], width=120)
+    found = _ask(config, "/oncall/shifts", schedule, at, days=days)
+    if json_:
+        print_json_lines(found)
+        return
+    tables: dict[tuple[str, str], list[list[str]]] = {}
+    for s in found:
+        zone = s["time_zone"]
+        row = [_local(s["start"], zone), _local(s["end"], zone), s["person"] or "nobody", s["source"]]
+        tables.setdefault((s["schedule"], zone), []).append(row)
+    print_tables([(f"{name} ({zone})", ["Start", "End", "Person", "From"], rows) for (name, zone), rows in tables.items()], width=120)

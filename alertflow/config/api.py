@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from alertflow.auth import BearerAuth
+from alertflow.config.notifiers import LinkSecret
 from alertflow.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -32,9 +33,9 @@ if TYPE_CHECKING:
 class Scope(str, Enum):
     """What a token may do; ``api_token`` has them all."""
 
-    read = "read"  # GET incidents and their timelines, silences, suppressed alerts, the inbox export, reports
+    read = "read"  # GET incidents and their timelines, silences, suppressed alerts, the inbox export, reports, on-call
     respond = "respond"  # acknowledge and resolve incidents
-    operate = "operate"  # run response flows by hand, fail back, add and expire silences
+    operate = "operate"  # run response flows by hand, fail back, add and expire silences, add and remove on-call overrides
 
 
 class ApiToken(BaseModel):
@@ -47,6 +48,15 @@ class ApiToken(BaseModel):
     @classmethod
     def _usable(cls, token: SecretStr) -> SecretStr:
         return _checked_token(token)
+
+
+class CalendarLinks(BaseModel):
+    """Signed links to the schedules' calendar feeds (``GET /oncall/{schedule}.ics?sig=``): calendar apps send no token."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    secret: LinkSecret = Field(description="HMAC-SHA256 key of the links (a literal or ${VAR}); changing it revokes every link")
+    base_url: str | None = Field(None, pattern=r"^https?://", description="the API as calendar apps reach it; default api_url")
 
 
 class RequestLimits(BaseModel):

@@ -18,7 +18,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from alertflow.config.messages import MessageTemplate
 from alertflow.durations import Duration
@@ -132,19 +132,21 @@ NotifierSettings = Annotated[
 ]
 
 
+def _long_enough(secret: SecretStr) -> SecretStr:
+    if len(secret.get_secret_value()) < 16:
+        raise ValueError("a link secret must be at least 16 characters")
+    return secret
+
+
+LinkSecret = Annotated[SecretStr, AfterValidator(_long_enough)]  # signs links people open (ack links, calendar feeds)
+
+
 class AckLinkSettings(_Section):
     """Signed, expiring acknowledge links in emails: ``GET /ack/{id}`` shows a confirmation, ``POST`` acknowledges."""
 
-    secret: SecretStr = Field(description="HMAC-SHA256 key of the links (a literal or ${VAR}: the API checks it on every click)")
+    secret: LinkSecret = Field(description="HMAC-SHA256 key of the links (a literal or ${VAR}: the API checks it on every click)")
     base_url: str | None = Field(None, pattern=r"^https?://", description="the API as people's browsers reach it; default api_url")
     expires_after: Duration = Field(timedelta(hours=24), description="how long a link acknowledges")
-
-    @field_validator("secret")
-    @classmethod
-    def _long_enough(cls, secret: SecretStr) -> SecretStr:
-        if len(secret.get_secret_value()) < 16:
-            raise ValueError("ack_links.secret must be at least 16 characters")
-        return secret
 
 
 def _names_fit(notifiers: dict[str, BaseModel]) -> dict[str, BaseModel]:

@@ -149,6 +149,10 @@ class Override(_Model):
             raise LocatedValueError(("end",), "an override must end after it starts")
         return self
 
+    @property
+    def source(self) -> str:
+        return "override"  # one stored in the database names itself (alertflow/store/overrides.py)
+
 
 class Schedule(_Model):
     time_zone: TimeZoneName = "UTC"
@@ -178,7 +182,7 @@ def on_call(schedule: Schedule, at: datetime) -> tuple[str | None, str]:
     """(person, why) at an aware instant: the last matching override, else the last layer with someone on."""
     for override in reversed(schedule.overrides):
         if schedule.aware(override.start) <= at < schedule.aware(override.end):
-            return override.person, "override"
+            return override.person, override.source
     local = schedule.local(at)
     for index in range(len(schedule.layers) - 1, -1, -1):
         layer = schedule.layers[index]

@@ -22,7 +22,7 @@ import certifi
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from alertflow.config.api import ApiToken, RequestLimits, check_api_token, check_distinct
+from alertflow.config.api import ApiToken, CalendarLinks, RequestLimits, check_api_token, check_distinct
 from alertflow.config.notifiers import BUILT_IN, AckLinkSettings, Notifiers, PagerDutySettings, SlackSettings
 from alertflow.config.oncall import EscalationPolicy, Schedule, check_references
 from alertflow.config.people import Person, check_contacts
@@ -68,6 +68,7 @@ class Settings(BaseSettings):
     pagerduty: PagerDutySettings | None = None
     notifiers: Notifiers = Field({}, description="named notifiers by kind, e.g. outgoing webhooks (docs/oncall.md)")
     ack_links: AckLinkSettings | None = Field(None, description="signed acknowledge links in emails (docs/oncall.md)")
+    calendar_links: CalendarLinks | None = Field(None, description="signed links to the on-call calendar feeds (docs/oncall.md)")
     people: dict[str, Person] = Field({}, description="who can be paged, by name")
     schedules: dict[str, Schedule] = Field({}, description="on-call rotations (docs/oncall.md)")
     escalation_policies: dict[str, EscalationPolicy] = Field({}, description="who is paged, in which order (docs/oncall.md)")

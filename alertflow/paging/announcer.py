@@ -31,12 +31,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from alertflow.config.oncall import EscalationPolicy
+from alertflow.config.oncall import EscalationPolicy, Schedule
 from alertflow.config.settings import Settings
 from alertflow.doorbell import Doorbell
 from alertflow.errors import IntegrationError, PermanentIntegrationError, RetryableIntegrationError, StoreUnavailable
@@ -59,6 +59,7 @@ from alertflow.paging.recipients import (
     template_failed,
 )
 from alertflow.store.database import Store
+from alertflow.store.overrides import current_schedules
 from alertflow.store.pages import Announcement, PageContext, PageLog, PageRecord
 
 log = logging.getLogger(__name__)
@@ -131,8 +132,11 @@ class Announcer:
         """Announce every pending paging decision; returns how many were settled. The whole pass is claimed in one
         transaction, so a burst's first digest leaves after one commit, not after one commit per incident."""
         pending = await self.log.pending_announcements()
-        contexts = await self.log.contexts([a.incident_id for a in pending]) if pending else {}
-        wanted = [(a, want) for a in pending if a.incident_id in contexts for want in self.wants(a, contexts[a.incident_id])]
+        if not pending:
+            return 0
+        contexts = await self.log.contexts([a.incident_id for a in pending])
+        schedules = await current_schedules(self.store, self.settings, utcnow())  # with the overrides stored in the database
+        wanted = [(a, w) for a in pending if a.incident_id in contexts for w in self.wants(a, contexts[a.incident_id], schedules)]
         claimed = await self.log.claim_many([claim for _, (_, claim) in wanted])
         now = utcnow()
         targets: dict[tuple[str, str], list[Page]] = {}
@@ -155,7 +159,9 @@ class Announcer:
         await self.log.announced(done, utcnow())
         return len(done)
 
-    def wants(self, announcement: Announcement, context: PageContext) -> list[tuple[Page, dict[str, object]]]:
+    def wants(
+        self, announcement: Announcement, context: PageContext, schedules: Mapping[str, Schedule]
+    ) -> list[tuple[Page, dict[str, object]]]:
         """The first step's notifications of one decision, each with the page log claim it needs."""
         action = PagingAction.model_validate(announcement.action)
         incident = context.incident
@@ -173,7 +179,7 @@ class Announcer:
         base = message_for(context, params, label.removesuffix(": ") or None)
         now, reason, wanted = utcnow(), f": {params.reason}" if params.reason else "", []
         for j, target in enumerate(policy.steps[0].notify):
-            for d in deliveries(target, step_where(name, 0, j), j, self.settings, now)[0]:
+            for d in deliveries(target, step_where(name, 0, j), j, self.settings, now, schedules)[0]:
                 claim = {"incident_id": incident.id, "episode": announcement.episode, "step": f"0.0.{d.key}", "notifier": d.notifier}
                 claim |= {"recipient": d.recipient, "address": d.address, "at": now}
                 message, why = for_notifier(base, d.notifier, self.settings)

@@ -4,7 +4,8 @@ A step's recipient (a schedule, a person, a channel, PagerDuty, a named
 notifier) becomes concrete deliveries at the moment the step runs: the
 schedule's current on-call, then every way in that person's ``contact``
 list, or else their Slack id (a direct message), PagerDuty routing key and
-named notifiers. A delivery names where its
+named notifiers. The schedule's on-call includes the overrides stored in the
+database (the caller passes ``current_schedules``). A delivery names where its
 PagerDuty key is configured, never the key, so the page log and timeline stay
 free of secrets and an acknowledgement later finds the same key again. The
 announcer (first pages, in the API process) and the paging flow (the rest of
@@ -14,12 +15,13 @@ here, so the page log sees one step the same way from either side.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import formataddr
 from typing import Any
 
-from alertflow.config.oncall import Recipient, on_call
+from alertflow.config.oncall import Recipient, Schedule, on_call
 from alertflow.config.people import Person
 from alertflow.config.secrets import resolve_secrets
 from alertflow.config.settings import Settings
@@ -54,8 +56,11 @@ def answered(incident: Incident) -> bool:
     return incident.acknowledged_at is not None or incident.status is IncidentStatus.resolved
 
 
-def deliveries(target: Recipient, where: str, index: int, config: Settings, now: datetime) -> tuple[list[Delivery], str]:
-    """The notifications one target means right now, or none and why."""
+def deliveries(
+    target: Recipient, where: str, index: int, config: Settings, now: datetime, schedules: Mapping[str, Schedule]
+) -> tuple[list[Delivery], str]:
+    """The notifications one target means right now, or none and why. ``schedules``: the config's with the stored
+    overrides on top (alertflow/store/overrides.py ``current_schedules``), so an override made from the CLI is paged."""
     if target.slack_channel is not None:
         return [Delivery(f"{index}.slack", "slack", target.slack_channel, target.slack_channel)], ""
     if target.pagerduty is not None:
@@ -65,7 +70,7 @@ def deliveries(target: Recipient, where: str, index: int, config: Settings, now:
         return [Delivery(f"{index}.{target.notifier}", target.notifier, target.notifier, target.notifier)], ""
     name, suffix = target.person, ""
     if target.schedule is not None:
-        name, _source = on_call(config.schedules[target.schedule], now)
+        name, _source = on_call(schedules[target.schedule], now)
         if name is None:
             return [], f"nobody is on call for {target.schedule}"
         suffix = f" (on call for {target.schedule})"

@@ -24,6 +24,10 @@
   after a crash creates nothing new. A timeline row's ``final_read_at`` says
   when its run took its last look at the store: until then, the run will show
   any later change, so a change queues no second timeline run (tx.py).
+- ``oncall_overrides``: on-call overrides people added through the API, on top
+  of the config's schedules. A removal stamps ``removed_*`` and keeps the row,
+  so who added and removed what, when and with which credential stays on the
+  record (the audit list, alertflow/store/overrides.py).
 
 Every change here is also an Alembic revision (alertflow/store/migrations/).
 """
@@ -269,4 +273,22 @@ commands = Table(
     Column("done_at", UTCDateTime),
     Column("result", Json),  # {"value": ...} or {"error": kind, "message": ..., "field": ...}
     Index("ix_commands_pending", "id", sqlite_where=text("done_at IS NULL"), postgresql_where=text("done_at IS NULL")),
+)
+
+oncall_overrides = Table(
+    "oncall_overrides",  # who covers a schedule from when to when, added and maybe removed by whom (never deleted)
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),  # creation order: the latest of overlapping overrides wins
+    Column("schedule", String(200), nullable=False),
+    Column("person", String(200), nullable=False),
+    Column("starts_at", UTCDateTime, nullable=False),
+    Column("ends_at", UTCDateTime, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", String(256), nullable=False),  # the person the caller named (the CLI's --by)
+    Column("created_via", String(256), nullable=False),  # the credential that made the request, by its setting's name
+    Column("removed_at", UTCDateTime),
+    Column("removed_by", String(256)),
+    Column("removed_via", String(256)),
+    Index("ix_oncall_overrides_live", "ends_at", sqlite_where=text("removed_at IS NULL"), postgresql_where=text("removed_at IS NULL")),
 )

@@ -33,6 +33,7 @@ AM_SILENCE = {  # the Alertmanager API's shape (alertflow/api/alertmanager_silen
     "createdBy": "test",
     "comment": "",
 }
+OVERRIDE = {"schedule": "primary", "person": "bob", "start": "2030-01-01T00:00", "end": "2030-01-01T01:00"}
 # Every control and read endpoint, with the scope it needs.
 ENDPOINTS = [
     ("GET", "/incidents", None, "read"),
@@ -53,6 +54,11 @@ ENDPOINTS = [
     ("GET", "/api/v2/status", None, "read"),
     ("POST", "/api/v2/silences", AM_SILENCE, "operate"),
     ("DELETE", "/api/v2/silence/1", None, "operate"),
+    ("GET", "/oncall/who", None, "read"),
+    ("GET", "/oncall/audit", None, "read"),
+    ("GET", "/oncall/primary.ics", None, "read"),
+    ("POST", "/oncall/overrides", OVERRIDE, "operate"),
+    ("DELETE", "/oncall/overrides/1", None, "operate"),
 ]
 
 

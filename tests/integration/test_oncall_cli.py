@@ -1,11 +1,20 @@
-"""``alertflow oncall who|show`` and ``rules check`` of paging policies, as a person runs them."""
+"""``alertflow oncall who|show`` and ``rules check`` of paging policies, as a person runs them.
+
+who and show ask the API (one for the module, on loopback), run in this process as in
+tests/integration/test_oncall_overrides.py, which also covers the overrides stored in the database.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import pytest
+import yaml
+
+from tests.integration.test_oncall_overrides import cli as oncall
 from tests.integration.test_rules_cli import cli
+from tests.support import ApiThread, write_config
 
 CONFIG = """\
 people: {alice: {slack_user_id: U1}, bob: {}, carol: {}}
@@ -29,27 +38,35 @@ def write(tmp_path: Path, text: str = CONFIG) -> Path:
     return path
 
 
-def test_oncall_who_answers_per_schedule_and_time(tmp_path) -> None:  # type: ignore[no-untyped-def]
+@pytest.fixture(scope="module")
+def api_config(tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
+    """The config above, served by an API on loopback for the module; the CLI reads it too."""
+    folder = tmp_path_factory.mktemp("oncall-cli")
+    database = f"sqlite+aiosqlite:///{folder / 'alertflow.db'}"
+    config = write_config(folder, "http://127.0.0.1:9", database, prefect_api_url="http://127.0.0.1:9/api", **yaml.safe_load(CONFIG))
+    with ApiThread(config):
+        yield config
+
+
+def test_oncall_who_answers_per_schedule_and_time(api_config: Path) -> None:
     """who prints the person, the layer or override, and when the shift ends, in the schedule's zone."""
-    config = write(tmp_path)
-    assert (
-        cli("oncall", "who", "--at", "2026-11-27T10:00", config=config).stdout == "primary: bob (weekly) until Fri 2026-11-27 12:00 CET\n"
-    )
-    assert cli("oncall", "who", "-s", "primary", "--at", "2026-11-27T12:30:00+01:00", config=config).stdout.startswith(
+    config = api_config
+    assert oncall(config, "oncall", "who", "--at", "2026-11-27T10:00").stdout == "primary: bob (weekly) until Fri 2026-11-27 12:00 CET\n"
+    assert oncall(config, "oncall", "who", "-s", "primary", "--at", "2026-11-27T12:30:00+01:00").stdout.startswith(
         "primary: carol (override) until Fri 2026-11-27 14:00 CET"
     )
-    [who] = map(json.loads, cli("oncall", "who", "--at", "2026-11-27T10:00", "--json", config=config).stdout.splitlines())
+    [who] = map(json.loads, oncall(config, "oncall", "who", "--at", "2026-11-27T10:00", "--json").stdout.splitlines())
     assert who == {
         "schedule": "primary", "time_zone": "Europe/Berlin", "at": "2026-11-27T10:00:00+01:00", "person": "bob", "source": "weekly",
         "until": "2026-11-27T12:00:00+01:00",
     }  # fmt: skip
-    unknown = cli("oncall", "who", "-s", "nope", config=config)
-    assert unknown.returncode == 2 and "no schedule 'nope' (have: primary)" in unknown.stderr
+    unknown = oncall(config, "oncall", "who", "-s", "nope")
+    assert unknown.exit_code == 2 and "no schedule 'nope' (have: primary)" in unknown.output
 
 
-def test_oncall_show_lists_coming_shifts(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_oncall_show_lists_coming_shifts(api_config: Path) -> None:
     """show prints one shift per line (--json; a table without): the rotation, the override and the night layer, in order."""
-    shown = cli("oncall", "show", "--at", "2026-11-27T10:00", "--days", "1", "--json", config=write(tmp_path))
+    shown = oncall(api_config, "oncall", "show", "--at", "2026-11-27T10:00", "--days", "1", "--json")
     shifts = [json.loads(line) for line in shown.stdout.splitlines()]
     assert [(s["start"][11:16], s["person"], s["source"]) for s in shifts] == [
         ("10:00", "bob", "weekly"),
@@ -59,7 +76,7 @@ def test_oncall_show_lists_coming_shifts(tmp_path) -> None:  # type: ignore[no-u
         ("06:00", "bob", "weekly"),
     ], shown.stdout
     assert shifts[-1]["end"] == "2026-11-28T10:00:00+01:00" and {s["schedule"] for s in shifts} == {"primary"}
-    table = cli("oncall", "show", "--at", "2026-11-27T10:00", "--days", "1", config=write(tmp_path)).stdout
+    table = oncall(api_config, "oncall", "show", "--at", "2026-11-27T10:00", "--days", "1").stdout
     assert "primary (Europe/Berlin)" in table and any(
         "12:00" in line and "carol" in line and "override" in line for line in table.splitlines()
     )

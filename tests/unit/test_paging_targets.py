@@ -51,7 +51,7 @@ SETTINGS = Settings(
 )
 def test_targets_become_deliveries(target: dict[str, str], expected: list[Delivery], why: str) -> None:
     """A schedule resolves to its on-call person now; a person to Slack DM and/or PagerDuty; nobody says why."""
-    assert deliveries(Recipient.model_validate(target), "policy:p:0.1", 0, SETTINGS, NOW) == (expected, why)
+    assert deliveries(Recipient.model_validate(target), "policy:p:0.1", 0, SETTINGS, NOW, SETTINGS.schedules) == (expected, why)
 
 
 def test_routing_keys_are_found_where_configured_never_stored() -> None:

@@ -32,12 +32,12 @@ def test_a_contact_list_reaches_a_person_by_slack_and_email_at_once(tmp_path: Pa
     """alice's step target becomes a Slack DM and an email (name <address>) in one step; without a list, the old rules."""
     people = "people:\n  alice: {slack_user_id: UALICE, email: alice@example.com, contact: [slack, mail]}\n  bob: {contact: [{mail: bob@b.example}]}\n"
     settings = load(tmp_path, MAIL + people)
-    found, _ = deliveries(Recipient(person="alice"), "w", 0, settings, NOW)
+    found, _ = deliveries(Recipient(person="alice"), "w", 0, settings, NOW, settings.schedules)
     assert [(d.key, d.notifier, d.address) for d in found] == [
         ("0.slack", "slack", "UALICE"),
         ("0.mail", "mail", "alice <alice@example.com>"),
     ]
-    [bob], _ = deliveries(Recipient(person="bob"), "w", 1, settings, NOW)
+    [bob], _ = deliveries(Recipient(person="bob"), "w", 1, settings, NOW, settings.schedules)
     assert recipients(settings.notifiers["mail"], bob.address, settings) == (["bob <bob@b.example>"], "bob")  # type: ignore[arg-type]
     assert recipients(settings.notifiers["mail"], "mail", settings) == ([], None)  # type: ignore[arg-type]
 
