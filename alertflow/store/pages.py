@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 
 from alertflow.models import Incident, TimelineEntry, TimelineKind
 from alertflow.store import tables as t
@@ -151,10 +151,14 @@ class PageLog:
         self, finished: list[tuple[int, Status, str | None, str | None, str | None]], entries: list[TimelineEntry]
     ) -> None:
         """Close many pages (id, status, channel, ts, detail) and write their timeline entries, in one transaction."""
+        rows = [
+            {"record": record_id, "status": status, "channel": channel, "ts": ts, "detail": detail[:2000] if detail else None}
+            for record_id, status, channel, ts, detail in finished
+        ]
+        values = {name: bindparam(name) for name in ("status", "channel", "ts", "detail")}
         async with self.store.write() as tx:
-            for record_id, status, channel, ts, detail in finished:
-                values = {"status": status, "channel": channel, "ts": ts, "detail": detail[:2000] if detail else None}
-                await tx.conn.execute(update(t.pages).where(t.pages.c.id == record_id).values(**values))
+            if rows:  # one executemany: a digest closes a hundred pages at once
+                await tx.conn.execute(update(t.pages).where(t.pages.c.id == bindparam("record")).values(**values), rows)
             await tx.add_timeline(entries)
 
     async def finish(
