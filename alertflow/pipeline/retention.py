@@ -10,8 +10,10 @@ starts meanwhile takes the lease back within one batch.
 
 Why it does not delay decisions: the rows of a batch are found by a read,
 outside any write transaction; the delete by key takes the pipeline's lock, so
-a decision waits for at most one batch (milliseconds, bench/retention.py), and
-a pause between batches gives intake and decisions the store. The first pass
+a decision waits for at most one batch (milliseconds, bench/retention.py); a
+pause between batches gives intake and decisions the store, and while alerts
+wait to be decided (a burst) the next batch waits for them, up to
+``YIELD_MAX_SECONDS``. The first pass
 runs one ``every`` after the process starts, not during start-up's restore.
 Which rows: alertflow/store/retention.py.
 """
@@ -36,6 +38,8 @@ from alertflow.store.tx import Tx
 
 log = logging.getLogger("alertflow.pipeline.retention")
 WriteTx = Callable[[], AbstractAsyncContextManager[Tx]]
+BUSY_POLL_SECONDS = 0.05
+YIELD_MAX_SECONDS = 5.0
 
 
 def utcnow() -> datetime:
@@ -97,12 +101,13 @@ def as_leader_per_batch(store: Store, leadership: Leadership) -> WriteTx:
 class Pruner:
     def __init__(
         self, store: Store, settings: RetentionSettings, write: WriteTx, *, active: Callable[[], bool] = lambda: True,
-        clock: Callable[[], datetime] = utcnow, metrics: Metrics | None = None,
+        busy: Callable[[], bool] = lambda: False, clock: Callable[[], datetime] = utcnow, metrics: Metrics | None = None,
     ) -> None:  # fmt: skip
         self.store = store
         self.settings = settings
         self.write = write
         self.active = active
+        self.busy = busy  # alerts wait to be decided: a batch waits for them (up to YIELD_MAX_SECONDS)
         self.clock = clock
         self.metrics = metrics
 
@@ -150,13 +155,24 @@ class Pruner:
                 keys = await walk.next_batch(conn, self.settings.batch_size)
             if not keys:
                 return
+            await self._rest()  # between the read and the write: a burst that began meanwhile goes first
             async with self.write() as tx:
                 deleted = await delete_batch(tx, target, pruned.cutoff, keys)
             walk.deleted(len(keys), deleted)
             pruned.rows += deleted
             if self.metrics is not None:
                 self.metrics.pruned.labels(target.name).inc(deleted)
-            await asyncio.sleep(self.settings.pause.total_seconds())
+
+    async def _rest(self) -> None:
+        """Before each batch: ``pause``, and longer while alerts wait to be decided (a burst goes first), but not forever,
+        so a steady storm still lets a batch through every ``YIELD_MAX_SECONDS``."""
+        pause = self.settings.pause.total_seconds()
+        if pause:
+            await asyncio.sleep(pause)
+        waited = 0.0
+        while self.busy() and waited < YIELD_MAX_SECONDS:
+            await asyncio.sleep(BUSY_POLL_SECONDS)
+            waited += BUSY_POLL_SECONDS
 
     async def run(self, stop: asyncio.Event) -> None:
         """Every ``every``, while this process leads: one pass. Failures are logged and tried again next time."""

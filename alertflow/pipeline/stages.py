@@ -91,7 +91,8 @@ class Stages:
         )
         self.commands = Commands(self.store, self.pipeline)
         write = fenced(self.store, self.pipeline.lock, self.leadership)
-        self.pruner = Pruner(self.store, settings.retention, write, active=lambda: self.leadership.is_leader, metrics=self.metrics)
+        leading, busy = (lambda: self.leadership.is_leader), (lambda: bool(self.pipeline.handed.alerts))
+        self.pruner = Pruner(self.store, settings.retention, write, active=leading, busy=busy, metrics=self.metrics)
         handed = self.pipeline.handed
         self.inbox = InboxWriter(self.store, on_commit=handed.hand_over, make_room=handed.make_room)
         self._stop = asyncio.Event()

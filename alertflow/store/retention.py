@@ -67,10 +67,9 @@ def gone_incidents(cut: datetime) -> Any:
 
 
 def _inbox(cut: datetime) -> ColumnElement[bool]:
-    members = t.incident_alerts.c
-    not_resolved = select(INCIDENT.id).where(INCIDENT.status.in_(NOT_RESOLVED))
-    live = or_(members.incident_id.in_(not_resolved), members.incident_id.in_(_engine_refs()))
-    needed = exists().where(members.fingerprint == t.inbox.c.fingerprint, live)
+    members = t.incident_alerts.c  # by fingerprint (ix_incident_alerts_fingerprint): the incidents the alert was in, then theirs
+    live = or_(INCIDENT.status.in_(NOT_RESOLVED), INCIDENT.id.in_(_engine_refs()))
+    needed = exists().where(members.fingerprint == t.inbox.c.fingerprint, INCIDENT.id == members.incident_id, live)
     return and_(t.inbox.c.processed_at.is_not(None), t.inbox.c.received_at < cut, ~needed)
 
 
@@ -95,8 +94,8 @@ class Target:
 
     def selection(self, cut: datetime) -> ColumnElement[bool]:
         """The rows that may go at ``cut``: what a dry run counts and every delete checks again."""
-        if self.by_incident:
-            return and_(self.table.c.incident_id.in_(gone_incidents(cut)), self.where(cut))
+        if self.by_incident:  # EXISTS, not IN: planners then look up the row's incident rather than every gone one's rows
+            return and_(exists().where(INCIDENT.id == self.table.c.incident_id, _gone(cut)), self.where(cut))
         return self.where(cut)
 
 
