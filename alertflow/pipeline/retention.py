@@ -26,11 +26,12 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from alertflow.config.retention import RetentionSettings
 from alertflow.errors import NotLeader, StoreError
 from alertflow.metrics import Metrics
+from alertflow.pipeline.consumer import utcnow
 from alertflow.pipeline.leadership import Leadership
 from alertflow.store.database import Store
 from alertflow.store.retention import TARGETS, Target, Walk, delete_batch, tally
@@ -40,10 +41,6 @@ log = logging.getLogger("alertflow.pipeline.retention")
 WriteTx = Callable[[], AbstractAsyncContextManager[Tx]]
 BUSY_POLL_SECONDS = 0.05
 YIELD_MAX_SECONDS = 5.0
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 @dataclass
@@ -153,8 +150,10 @@ class Pruner:
         while self.active() and not (stop is not None and stop.is_set()):
             async with self.store.read() as conn:
                 keys = await walk.next_batch(conn, self.settings.batch_size)
-            if not keys:
+            if keys is None:
                 return
+            if not keys:
+                continue  # a stretch with nothing to delete (e.g. an open incident's alerts): no transaction
             await self._rest()  # between the read and the write: a burst that began meanwhile goes first
             async with self.write() as tx:
                 deleted = await delete_batch(tx, target, pruned.cutoff, keys)

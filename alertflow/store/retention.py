@@ -28,8 +28,10 @@ How: rows are read outside any write transaction (a page of keys), then
 deleted by key inside one, with the condition checked again, so a batch holds
 the store's write lock for a few milliseconds. Tables that grow by alert are
 walked in id order up to the first row young enough to stay (no index on
-their times is needed, none slows intake); tables of an incident's details
-are reached through their incident (each has an index on ``incident_id``).
+their times is needed, none slows intake), a page of ids at a time, the
+condition applied to that page by key (a planner given the whole table chose
+a hash of every incident's alerts); tables of an incident's details are
+reached through their incident (each has an index on ``incident_id``).
 """
 
 from __future__ import annotations
@@ -67,9 +69,11 @@ def gone_incidents(cut: datetime) -> Any:
 
 
 def _inbox(cut: datetime) -> ColumnElement[bool]:
-    members = t.incident_alerts.c  # by fingerprint (ix_incident_alerts_fingerprint): the incidents the alert was in, then theirs
-    live = or_(INCIDENT.status.in_(NOT_RESOLVED), INCIDENT.id.in_(_engine_refs()))
-    needed = exists().where(members.fingerprint == t.inbox.c.fingerprint, INCIDENT.id == members.incident_id, live)
+    # From the row's fingerprint (ix_incident_alerts_fingerprint) to the incidents the alert was in, each by its key:
+    # the cost is the alert's few incidents, however many are open (a join on status made PostgreSQL scan incidents).
+    members = t.incident_alerts.c
+    not_resolved = exists().where(INCIDENT.id == members.incident_id, INCIDENT.status.in_(NOT_RESOLVED))
+    needed = exists().where(members.fingerprint == t.inbox.c.fingerprint, or_(not_resolved, members.incident_id.in_(_engine_refs())))
     return and_(t.inbox.c.processed_at.is_not(None), t.inbox.c.received_at < cut, ~needed)
 
 
@@ -145,23 +149,24 @@ class Walk:
             first = select(key).where(self.target.bound >= self.cut).order_by(key).limit(1)
             self.bound = (await conn.execute(first)).scalar_one_or_none()
 
-    async def next_batch(self, conn: AsyncConnection, limit: int) -> list[tuple[Any, ...]]:
-        """The keys of up to ``limit`` more rows that may go; empty when the table is done."""
+    async def next_batch(self, conn: AsyncConnection, limit: int) -> list[tuple[Any, ...]] | None:
+        """The keys of up to ``limit`` more rows that may go (maybe none in this stretch); None when the table is done."""
         target = self.target
-        if not target.by_incident:
+        if not target.by_incident:  # a page of ids first, then which of them may go: by key, each check stays a lookup
             key = target.table.c.id
-            query = select(key).where(target.selection(self.cut), key > self.after)
+            page = select(key).where(key > self.after)
             if self.bound is not None:
-                query = query.where(key < self.bound)
-            ids = list((await conn.execute(query.order_by(key).limit(limit))).scalars())
-            if ids:
-                self.after = ids[-1]
-            return [(i,) for i in ids]
+                page = page.where(key < self.bound)
+            ids = list((await conn.execute(page.order_by(key).limit(limit))).scalars())
+            if not ids:
+                return None
+            self.after = ids[-1]
+            return [(i,) for i in (await conn.execute(select(key).where(key.in_(ids), target.selection(self.cut)))).scalars()]
         while True:
             if not self.incidents:
                 self.incidents = await self._next_incidents(conn)
                 if not self.incidents:
-                    return []
+                    return None
             query = select(*target.keys).where(target.table.c.incident_id.in_(self.incidents), target.selection(self.cut))
             keys = [tuple(row) for row in await conn.execute(query.limit(limit))]
             if keys:
