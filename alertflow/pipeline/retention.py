@@ -156,7 +156,7 @@ class Pruner:
                 continue  # a stretch with nothing to delete (e.g. an open incident's alerts): no transaction
             await self._rest()  # between the read and the write: a burst that began meanwhile goes first
             async with self.write() as tx:
-                deleted = await delete_batch(tx, target, pruned.cutoff, keys)
+                deleted = await delete_batch(tx, target, pruned.cutoff, keys, walk.incidents)
             walk.deleted(len(keys), deleted)
             pruned.rows += deleted
             if self.metrics is not None:

@@ -167,7 +167,8 @@ class Walk:
                 self.incidents = await self._next_incidents(conn)
                 if not self.incidents:
                     return None
-            query = select(*target.keys).where(target.table.c.incident_id.in_(self.incidents), target.selection(self.cut))
+            # The chunk's incidents were found gone just now; the delete checks again, within the chunk.
+            query = select(*target.keys).where(target.table.c.incident_id.in_(self.incidents), target.where(self.cut))
             keys = [tuple(row) for row in await conn.execute(query.limit(limit))]
             if keys:
                 return keys
@@ -188,10 +189,15 @@ class Walk:
         return ids
 
 
-async def delete_batch(tx: Tx, target: Target, cut: datetime, keys: list[tuple[Any, ...]]) -> int:
-    """Delete these rows if they may still go (the condition is checked again); how many went."""
+async def delete_batch(tx: Tx, target: Target, cut: datetime, keys: list[tuple[Any, ...]], incidents: list[int] | None = None) -> int:
+    """Delete these rows if they may still go (the condition is checked again; for an incident's details, within
+    ``incidents``, the walk's chunk, so planners look up those few incidents rather than every gone one); how many went."""
     if not keys:
         return 0
     columns = target.keys
     match = columns[0].in_([k[0] for k in keys]) if len(columns) == 1 else tuple_(*columns).in_(keys)
-    return (await tx.conn.execute(delete(target.table).where(match, target.selection(cut)))).rowcount
+    still = target.selection(cut)
+    if target.by_incident and incidents is not None:
+        chunk = select(INCIDENT.id).where(INCIDENT.id.in_(incidents), _gone(cut))
+        still = and_(target.table.c.incident_id.in_(chunk), target.where(cut))
+    return (await tx.conn.execute(delete(target.table).where(match, still))).rowcount
