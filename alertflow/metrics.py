@@ -73,6 +73,9 @@ class Metrics:
             registry=r,
         )
         self.events_queued = Gauge("alertflow_prefect_events_queued", "Events waiting to be sent to Prefect.", registry=r)
+        self.pruned = Counter(
+            "alertflow_retention_deleted_rows", "Rows retention deleted, by table (pipeline/retention.py).", ["table"], registry=r
+        )
         self._backlog = {name: Gauge(f"alertflow_{name}", help, registry=r) for name, help in BACKLOGS.items()}
 
     def observe_decided(self, received: Iterable[datetime], now: datetime) -> None:

@@ -1,4 +1,4 @@
-"""``alertflow db upgrade|current|revision``: the database's schema revision, and moving it to this version's.
+"""``alertflow db upgrade|current|prune|revision``: the database's schema revision, moving it to this version's, retention.
 
 Why commands of their own: an upgrade changes a database that holds every
 incident, so it is something an operator runs on purpose (before starting a
@@ -6,6 +6,12 @@ new version), not something a server does on its way up. ``alertflow api``
 and the worker only check, and refuse to start on an older schema with a
 message naming ``alertflow db upgrade``; ``alertflow up`` (one machine, the
 embedded default) upgrades by itself. The policy is in alertflow/store/schema.py.
+
+``alertflow db prune`` applies ``retention:`` now, or with ``--dry-run`` says
+what it would delete, with the pipeline's own code (alertflow/pipeline/retention.py).
+It deletes only while no pipeline leads (one leads wherever an API runs, and
+prunes by itself): it takes the lease for one batch at a time, so an API that
+starts meanwhile takes over within a batch.
 
 Each command uses the configured ``database_url``, the same settings as the
 API (``--config FILE``). SQLAlchemy and Alembic are imported inside the
@@ -15,19 +21,24 @@ commands, so ``--help`` stays instant.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from alertflow.cli.client import ConfigOption, cli_settings
+from alertflow.cli.client import NOT_FOUND, ConfigOption, JsonOption, cli_settings
+from alertflow.cli.render import print_json, print_tables
 from alertflow.config.settings import Settings
-from alertflow.errors import StoreError
+from alertflow.durations import format_duration
+from alertflow.errors import NotLeader, StoreError
 
 if TYPE_CHECKING:
+    from alertflow.pipeline.retention import Pass, Pruned
     from alertflow.store.database import Store
     from alertflow.store.schema import SchemaState
 
@@ -89,6 +100,63 @@ def current(config: ConfigOption = None) -> None:
     typer.echo(f"head      {state.head}")
     typer.echo(f"state     {'at head' if at_head else state.describe()}")
     raise typer.Exit(0 if at_head else 1)
+
+
+@db_app.command()
+def prune(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="only say what would go, per table; delete nothing")] = False,
+    json_output: JsonOption = False,
+    config: ConfigOption = None,
+) -> None:
+    """Delete what retention: lets go now, in batches (exit 1 when an API's pipeline leads: it prunes by itself)."""
+    settings = cli_settings(config)
+    logging.getLogger("alertflow.pipeline.leadership").setLevel(logging.ERROR)  # a lease per batch: saying so each time is noise
+
+    async def run(store: Store) -> Pass:
+        from alertflow.pipeline.leadership import Leadership
+        from alertflow.pipeline.retention import Pruner, as_leader_per_batch
+
+        await store.check_schema()
+        leadership = Leadership(store)
+        pruner = Pruner(store, settings.retention, as_leader_per_batch(store, leadership))
+        if dry_run:
+            return await pruner.measure()
+        if (leader := await leadership.current()) is not None and leader[2] > 0:
+            raise NotLeader(f"{leader[0]} leads the pipeline (term {leader[1]}) and prunes by itself")
+        return await pruner.prune()
+
+    try:
+        done = with_store(settings, run)
+    except NotLeader as err:
+        typer.secho(f"{err}; nothing deleted here (--dry-run shows what is left; stop the API to prune from here)", fg="red", err=True)
+        raise typer.Exit(NOT_FOUND) from None
+    if json_output:
+        print_json({"dry_run": dry_run, "rows": done.rows, "stopped": done.stopped, "tables": [_table(t) for t in done.tables]})
+    else:
+        header = ["table", "retention", "cut-off (UTC)", "rows", *(["oldest", "newest"] if dry_run else [])]
+        cells = [
+            [t.table, f"{t.setting}: {_when(t.keep) if t.keep else 'forever'}", _when(t.cutoff), f"{t.rows:,}",
+             *([_when(t.oldest), _when(t.newest)] if dry_run else [])]
+            for t in done.tables
+        ]  # fmt: skip
+        title = f"would delete {done.rows:,} rows (dry run)" if dry_run else f"deleted {done.rows:,} rows"
+        print_tables([(title, header, cells)], width=110)
+    if done.stopped:
+        typer.secho(f"stopped before the end: {done.stopped}; its pipeline prunes the rest", fg="red", err=True)
+        raise typer.Exit(NOT_FOUND)
+
+
+def _table(pruned: Pruned) -> dict[str, Any]:
+    """One table of ``db prune --json`` (docs/cli.md)."""
+    keep = None if pruned.keep is None else format_duration(pruned.keep)
+    times = {name: None if (at := getattr(pruned, name)) is None else at.isoformat() for name in ("cutoff", "oldest", "newest")}
+    return {"table": pruned.table, "setting": pruned.setting, "keep": keep, "rows": pruned.rows, **times}
+
+
+def _when(value: Any) -> str:
+    if value is None:
+        return "-"
+    return value.strftime("%Y-%m-%d %H:%M") if isinstance(value, datetime) else format_duration(value)
 
 
 @db_app.command(hidden=True)

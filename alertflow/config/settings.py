@@ -28,6 +28,7 @@ from alertflow.config.oncall import EscalationPolicy, Schedule, check_references
 from alertflow.config.people import Person, check_contacts
 from alertflow.config.reports import ReportSettings
 from alertflow.config.responses import Runbook, SwitchSettings
+from alertflow.config.retention import RetentionSettings
 from alertflow.config.sources import Sources
 from alertflow.errors import ConfigError
 from alertflow.yamlmodel import describe_problem, parse_yaml
@@ -77,6 +78,9 @@ class Settings(BaseSettings):
     sources: Sources = Field({}, description="senders: auth and settings per source (docs/sources.md)")
     reports: ReportSettings = Field(
         ReportSettings(), description="the weekly report, after hours, the open-incidents artifact (docs/reports.md)"
+    )
+    retention: RetentionSettings = Field(
+        RetentionSettings(), description="how long alerts, timelines, pages and commands are kept (docs/deploy.md, Retention)"
     )
 
     @classmethod

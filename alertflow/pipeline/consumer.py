@@ -72,7 +72,7 @@ class Pipeline:
         self.batch_size = batch_size
         self.clock = clock
         self.metrics = metrics or Metrics()
-        self._lock = asyncio.Lock()
+        self.lock = asyncio.Lock()  # one change at a time: decisions, commands, retention's deletes (retention.py)
         self.doorbell = Doorbell()
         self.handed = Handover(lambda: self.leadership.is_leader, self.doorbell.ring, store.undecided)  # alerts it committed
         self._restored_term: int | None = None  # the lease term the engine's memory was last rebuilt for
@@ -171,7 +171,7 @@ class Pipeline:
 
     async def _transaction(self, decide: Callable[[datetime], list[Decision]], batch: list[StoredAlert]) -> int:
         """Decide at ``now`` and write everything it changed together; returns flow runs queued."""
-        async with self._lock:
+        async with self.lock:
             now = self.clock()
             rows = Rows()
             try:  # decided before the transaction, so the store's write lock is held only for writing
@@ -208,7 +208,7 @@ class Pipeline:
         return await self._transition(incident_id, IncidentStatus.resolved, actor, TimelineKind.resolve, command)
 
     async def _transition(self, incident_id: int, to: IncidentStatus, actor: str, kind: TimelineKind, command: int | None) -> Incident:
-        async with self._lock:
+        async with self.lock:
             now, rows = self.clock(), Rows()
             async with self._write() as tx:
                 changed = await tx.transition(incident_id, to, actor, now)
@@ -234,7 +234,7 @@ class Pipeline:
 
     async def request_run(self, incident_id: int, flow: FlowName, actor: str, dry_run: bool = False, command: int | None = None) -> int:
         """Queue a response flow by hand, with the action its rule defines (or the flow's defaults)."""
-        async with self._lock:
+        async with self.lock:
             now = self.clock()
             async with self._write() as tx:
                 incident = await tx.get_incident(incident_id)
@@ -260,7 +260,7 @@ class Pipeline:
     ) -> Silence:  # fmt: skip
         check_matchers(matchers)
         values = {"matchers": matchers, "starts_at": starts_at, "ends_at": ends_at, "author": author, "comment": comment}
-        async with self._lock:
+        async with self.lock:
             async with self._write() as tx:
                 created = {**values, "created_at": self.clock()}
                 silence = Silence(id=await tx.add_silence(created), **created)
@@ -269,7 +269,7 @@ class Pipeline:
         return silence
 
     async def expire_silence(self, silence_id: int, command: int | None = None) -> None:
-        async with self._lock:
+        async with self.lock:
             async with self._write() as tx:
                 if not await tx.expire_silence(silence_id, self.clock()):
                     raise NotFound(f"silence {silence_id} does not exist or has already ended")

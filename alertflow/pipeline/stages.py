@@ -1,4 +1,4 @@
-"""The long-running core of the API process: inbox writer, pipeline, announcer, dispatcher and event emitter, wired.
+"""The long-running core of the API process: inbox writer, pipeline, announcer, dispatcher, event emitter and retention, wired.
 
 Every replica writes the inbox and dispatches; only the elected leader runs the
 pipeline and the announcer (alertflow/pipeline/leadership.py), and people's
@@ -9,7 +9,8 @@ dispatcher) so an alert moves through in milliseconds, and each also polls on
 a slow tick, so nothing depends on a nudge arriving: work left by a crash or
 by Prefect being down is picked up on the next tick. Events for Prefect's
 feed and automations leave from the emitter (alertflow/pipeline/events.py),
-fed by the pipeline and the announcer after their commits.
+fed by the pipeline and the announcer after their commits. The leader also
+prunes what ``retention:`` lets go (alertflow/pipeline/retention.py).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from alertflow.pipeline.dispatch import Dispatcher
 from alertflow.pipeline.events import EventEmitter
 from alertflow.pipeline.inbox import InboxWriter
 from alertflow.pipeline.leadership import Leadership
+from alertflow.pipeline.retention import Pruner, fenced
 from alertflow.rules import RuleSet, parse_rules
 from alertflow.store.database import Store
 from alertflow.store.wakeups import COMMANDS, INBOX, Listener
@@ -88,6 +90,9 @@ class Stages:
             self.store, ruleset, on_outbox=self._decided, metrics=self.metrics, leadership=self.leadership, emit=self.events.offer
         )
         self.commands = Commands(self.store, self.pipeline)
+        write = fenced(self.store, self.pipeline.lock, self.leadership)
+        leading, busy = (lambda: self.leadership.is_leader), (lambda: bool(self.pipeline.handed.alerts))
+        self.pruner = Pruner(self.store, settings.retention, write, active=leading, busy=busy, metrics=self.metrics)
         handed = self.pipeline.handed
         self.inbox = InboxWriter(self.store, on_commit=handed.hand_over, make_room=handed.make_room)
         self._stop = asyncio.Event()
@@ -103,6 +108,7 @@ class Stages:
             asyncio.create_task(self.dispatcher.run(self._stop), name="dispatcher"),
             asyncio.create_task(self.announcer.run(self._stop), name="announcer"),
             asyncio.create_task(self.events.run(self._stop), name="events"),
+            asyncio.create_task(self.pruner.run(self._stop), name="retention"),
         ]
         if not self.store.is_sqlite:  # replicas: alerts and commands taken by another process wake this one's pipeline
             listener = Listener(self.store.url, (INBOX, COMMANDS), self.pipeline.nudge)

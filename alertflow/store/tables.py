@@ -143,6 +143,7 @@ incident_alerts = Table(
     Column("status", String(16), nullable=False),
     Column("first_seen", UTCDateTime, nullable=False),
     Column("last_seen", UTCDateTime, nullable=False),
+    Index("ix_incident_alerts_fingerprint", "fingerprint"),  # retention: is an old inbox row's alert in a live incident? (revision 0005)
 )
 
 timeline = Table(

@@ -217,6 +217,7 @@ async def test_an_older_store_gets_the_column_and_old_runs_count_as_read(store: 
         await tx.conn.execute(text("ALTER TABLE outbox DROP COLUMN final_read_at"))
         await tx.conn.execute(text("DROP INDEX ix_inbox_fingerprint"))  # 0004
         await tx.conn.execute(text("DROP TABLE oncall_overrides"))  # 0006 (its index goes with it)
+        await tx.conn.execute(text("DROP INDEX ix_incident_alerts_fingerprint"))  # 0007
         await tx.conn.execute(text("UPDATE alembic_version SET version_num = '0002_leases_commands'"))
     await store.upgrade()
     async with store.read() as conn:
