@@ -145,6 +145,7 @@ class Pipeline:
     async def tick(self) -> None:
         """Run the engine's timers (group waits, quiet periods, windows, silences, heartbeats)."""
         queued = await self._transaction(lambda now: self.engine.tick(now), [])
+        self.writer.forget_dropped()
         if queued:
             self.on_outbox()
 

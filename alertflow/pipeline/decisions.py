@@ -61,6 +61,10 @@ class DecisionWriter:
         self.incidents = {key: group.ref for key, group in self.engine.groups.items() if group.ref is not None}
         self.storm.reset()
 
+    def forget_dropped(self) -> None:
+        """Keys whose group the engine dropped (a resolved incident past ``reopen_within``) leave the map too."""
+        self.incidents = {key: ref for key, ref in self.incidents.items() if key in self.engine.groups}
+
     async def write(self, tx: Tx, decision: Decision, now: datetime, rows: Rows) -> None:
         kind, key, alert = decision.kind, decision.key, decision.alert
         if kind is K.synthetic and alert is not None:
@@ -105,7 +109,8 @@ class DecisionWriter:
             # The resolving alert is already recorded: the engine decided alert_resolved for it just before.
             rows.timeline.append(entry(incident_id, now, TimelineKind.resolve, f"resolved: {decision.reason}", actor=actor))
             await self.queue_after_change(tx, incident_id, decision.rule_id or self._rule_of(key), now, resolved=True)
-            self.incidents.pop(key, None)
+            if key not in self.engine.groups:  # else it may reopen within the rule's reopen_within (forget_dropped)
+                self.incidents.pop(key, None)
             self.storm.forget(incident_id)
 
     async def _start(self, tx: Tx, decision: Decision, now: datetime, rows: Rows) -> None:

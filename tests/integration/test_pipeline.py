@@ -181,3 +181,20 @@ async def test_resolve_queues_failback_when_the_failover_asks_for_it(store: Stor
     assert [row["flow"] for row in rows][-2:] == ["recovery", "failback"]  # the timeline run queued at open shows the resolve
     params = rows[-1]["parameters"]["action"]["params"]
     assert (params["switch"], params["to"], params["healthy_for_seconds"]) == ("checkout", "primary", 90.0)
+
+
+async def test_a_firing_alert_within_reopen_within_reopens_the_incident_in_the_same_process(store: Store) -> None:
+    """Resolved by its alerts, then firing again within the rule's reopen_within: the same incident reopens (it once
+    did only after a restart: the running pipeline had forgotten the incident's key at resolve)."""
+    rules = parse_rules(
+        EXAMPLE_RULES.read_text().replace("    group_by: [service]\n", "    group_by: [service]\n    reopen_within: 10m\n", 1)
+    )
+    pipeline = Pipeline(store, rules)
+    await ingest(store, pipeline, FIRING)
+    await ingest(store, pipeline, RESOLVED)
+    await pipeline.tick()  # the quiet period (none here) and the engine's other timers
+    assert (await store.get_incident(1)).status is IncidentStatus.resolved
+    await ingest(store, pipeline, FIRING)
+    assert [i.id for i in await store.list_incidents()] == [1]
+    assert (await store.get_incident(1)).status is IncidentStatus.open
+    assert "reopen" in [e.kind.value for e in await store.get_timeline(1)]
