@@ -3,9 +3,8 @@
 Alerts are read from the inbox in arrival order and decided by the pure engine;
 the clock ticks once a second for its timers. Each batch's results (incidents,
 timeline entries, outbox rows, the engine's changed state and the inbox
-progress mark) are written in one transaction (a burst of new incidents in
-one per ten openings, so their first pages leave while the rest is decided:
-decisions.py ``decide_until_opened``); if that fails, the engine is
+progress mark) are written in one transaction (one per ten openings in a
+burst: decisions.py ``decide_until_opened``); if that fails, the engine is
 rebuilt from the store before the next try, so memory never runs ahead of
 disk, and a restart resumes windows and timers where the last commit left
 them. People's commands (ack, resolve, run, silences) take the same lock;
@@ -70,10 +69,7 @@ class Pipeline:
         self.commands = CommandQueue(store)
         self.engine = Engine(ruleset)
         self.writer = DecisionWriter(self.engine, ruleset)
-        self.on_outbox = on_outbox
-        self.emit = emit
-        self.batch_size = batch_size
-        self.clock = clock
+        self.on_outbox, self.emit, self.batch_size, self.clock = on_outbox, emit, batch_size, clock
         self.metrics = metrics or Metrics()
         self.lock = asyncio.Lock()  # one change at a time: decisions, commands, retention's deletes (retention.py)
         self.doorbell = Doorbell()
@@ -153,9 +149,8 @@ class Pipeline:
             self.on_outbox()
 
     async def _apply(self, batch: list[StoredAlert]) -> None:
-        """Persist a batch's decisions, a transaction per ``OPENS_PER_COMMIT`` incidents opened. A part that fails
-        for any reason but an unavailable store is retried alert by alert: one poison alert is set aside (stored,
-        with its error) instead of blocking everything behind it."""
+        """Persist a batch's decisions, a transaction per ``OPENS_PER_COMMIT`` openings. A part that fails but for an
+        unavailable store is retried alert by alert: a poison alert is set aside (stored, with its error)."""
         while batch:
             try:
                 queued, decided = await self._transaction(partial(decide_until_opened, self.engine, batch), batch)
