@@ -3,8 +3,7 @@
 Alerts are read from the inbox in arrival order and decided by the pure engine;
 the clock ticks once a second for its timers. Each batch's results (incidents,
 timeline entries, outbox rows, the engine's changed state and the inbox
-progress mark) are written in one transaction (one per ten openings in a
-burst: decisions.py ``decide_until_opened``); if that fails, the engine is
+progress mark) are written in one transaction; if that fails, the engine is
 rebuilt from the store before the next try, so memory never runs ahead of
 disk, and a restart resumes windows and timers where the last commit left
 them. People's commands (ack, resolve, run, silences) take the same lock;
@@ -32,7 +31,6 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timezone
-from functools import partial
 from typing import Any
 
 from alertflow.doorbell import Doorbell
@@ -41,7 +39,7 @@ from alertflow.events import ACKNOWLEDGED, RESOLVED, event_for
 from alertflow.metrics import Metrics
 from alertflow.models import ACTION_BY_FLOW, Action, FlowName, Incident, IncidentStatus, Silence, TimelineKind
 from alertflow.pipeline.commands import apply_pending, check_matchers
-from alertflow.pipeline.decisions import DecisionWriter, Rows, decide_until_opened, entry
+from alertflow.pipeline.decisions import DecisionWriter, Rows, entry
 from alertflow.pipeline.inbox import Handover
 from alertflow.pipeline.leadership import STANDBY_POLL_SECONDS, Leadership, Unfenced
 from alertflow.rules import Engine, RuleSet
@@ -69,7 +67,10 @@ class Pipeline:
         self.commands = CommandQueue(store)
         self.engine = Engine(ruleset)
         self.writer = DecisionWriter(self.engine, ruleset)
-        self.on_outbox, self.emit, self.batch_size, self.clock = on_outbox, emit, batch_size, clock
+        self.on_outbox = on_outbox
+        self.emit = emit
+        self.batch_size = batch_size
+        self.clock = clock
         self.metrics = metrics or Metrics()
         self.lock = asyncio.Lock()  # one change at a time: decisions, commands, retention's deletes (retention.py)
         self.doorbell = Doorbell()
@@ -143,54 +144,51 @@ class Pipeline:
 
     async def tick(self) -> None:
         """Run the engine's timers (group waits, quiet periods, windows, silences, heartbeats)."""
-        queued, _ = await self._transaction(lambda now: (self.engine.tick(now), 0), [])
+        queued = await self._transaction(lambda now: self.engine.tick(now), [])
         self.writer.forget_dropped()
         if queued:
             self.on_outbox()
 
     async def _apply(self, batch: list[StoredAlert]) -> None:
-        """Persist a batch's decisions, a transaction per ``OPENS_PER_COMMIT`` openings. A part that fails but for an
-        unavailable store is retried alert by alert: a poison alert is set aside (stored, with its error)."""
-        while batch:
-            try:
-                queued, decided = await self._transaction(partial(decide_until_opened, self.engine, batch), batch)
-            except (StoreUnavailable, NotLeader):
-                raise
-            except Exception as err:
-                if len(batch) > 1:
-                    log.warning("batch of %d alerts failed (%s); retrying one by one", len(batch), err)
-                    for stored in batch:
-                        await self._apply([stored])
-                    return
-                log.error("inbox alert %s set aside: %s: %s", batch[0].id, type(err).__name__, err)
-                async with self._write() as tx:
-                    await tx.mark_processed([batch[0].id], utcnow(), error=f"{type(err).__name__}: {err}"[:2000])
+        """Persist a batch's decisions in one transaction. A batch that fails for any reason but an
+        unavailable store is retried alert by alert, so one poison alert is set aside (stored, with
+        its error) instead of blocking everything behind it."""
+        try:
+            queued = await self._transaction(lambda now: [d for s in batch for d in self.engine.process(s.alert, now)], batch)
+        except (StoreUnavailable, NotLeader):
+            raise
+        except Exception as err:
+            if len(batch) > 1:
+                log.warning("batch of %d alerts failed (%s); retrying one by one", len(batch), err)
+                for stored in batch:
+                    await self._apply([stored])
                 return
-            if queued:
-                self.on_outbox()
-            batch = batch[decided:]
+            log.error("inbox alert %s set aside: %s: %s", batch[0].id, type(err).__name__, err)
+            async with self._write() as tx:
+                await tx.mark_processed([batch[0].id], utcnow(), error=f"{type(err).__name__}: {err}"[:2000])
+            return
+        if queued:
+            self.on_outbox()
 
-    async def _transaction(self, decide: Callable[[datetime], tuple[list[Decision], int]], batch: list[StoredAlert]) -> tuple[int, int]:
-        """Decide at ``now`` the first alerts of ``batch`` (``decide`` says how many) and write everything it
-        changed together; returns flow runs queued and alerts decided."""
+    async def _transaction(self, decide: Callable[[datetime], list[Decision]], batch: list[StoredAlert]) -> int:
+        """Decide at ``now`` and write everything it changed together; returns flow runs queued."""
         async with self.lock:
             now = self.clock()
             rows = Rows()
             try:  # decided before the transaction, so the store's write lock is held only for writing
-                decisions, decided = decide(now)
+                decisions = decide(now)
             except Exception:
                 await self.restore()  # memory must not run ahead of disk
                 raise
-            batch = batch[:decided]
             if not (decisions or batch or self.engine.dirty or self.writer.storm.pending()):
-                return 0, decided  # a tick that changed nothing writes nothing (keep_alive renews the lease)
+                return 0  # a tick that changed nothing writes nothing (keep_alive renews the lease)
             async with self._write() as tx:
                 for decision in decisions:
                     await self.writer.write(tx, decision, now, rows)
                 await self._flush(tx, rows, batch, now)
             self.emit(rows.events)  # committed: now, and only now, Prefect may hear of it
         self.metrics.observe_decided((s.alert.received_at for s in batch), utcnow())  # wall time, whatever the engine's clock
-        return tx.queued, decided
+        return tx.queued
 
     async def _flush(self, tx: Tx, rows: Rows, batch: list[StoredAlert], now: datetime) -> None:
         # The storm path (many alerts joining few incidents) is these few statements.

@@ -25,7 +25,6 @@ commit (alertflow/pipeline/events.py), never before, and never waits for it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -35,7 +34,6 @@ from alertflow.models import Action, Alert, FailoverAction, FlowName, IncidentSt
 from alertflow.pipeline.storm import StormFolds
 from alertflow.rules import Engine, RuleSet
 from alertflow.rules.decision import Decision, DecisionKind
-from alertflow.store.database import StoredAlert
 from alertflow.store.switch_moves import still_relying
 from alertflow.store.tx import Tx
 
@@ -199,25 +197,6 @@ def _alert_entry(incident_id: int, alert: Alert) -> TimelineEntry:
     links = {"generator_url": alert.generator_url, "runbook_url": alert.annotations.get("runbook_url")}
     data.update({name: url for name, url in links.items() if url})  # the page links to them
     return entry(incident_id, alert.received_at, TimelineKind.alert, summary, **data)
-
-
-# A burst of new incidents is written this many openings to a transaction: each commit lets the announcer send their
-# first pages while the pipeline decides the rest (one transaction for 60 openings held SQLite's writer ~0.3 s).
-OPENS_PER_COMMIT = 10
-
-
-def decide_until_opened(engine: Engine, batch: Sequence[StoredAlert], now: datetime) -> tuple[list[Decision], int]:
-    """Decide the batch's alerts in order until ``OPENS_PER_COMMIT`` incidents opened or reopened; the decisions
-    and how many alerts they cover (the rest is the next transaction's). Alerts joining incidents do not count."""
-    decisions: list[Decision] = []
-    opened = 0
-    for n, stored in enumerate(batch, 1):
-        found = engine.process(stored.alert, now)
-        decisions += found
-        opened += sum(d.kind in (K.open, K.reopen) for d in found)
-        if opened >= OPENS_PER_COMMIT:
-            return decisions, n
-    return decisions, len(batch)
 
 
 def _incidents(ids: list[int]) -> str:

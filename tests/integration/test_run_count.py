@@ -228,23 +228,3 @@ async def test_an_older_store_gets_the_column_and_old_runs_count_as_read(store: 
     async with store.write() as tx:  # the column works as a fresh store's does
         await tx.conn.execute(update(t.outbox).values(final_read_at=None))
     assert [r["final_read_at"] for r in await store.outbox_for(1)] == [None] * 4
-
-
-async def test_a_burst_of_new_incidents_commits_ten_openings_at_a_time(store: Store) -> None:
-    """25 alerts opening 25 incidents, taken as one batch: written in three transactions (10, 10, 5 openings), so
-    the first pages can leave while the rest is decided; 40 alerts joining one incident go in one transaction."""
-    pipeline = Pipeline(store, RULES)
-    commits: list[int] = []
-    flush = pipeline._flush
-
-    async def counting(tx, rows, batch, now):  # type: ignore[no-untyped-def]
-        commits.append(len(batch))
-        await flush(tx, rows, batch, now)
-
-    pipeline._flush = counting  # type: ignore[method-assign]
-    await ingest(store, pipeline, *(alert("ServiceDown", f"s{n}-1", service=f"s{n}") for n in range(25)))
-    assert commits == [10, 10, 5]
-    assert len(await store.list_incidents()) == 25 and (await store.counts())["inbox_pending"] == 0
-    commits.clear()
-    await ingest(store, pipeline, *(alert("ServiceDown", f"s0-{n}", service="s0") for n in range(2, 42)))
-    assert commits == [40]
