@@ -70,7 +70,7 @@ async def test_a_restarted_run_sends_no_repeat_twice(sandbox, incident, make_con
     store, incident_id = incident
     await firing(store, incident_id)
     make_config(sandbox, database_url=store.url)
-    action = PagingAction(params={"channel": "#oncall", "repeat_interval": "2s"})
+    action = PagingAction(params={"channel": "#oncall", "repeat_interval": "3s"})  # repeat 3 is 3 s after repeat 2: room to resolve
     first = asyncio.create_task(page_oncall(incident_id, action, episode="e" * 32))
     await until(lambda: replies(sandbox), what="repeat 1")
     first.cancel()
