@@ -14,8 +14,9 @@ later) the timeline again; failback on resolve when the rule's failover asks
 for it (held while another open incident relies on the switch). A response
 runs only if the incident's rule has that action, a timeline run is queued
 only when no run of it is yet to read the store (alertflow/store/tx.py), and a
-failover joins a run about to make the same move (store/switch_moves.py). The others: a person's ``alertflow run`` (consumer.py)
-and a handover's page (flows/handover.py). docs/responses.md counts them.
+failover joins a run about to make the same move (store/switch_moves.py).
+The others: a person's ``alertflow run`` (consumer.py) and a handover's page
+(flows/handover.py). docs/responses.md counts them.
 
 Each incident transition decided here (opened, reopened, resolved, severity
 changed, flapping) also becomes an event for Prefect (alertflow/events.py) in
