@@ -79,7 +79,9 @@ class System:
         return asyncio.run(read())
 
     def timeline(self, incident_id: int) -> list[str]:
-        return [e["summary"] for e in self.api.get(f"/incidents/{incident_id}").json()["timeline"]]
+        """The incident's timeline summaries; none while the incident is not decided yet (a 404), so polls go on."""
+        response = self.api.get(f"/incidents/{incident_id}")
+        return [] if response.status_code == 404 else [e["summary"] for e in response.json()["timeline"]]
 
 
 @pytest.fixture
