@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import flow
-from prefect.context import FlowRunContext
 
 from alertflow.flows.timeline import LIFECYCLE_HOOKS, close_run
 from alertflow.flows.traffic import describe_plan, move_traffic
@@ -31,5 +30,4 @@ async def fail_over(incident_id: int, action: FailoverAction) -> str | dict[str,
     try:
         return await move_traffic(incident_id, params.switch, params.to, action.retry, "failover")
     finally:  # settled, moved or not: a failover decided from now on gets a run of its own
-        context = FlowRunContext.get()
-        await close_run(context.flow_run if context else None)
+        await close_run()

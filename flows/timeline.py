@@ -97,9 +97,12 @@ def running_responses(outbox: list[dict[str, Any]], entries: list[TimelineEntry]
     return sum(1 for row in outbox if row["flow"] != "timeline" and (row["flow_run_id"] is None or row["flow_run_id"] not in ended))
 
 
-async def close_run(flow_run: Any) -> None:
-    """Mark on the run's outbox row that later changes cannot count on it any more (a timeline run's last look
-    at the store, a failover run's settled move; alertflow/store/tx.py); none for a run started by hand in Prefect."""
+async def close_run(flow_run: Any = None) -> None:
+    """Mark on the run's outbox row (the current run's by default) that later changes cannot count on it any more (a
+    timeline run's last look at the store, a failover run's settled move; alertflow/store/tx.py); none for a run
+    started by hand in Prefect."""
+    if flow_run is None and (context := FlowRunContext.get()) is not None:
+        flow_run = context.flow_run
     if flow_run is not None and flow_run.idempotency_key:
         async with store().write() as tx:
             await tx.close_run(flow_run.idempotency_key, datetime.now(timezone.utc))
@@ -133,8 +136,7 @@ async def record_timeline(incident_id: int, action: TimelineAction = TimelineAct
             published, last_publish = count, now
             await refresh_open_incidents(datetime.now(timezone.utc), wait=False)
         await asyncio.sleep(POLL_SECONDS)
-    context = FlowRunContext.get()
-    await close_run(context.flow_run if context else None)  # from here on, a change queues a new run
+    await close_run()  # from here on, a change queues a new run
     looked = datetime.now(timezone.utc)
     if await store().timeline_count(incident_id) != published:
         await publish(incident_id)
