@@ -5,7 +5,7 @@ shift → verify through the front end │ restore, record, escalate). This flow
 adds what is particular to failing over: one at a time per switch, a dry run
 that only describes, and idempotence (a re-run after success changes nothing
 and says so). Incidents decided while this run has yet to settle its move join
-it instead of queuing their own (alertflow/store/tx.py ``join_failover``); the
+it instead of queuing their own (alertflow/store/shared_runs.py); the
 run marks its outbox row when the move is settled, either way, so a failover
 decided after that runs again. Failing back is flows/failback.py.
 """

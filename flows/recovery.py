@@ -10,6 +10,10 @@ runs again a step that was cut off only if the runbook marks it
 may not have run. A step that still fails after its retries stops the
 runbook: the failure (step, trimmed output, flow run link) is recorded and
 escalated to a person. A dry run records the plan and the current health only.
+
+Incidents that need the same runbook while this run is under way join it
+(alertflow/store/shared_runs.py): when it ends, each hears how, and a healed
+service mitigates them with this run's own incident.
 """
 
 from __future__ import annotations
@@ -18,15 +22,16 @@ from typing import Any
 
 import httpx
 from prefect import flow
+from prefect.context import FlowRunContext
 from prefect.deployments import run_deployment
 
-from alertflow.config.responses import HealthCheck, HttpStep, RunbookStep, RunDeploymentStep, ShellStep
+from alertflow.config.responses import HealthCheck, HttpStep, Runbook, RunbookStep, RunDeploymentStep, ShellStep
 from alertflow.config.secrets import resolve_secrets
 from alertflow.errors import ConfigError, IntegrationError, RetryableIntegrationError
 from alertflow.events import MITIGATED
 from alertflow.flows.handover import hand_over, trim
 from alertflow.flows.runtime import current_run, io_task, record, settings, store, with_retry
-from alertflow.flows.timeline import LIFECYCLE_HOOKS
+from alertflow.flows.timeline import LIFECYCLE_HOOKS, close_run
 from alertflow.integrations.steps.runbook import Outcome, run_http_step, run_shell_step, wait_until_healthy
 from alertflow.models import RecoveryAction, TimelineKind
 from alertflow.templates import render
@@ -86,6 +91,17 @@ async def run_recovery(incident_id: int, action: RecoveryAction) -> str | dict[s
         raise ConfigError(f"no runbook named {name!r} in the config file")
     if action.params.dry_run:
         return await describe_runbook(incident_id, name, runbook.steps, runbook.verify)
+    healthy = False
+    try:
+        result, healthy = await carry_out(incident_id, name, runbook, action)
+        return result
+    finally:  # healed or handed to people: a recovery decided from now on gets a run of its own
+        await close_run()
+        await tell_joined(incident_id, name, healthy)
+
+
+async def carry_out(incident_id: int, name: str, runbook: Runbook, action: RecoveryAction) -> tuple[str, bool]:
+    """The runbook's steps, then its verification: (what happened, whether the service is healthy)."""
     incident = await store().get_incident(incident_id)
     variables = {"service": incident.service, "incident_id": str(incident_id), "runbook": name}
     progress = await step_progress(incident_id)
@@ -96,7 +112,7 @@ async def run_recovery(incident_id: int, action: RecoveryAction) -> str | dict[s
             why = f"recovery runbook {name}: step {step.name} was cut off when its worker stopped and may or may not have run"
             await record(incident_id, TimelineKind.recovery, f"{why}; not run again (not idempotent)", major=True)
             await hand_over(incident_id, why, "mark the step `idempotent: true` in the runbook if running it twice is safe")
-            return why
+            return why, False
         await record(incident_id, TimelineKind.recovery, f"runbook {name}: {step.name} started", runbook_step=step.name, phase="started")
         task = with_retry(run_step, step.retry or action.retry).with_options(
             name=f"step-{step.name}", timeout_seconds=step.timeout_seconds + TASK_TIMEOUT_MARGIN
@@ -116,7 +132,22 @@ async def run_recovery(incident_id: int, action: RecoveryAction) -> str | dict[s
     mitigated = await store().mark_mitigated(incident_id)  # False when already mitigated or resolved: no news
     summary = f"runbook {name}: service healthy, incident mitigated"
     await record(incident_id, TimelineKind.recovery, summary, event=MITIGATED if mitigated else None, detail=outcome.detail, major=True)
-    return outcome.detail
+    return outcome.detail, True
+
+
+async def tell_joined(incident_id: int, name: str, healthy: bool) -> None:
+    """Incidents that joined this run instead of running the same runbook (alertflow/store/shared_runs.py) hear how
+    it ended; a healed service mitigates them too."""
+    context = FlowRunContext.get()
+    key = context.flow_run.idempotency_key if context is not None and context.flow_run is not None else None
+    for joined in await store().joined_incidents(key) if key else []:
+        if healthy:
+            mitigated = await store().mark_mitigated(joined)
+            summary = f"runbook {name} (the run of incident #{incident_id}): service healthy, incident mitigated"
+            await record(joined, TimelineKind.recovery, summary, event=MITIGATED if mitigated else None, major=True)
+        else:
+            summary = f"runbook {name} (the run of incident #{incident_id}) did not heal the service: handed to people there"
+            await record(joined, TimelineKind.recovery, summary, major=True)
 
 
 async def step_progress(incident_id: int) -> dict[str, str]:

@@ -29,10 +29,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+from alertflow.config.responses import Runbook
 from alertflow.doorbell import Doorbell
 from alertflow.errors import Conflict, InputError, NotFound, NotLeader, StoreUnavailable
 from alertflow.events import ACKNOWLEDGED, RESOLVED, event_for
@@ -60,13 +61,13 @@ class Pipeline:
     def __init__(
         self, store: Store, ruleset: RuleSet, *, on_outbox: Callable[[], None] = lambda: None, batch_size: int = 1000,
         clock: Callable[[], datetime] = utcnow, metrics: Metrics | None = None, leadership: Leadership | Unfenced | None = None,
-        emit: Callable[[list[dict[str, Any]]], None] = lambda events: None,
+        emit: Callable[[list[dict[str, Any]]], None] = lambda events: None, runbooks: Mapping[str, Runbook] | None = None,
     ) -> None:  # fmt: skip
         self.store = store
         self.leadership = leadership or Unfenced()
         self.commands = CommandQueue(store)
         self.engine = Engine(ruleset)
-        self.writer = DecisionWriter(self.engine, ruleset)
+        self.writer = DecisionWriter(self.engine, ruleset, runbooks or {})
         self.on_outbox = on_outbox
         self.emit = emit
         self.batch_size = batch_size
@@ -249,7 +250,7 @@ class Pipeline:
                         ) from None
                 if dry_run:
                     action = _as_dry_run(action)
-                outbox_id = await tx.queue_action(incident_id, action, now, join=False)  # asked for: it runs
+                outbox_id = await tx.queue_action(incident_id, action, now)  # asked for: it runs, never joins another's run
                 what = f"{flow.value} flow{' dry run' if dry_run else ''} requested by {actor}"
                 await tx.add_timeline([entry(incident_id, now, TimelineKind.note, what, actor=actor)])
                 await finish_command(tx, command, now, {"value": outbox_id})

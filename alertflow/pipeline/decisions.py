@@ -14,7 +14,7 @@ later) the timeline again; failback on resolve when the rule's failover asks
 for it (held while another open incident relies on the switch). A response
 runs only if the incident's rule has that action, a timeline run is queued
 only when no run of it is yet to read the store (alertflow/store/tx.py), and a
-failover joins a run about to make the same move (store/switch_moves.py).
+failover or recovery joins a run about to do the same (store/shared_runs.py).
 The others: a person's ``alertflow run`` (consumer.py) and a handover's page
 (flows/handover.py). docs/responses.md counts them.
 
@@ -26,16 +26,18 @@ commit (alertflow/pipeline/events.py), never before, and never waits for it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from alertflow.config.responses import Runbook
 from alertflow.events import FLAPPING, OPENED, REOPENED, RESOLVED, SEVERITY_CHANGED, event_for, incident_event
 from alertflow.models import Action, Alert, FailoverAction, FlowName, IncidentStatus, TimelineEntry, TimelineKind
 from alertflow.pipeline.storm import StormFolds
 from alertflow.rules import Engine, RuleSet
 from alertflow.rules.decision import Decision, DecisionKind
-from alertflow.store.switch_moves import still_relying
+from alertflow.store.shared_runs import join_run, runbook_sharing, still_relying
 from alertflow.store.tx import Tx
 
 K = DecisionKind
@@ -52,9 +54,10 @@ class Rows:
 
 
 class DecisionWriter:
-    def __init__(self, engine: Engine, ruleset: RuleSet) -> None:
+    def __init__(self, engine: Engine, ruleset: RuleSet, runbooks: Mapping[str, Runbook]) -> None:
         self.engine = engine
         self.ruleset = ruleset
+        self.sharing = {name: sharing for name, runbook in runbooks.items() if (sharing := runbook_sharing(runbook))}
         self.incidents: dict[str, int] = {}  # incident key -> id, for keys with an incident
         self.storm = StormFolds()
 
@@ -155,13 +158,14 @@ class DecisionWriter:
 
     async def _queue_all(self, tx: Tx, incident_id: int, actions: tuple[Action, ...], now: datetime) -> None:
         for action in actions:
-            await tx.queue_action(incident_id, action, now)
+            if await join_run(tx, incident_id, action, now, self.sharing) is None:
+                await tx.queue_action(incident_id, action, now)
 
     async def queue_after_change(self, tx: Tx, incident_id: int, rule_id: str, now: datetime, resolved: bool = False) -> None:
         """Re-publish the timeline artifact after a change, if it was published before (the rule has a timeline
         action and it became due), unless a run yet to read the store will show the change anyway (Tx.queue_action);
         on resolve, also fail back if the rule's failover action asks for it and no other open incident relies on
-        the switch (alertflow/store/switch_moves.py)."""
+        the switch (alertflow/store/shared_runs.py)."""
         timeline = self.rule_action(rule_id, FlowName.timeline)
         if timeline is not None and await tx.has_timeline_run(incident_id):
             await tx.queue_action(incident_id, timeline, now)

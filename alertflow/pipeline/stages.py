@@ -87,8 +87,9 @@ class Stages:
         self.leadership = Leadership(self.store)
         self.announcer = Announcer(self.store, settings, self.metrics, active=lambda: self.leadership.is_leader, emit=self.events.offer)
         self.pipeline = Pipeline(
-            self.store, ruleset, on_outbox=self._decided, metrics=self.metrics, leadership=self.leadership, emit=self.events.offer
-        )
+            self.store, ruleset, on_outbox=self._decided, metrics=self.metrics, leadership=self.leadership,
+            emit=self.events.offer, runbooks=settings.runbooks,
+        )  # fmt: skip
         self.commands = Commands(self.store, self.pipeline)
         write = fenced(self.store, self.pipeline.lock, self.leadership)
         leading, busy = (lambda: self.leadership.is_leader), (lambda: bool(self.pipeline.handed.alerts))

@@ -26,6 +26,7 @@ from alertflow.store import tables as t
 from alertflow.store.connections import Connections
 from alertflow.store.firing import FiringReads
 from alertflow.store.schema import SchemaVersions
+from alertflow.store.shared_runs import joined_incidents
 from alertflow.store.timeline import TimelineReads
 from alertflow.store.wakeups import INBOX, notify
 
@@ -160,6 +161,11 @@ class Store(Connections, TimelineReads, FiringReads, SchemaVersions):
                 return await tx.transition(incident_id, IncidentStatus.mitigated, "system", datetime.now(timezone.utc)) is not None
         except Conflict:
             return False
+
+    async def joined_incidents(self, idempotency_key: str) -> list[int]:
+        """The incidents that joined the run of this outbox row instead of queuing their own (shared_runs.py)."""
+        async with self.read() as conn:
+            return await joined_incidents(conn, idempotency_key)
 
     # -- locks ---------------------------------------------------------------
 

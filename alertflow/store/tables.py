@@ -181,7 +181,7 @@ outbox = Table(
         sqlite_where=text("dispatched_at IS NULL"),
         postgresql_where=text("dispatched_at IS NULL"),
     ),
-    # A failover decision looks for an unsettled failover run and later failbacks of the switch (store/switch_moves.py).
+    # A failover decision looks for an unsettled failover run and later failbacks of the switch (store/shared_runs.py).
     Index("ix_outbox_unsettled", "flow", "id", sqlite_where=text("final_read_at IS NULL"), postgresql_where=text("final_read_at IS NULL")),
 )
 

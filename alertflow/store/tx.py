@@ -15,8 +15,8 @@ has one writer at a time), and the run marks its last look by updating that
 row (``close_run``) before reading: whichever commits first, the
 change is shown, by the run that was found or by the new one.
 
-Failover runs are saved the same way (alertflow/store/switch_moves.py): a
-failover that a queued or running run is about to make joins that run.
+Failover and recovery runs are saved the same way (alertflow/store/shared_runs.py):
+a response that a queued or running run is about to carry out joins that run.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from alertflow.errors import Conflict, NotFound
-from alertflow.models import Action, Alert, FailoverAction, FlowName, Incident, IncidentStatus, TimelineEntry
-from alertflow.store import bulk, switch_moves
+from alertflow.models import Action, Alert, FlowName, Incident, IncidentStatus, TimelineEntry
+from alertflow.store import bulk
 from alertflow.store import tables as t
 
 # Where each status may go next; resolved is final.
@@ -160,21 +160,19 @@ class Tx:
         query = update(t.silences).where(t.silences.c.id == silence_id, t.silences.c.ends_at > at).values(ends_at=at)
         return (await self.conn.execute(query)).rowcount == 1
 
-    async def queue_action(self, incident_id: int, action: Action, at: datetime, join: bool = True) -> int:
+    async def queue_action(self, incident_id: int, action: Action, at: datetime) -> int:
         """Queue one response flow run: the outbox row the dispatcher will send to Prefect; its id.
 
         A timeline run is queued only if no run of the incident's timeline is yet to take its last
         look at the store; if one is, that one shows this transaction's changes, and its row's id is
-        returned. A failover joins a failover run of any incident that is yet to settle the same move
-        (unless ``join`` is false: a person asked for this run), and that run's row id is returned.
+        returned. (A rule's failover or recovery may join another incident's run instead of coming
+        here: alertflow/store/shared_runs.py.)
         A paging action is also queued for announcement, in the same transaction: its first
         notification leaves from the API process at once, whatever Prefect is doing, and the
         paging run that follows shares its episode in the page log, so it never sends it again.
         """
         if action.flow is FlowName.timeline and (pending := await self.pending_timeline_run(incident_id, at)) is not None:
             return pending
-        if join and isinstance(action, FailoverAction) and (joined := await switch_moves.join_failover(self, incident_id, action, at)):
-            return joined
         key = uuid.uuid4()
         parameters: dict[str, Any] = {"incident_id": incident_id, "action": action.model_dump(mode="json")}
         if action.flow is FlowName.paging:

@@ -78,6 +78,28 @@ def test_alert_fans_out_four_flows_dedups_and_resolves(start_system) -> None:  #
         assert event in artifact, (event, artifact)
 
 
+def test_two_services_down_at_once_share_the_failover_and_the_runbook(start_system) -> None:  # type: ignore[no-untyped-def]
+    """Checkout and payments down in one webhook: incident 2 joins incident 1's failover and recovery runs (the
+    example runbook restarts checkout whoever asks), gets only its page and timeline runs, and is mitigated when the
+    shared runbook heals checkout; the shared run marks its row, so a recovery decided later runs again."""
+    system = start_system()
+    payload = json.loads(FIRING)
+    [first] = payload["alerts"]
+    labels = {**first["labels"], "service": "payments", "instance": "payments-1:8080"}
+    payload["alerts"].append({**first, "labels": labels, "fingerprint": "5b7c0d1e2f3a4b5c"})
+    assert system.api.post("/webhooks/alertmanager", content=json.dumps(payload), headers=JSON).status_code == 202
+    system.completed_runs(1, 4)
+    runs = system.completed_runs(2, 2)
+    assert sorted(r.name for r in runs) == ["paging-incident-2", "timeline-incident-2"]
+    wait_for(lambda: system.api.get("/incidents/2").json()["incident"]["status"] == "mitigated", 30, "incident 2 mitigated")
+    timeline = system.timeline(2)
+    assert "runbook restart-checkout (the run of incident #1): service healthy, incident mitigated" in timeline, timeline
+    assert any(s.startswith("failover of switch checkout to standby is already under way in the run of incident #1") for s in timeline)
+    [recovery] = [row for row in system.api.get("/incidents/1").json()["flow_runs"] if row["flow"] == "recovery"]
+    assert recovery["final_read_at"], "the recovery run marked its row when it ended"
+    assert system.sandbox.state.restarts == ["checkout"], "checkout restarted once for both incidents"
+
+
 def test_rule_retry_policy_recovers_from_slack_failures(start_system, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Retries written in the rules file reach the flow: two Slack 500s, then the page lands on the third attempt."""
     rules = tmp_path / "rules.yaml"

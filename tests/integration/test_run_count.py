@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import text, update
 
+from alertflow.config.responses import Runbook
 from alertflow.models import Alert, AlertStatus, FlowName, Severity, TimelineEntry, TimelineKind
 from alertflow.pipeline.consumer import Pipeline
 from alertflow.rules import parse_rules
@@ -45,7 +46,32 @@ rules:
     actions:
       - {flow: timeline}
       - {flow: paging, params: {channel: "#oncall"}, min_severity: critical}
+  - id: instance-down
+    description: One instance stopped answering
+    matchers: ['alertname="InstanceDown"']
+    severity: warning
+    group_by: [instance]
+    actions:
+      - {flow: recovery, params: {runbook: restart-service}}
+  - id: job-stuck
+    description: A batch job stopped making progress
+    matchers: ['alertname="JobStuck"']
+    severity: warning
+    group_by: [instance]
+    actions:
+      - {flow: recovery, params: {runbook: reset-incident}}
 """)
+
+
+def runbook(url: str) -> Runbook:
+    return Runbook.model_validate({"steps": [{"kind": "http", "name": "restart", "method": "POST", "url": url}], "verify": {"url": url}})
+
+
+RUNBOOKS = {
+    "restart-checkout": runbook("http://127.0.0.1:9/restart/checkout"),  # the same for every incident
+    "restart-service": runbook("http://127.0.0.1:9/restart/{service}"),  # the same for incidents of one service
+    "reset-incident": runbook("http://127.0.0.1:9/reset/{incident_id}"),  # never the same
+}
 
 
 def alert(name: str, instance: str, severity: str = "critical", status: str = "firing", service: str = "checkout") -> Alert:
@@ -164,6 +190,52 @@ async def test_incidents_failing_over_one_switch_share_its_run_and_the_last_to_r
         assert held["held_by"] == [i for i in (1, 2, 3, 4) if i > incident_id]
     await pipeline.resolve(4, "alice")
     assert (await flows(store, 4))[-1] == "failback"
+
+
+async def recovery_entries(store: Store, incident_id: int) -> list[dict]:
+    return [e.data for e in await store.get_timeline(incident_id) if e.kind is TimelineKind.recovery]
+
+
+async def test_incidents_needing_one_runbook_share_its_run_while_it_is_under_way(store: Store) -> None:
+    """A runbook that does the same whoever asks is run once for every incident that needs it while its run is under
+    way; the run knows who joined it; once it has ended, or when a person asks, a recovery gets its own run."""
+    pipeline = Pipeline(store, RULES, runbooks=RUNBOOKS)
+    await ingest(store, pipeline, alert("ServiceDown", "a-1", service="a"))
+    await ingest(store, pipeline, alert("ServiceDown", "b-1", service="b"))
+    assert await flows(store, 1) == ["paging", "timeline", "failover", "recovery"]
+    assert await flows(store, 2) == ["paging", "timeline"], "failover and recovery both joined incident 1's runs"
+    [own] = [r for r in await store.outbox_for(1) if r["flow"] == "recovery"]
+    assert await recovery_entries(store, 2) == [{"runbook": "restart-checkout", "joined_incident": 1, "outbox_id": own["id"]}]
+
+    await dispatch(store, "recovery", incident_id=1)  # created in Prefect, running: still joined
+    await ingest(store, pipeline, alert("ServiceDown", "c-1", service="c"))
+    assert "recovery" not in await flows(store, 3)
+    assert await store.joined_incidents(own["idempotency_key"]) == [2, 3]
+    await close(store, own["idempotency_key"])  # the run ended
+    await ingest(store, pipeline, alert("ServiceDown", "d-1", service="d"))
+    assert (await flows(store, 4))[-1] == "recovery"
+    await pipeline.request_run(2, FlowName.recovery, "alice")
+    assert (await flows(store, 2))[-1] == "recovery", "asked for by a person: it runs"
+    assert await store.joined_incidents(own["idempotency_key"]) == [2, 3]
+
+
+async def test_a_runbook_naming_the_service_or_the_incident_is_shared_only_when_it_would_do_the_same(store: Store) -> None:
+    """`{service}`: shared by incidents of one service only; `{incident_id}`: never; a runbook the pipeline was not
+    given (its config unknown): never."""
+    pipeline = Pipeline(store, RULES, runbooks=RUNBOOKS)
+    await ingest(store, pipeline, alert("InstanceDown", "i-1", service="a"))
+    await ingest(store, pipeline, alert("InstanceDown", "i-2", service="a"))
+    await ingest(store, pipeline, alert("InstanceDown", "i-3", service="b"))
+    assert [await flows(store, i) for i in (1, 2, 3)] == [["recovery"], [], ["recovery"]]
+    assert [e["joined_incident"] for e in await recovery_entries(store, 2)] == [1]
+    await ingest(store, pipeline, alert("JobStuck", "j-1", service="a"))
+    await ingest(store, pipeline, alert("JobStuck", "j-2", service="a"))
+    assert [await flows(store, i) for i in (4, 5)] == [["recovery"], ["recovery"]]
+
+    unknown = Pipeline(store, RULES)  # no runbooks: nothing known to be the same
+    await ingest(store, unknown, alert("ServiceDown", "x-1", service="x"))
+    await ingest(store, unknown, alert("ServiceDown", "y-1", service="y"))
+    assert (await flows(store, 7))[-1] == "recovery"
 
 
 async def test_a_failover_after_a_queued_failback_gets_its_own_run(store: Store) -> None:

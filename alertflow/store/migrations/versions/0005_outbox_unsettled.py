@@ -1,7 +1,7 @@
 """The outbox's unsettled rows by flow: a failover decision finds the run it can join without reading the outbox.
 
 Why: incidents failing over one switch share a failover run while it has not
-settled its move (alertflow/store/switch_moves.py); each failover decision
+settled its move (alertflow/store/shared_runs.py); each failover decision
 looks for such a run and for failbacks queued after it. A partial index on
 (flow, id) where ``final_read_at`` is null; no row changes. On a large outbox
 the upgrade takes as long as building the index.
