@@ -209,7 +209,7 @@ async def measure(args: argparse.Namespace, api: str, sandbox_url: str, system: 
         slack = await bench.slack(burst_at)
         found = await bench.read_runs([run for by_flow in runs.values() for run in by_flow.values()])
         paging_runs = await bench.runs_named([f"paging-incident-{i}" for i in ids.values()])
-        rows, pages, queued, joined = [], {}, 0, 0
+        rows, pages, queued, joined = [], {}, 0, Counter[str]()
         details = {incident_id: await bench.detail(incident_id) for incident_id in ids.values()}
         run_of_row = {row["id"]: row["flow_run_id"] for detail in details.values() for row in detail["flow_runs"]}
         for service, incident_id in ids.items():
@@ -218,8 +218,9 @@ async def measure(args: argparse.Namespace, api: str, sandbox_url: str, system: 
             queued += len(detail["flow_runs"])  # outbox rows: the runs the incident was given
             pages[incident_id] = [e for e in detail["timeline"] if e["kind"] == "page" and e["summary"].startswith("paged")]
             by_flow = runs.get(incident_id, {})
-            shared = [e["data"]["outbox_id"] for e in detail["timeline"] if e["kind"] == "failover" and "joined_incident" in e["data"]]
-            joined += bool(shared) and "failover" not in by_flow
+            joins = [e for e in detail["timeline"] if e["kind"] in ("failover", "recovery") and "joined_incident" in e["data"]]
+            joined.update(flow for flow in {e["kind"] for e in joins} if flow not in by_flow)
+            shared = [e["data"]["outbox_id"] for e in joins if e["kind"] == "failover"]
             failover_run = by_flow.get("failover") or (run_of_row.get(shared[0]) if shared else None)  # the run it joined
             outbox = {row["flow"]: row for row in detail["flow_runs"]}
             shown = slack.first_shown(incident_id)

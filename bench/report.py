@@ -80,7 +80,7 @@ def report(
     burst_at: float,
     created: list[float],
     queued: int,
-    joined: int,
+    joined: Counter[str],
 ) -> None:
     mode = "in a burst" if args.interval == 0 else f"{args.interval:g} s apart"
     down = f", Prefect stopped {args.prefect_down:g} s from just before the burst" if args.prefect_down else ""
@@ -97,7 +97,8 @@ def report(
     print(f"all runs of the burst final {burst_done:.1f} s after its first webhook")
     print(f"flow runs: {dict(sorted(outcomes.items()))}")
     print(f"flow runs queued: {queued} ({queued / max(len(rows), 1):.2f} per incident), created in Prefect: {len(created)}")
-    print(f"incidents that joined another incident's failover run (no run of their own): {joined}")
+    for flow in ("failover", "recovery"):
+        print(f"incidents that joined another incident's {flow} run (no run of their own): {joined[flow]}")
     if len(created) > 1:
         span = created[-1] - created[0]
         print(f"flow runs created from {created[0] - burst_at:.1f} to {created[-1] - burst_at:.1f} s: {len(created) / span:.1f} runs/s")

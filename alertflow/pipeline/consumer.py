@@ -192,7 +192,8 @@ class Pipeline:
         return tx.queued
 
     async def _flush(self, tx: Tx, rows: Rows, batch: list[StoredAlert], now: datetime) -> None:
-        # The storm path (many alerts joining few incidents) is these few statements.
+        # The storm path (many alerts joining few incidents) is these few statements, a burst of new incidents the first.
+        await self.writer.flush(tx, now)
         await tx.upsert_incident_alerts(rows.alerts)
         await tx.add_timeline(rows.timeline)
         await self.writer.storm.write(tx)

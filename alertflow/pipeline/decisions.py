@@ -37,7 +37,8 @@ from alertflow.models import Action, Alert, FailoverAction, FlowName, IncidentSt
 from alertflow.pipeline.storm import StormFolds
 from alertflow.rules import Engine, RuleSet
 from alertflow.rules.decision import Decision, DecisionKind
-from alertflow.store.shared_runs import join_run, runbook_sharing, still_relying
+from alertflow.store.run_queue import RunQueue
+from alertflow.store.shared_runs import runbook_sharing, still_relying
 from alertflow.store.tx import Tx
 
 K = DecisionKind
@@ -57,7 +58,7 @@ class DecisionWriter:
     def __init__(self, engine: Engine, ruleset: RuleSet, runbooks: Mapping[str, Runbook]) -> None:
         self.engine = engine
         self.ruleset = ruleset
-        self.sharing = {name: sharing for name, runbook in runbooks.items() if (sharing := runbook_sharing(runbook))}
+        self.runs = RunQueue({name: sharing for name, runbook in runbooks.items() if (sharing := runbook_sharing(runbook))})
         self.incidents: dict[str, int] = {}  # incident key -> id, for keys with an incident
         self.storm = StormFolds()
 
@@ -157,15 +158,20 @@ class DecisionWriter:
             rows.timeline.append(entry(incident_id, now, TimelineKind.inhibited, summary, fingerprint=decision.fingerprint))
 
     async def _queue_all(self, tx: Tx, incident_id: int, actions: tuple[Action, ...], now: datetime) -> None:
+        """Queued with the batch's other runs (``flush``), where a failover or recovery may join another's run."""
         for action in actions:
-            if await join_run(tx, incident_id, action, now, self.sharing) is None:
-                await tx.queue_action(incident_id, action, now)
+            self.runs.add(tx, incident_id, action)
+
+    async def flush(self, tx: Tx, now: datetime) -> None:
+        """Write the runs queued so far (alertflow/store/run_queue.py): at the batch's end, and before the outbox is read."""
+        await self.runs.flush(tx, now)
 
     async def queue_after_change(self, tx: Tx, incident_id: int, rule_id: str, now: datetime, resolved: bool = False) -> None:
         """Re-publish the timeline artifact after a change, if it was published before (the rule has a timeline
         action and it became due), unless a run yet to read the store will show the change anyway (Tx.queue_action);
         on resolve, also fail back if the rule's failover action asks for it and no other open incident relies on
         the switch (alertflow/store/shared_runs.py)."""
+        await self.flush(tx, now)  # both read the outbox
         timeline = self.rule_action(rule_id, FlowName.timeline)
         if timeline is not None and await tx.has_timeline_run(incident_id):
             await tx.queue_action(incident_id, timeline, now)

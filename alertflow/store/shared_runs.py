@@ -16,7 +16,9 @@ row, and no run is queued. What "the same" means:
   names ``{service}`` only if both incidents are of one service
   (``runbook_sharing``).
 
-The run marks its row when it is settled (a move verified or rolled back, a
+A batch of decisions queues its runs together (alertflow/store/run_queue.py):
+the stored runs are read once, and an incident may join a run queued earlier
+in the same batch. The run marks its row when it is settled (a move verified or rolled back, a
 runbook done or handed to people: ``Tx.close_run``); a response decided after
 that gets a run of its own, and so does one a person asks for (``alertflow
 run``). A recovery run tells the incidents that joined it how it ended, and
@@ -34,6 +36,8 @@ incident joining it cannot cross.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -67,63 +71,82 @@ def _params(row: Any) -> dict[str, Any]:
     return row.parameters["action"]["params"]
 
 
-async def join_run(tx: Tx, incident_id: int, action: Action, at: datetime, sharing: dict[str, Sharing]) -> int | None:
-    """Join a run (of any incident) that is yet to carry out this same response: a timeline entry for this incident
-    naming that run's incident and row; that row's id. None if there is no such run. ``sharing``: each runbook's
-    ``runbook_sharing`` (a runbook not in it is never shared)."""
-    if isinstance(action, FailoverAction) and not action.params.dry_run:
-        return await _join_failover(tx, incident_id, action, at)
-    if isinstance(action, RecoveryAction) and not action.params.dry_run and action.params.runbook in sharing:
-        return await _join_recovery(tx, incident_id, action, at, sharing[action.params.runbook])
-    return None
+@dataclass
+class Run:
+    """A failover or recovery run that incidents may join: a stored outbox row, or one this batch is queuing
+    (``row`` is then the row being inserted, its ``id`` filled in once it is)."""
+
+    row: dict[str, Any]
+    service: str | None
+    blocked: bool = False  # a failback of its switch was queued after it: it would undo the move
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return self.row["parameters"]["action"]["params"]
 
 
-def _unsettled(flow: FlowName, at: datetime) -> Any:
-    o = t.outbox.c
-    return (
-        select(o.id, o.incident_id, o.parameters)
-        .where(o.flow == flow.value, o.final_read_at.is_(None))
+def may_join(action: Action, sharing: Mapping[str, Sharing]) -> bool:
+    """Whether this action could be served by another incident's run (so the batch looks for runs to join)."""
+    if isinstance(action, FailoverAction):
+        return not action.params.dry_run
+    return isinstance(action, RecoveryAction) and not action.params.dry_run and action.params.runbook in sharing
+
+
+async def unsettled_runs(tx: Tx, at: datetime) -> list[Run]:
+    """The stored failover and recovery runs yet to settle, oldest first, locked until the transaction ends."""
+    o, i = t.outbox.c, t.incidents.c
+    flows = (FlowName.failover.value, FlowName.recovery.value)
+    query = (
+        select(o.id, o.incident_id, o.flow, o.parameters, i.service)
+        .join(t.incidents, i.id == o.incident_id)
+        .where(o.flow.in_(flows), o.final_read_at.is_(None))
         .where(or_(o.dispatched_at.is_(None), o.dispatched_at > at - RUN_LOST_AFTER))
         .order_by(o.id)
-        .with_for_update()
+        .with_for_update(of=t.outbox)
     )
+    runs = [Run(dict(r._mapping), r.service) for r in await tx.conn.execute(query)]
+    failovers = [run for run in runs if run.row["flow"] == FlowName.failover.value]
+    if failovers:
+        later = select(o.id, o.parameters).where(o.flow == FlowName.failback.value, o.id > failovers[0].row["id"])
+        failbacks = [(r.id, _params(r)["switch"]) for r in await tx.conn.execute(later)]
+        for run in failovers:
+            run.blocked = any(failback > run.row["id"] and switch == run.params["switch"] for failback, switch in failbacks)
+    return runs
 
 
-async def _joined(tx: Tx, incident_id: int, row: Any, kind: TimelineKind, what: str, at: datetime, **data: Any) -> int:
-    whose = "this incident's own run" if row.incident_id == incident_id else f"the run of incident #{row.incident_id}"
-    summary = f"{what} is already under way in {whose}: joined it, no run queued"
-    data |= {"joined_incident": row.incident_id, "outbox_id": row.id}
-    await tx.add_timeline([TimelineEntry(incident_id=incident_id, at=at, kind=kind, summary=summary, data=data)])
-    return int(row.id)
-
-
-async def _join_failover(tx: Tx, incident_id: int, action: FailoverAction, at: datetime) -> int | None:
-    wanted = action.params
-    o = t.outbox.c
-    for row in await tx.conn.execute(_unsettled(FlowName.failover, at)):
-        params = _params(row)
-        if params["switch"] != wanted.switch or params["to"] != wanted.to or params.get("dry_run"):
+def run_to_join(runs: list[Run], action: Action, service: str | None, sharing: Mapping[str, Sharing]) -> Run | None:
+    """The first run among ``runs`` that carries out this same response (module docstring), if any."""
+    if not may_join(action, sharing):
+        return None
+    for run in runs:
+        if run.row["flow"] != action.flow.value or run.params.get("dry_run") or run.blocked:
             continue
-        later_failbacks = select(o.parameters).where(o.flow == FlowName.failback.value, o.id > row.id)
-        if any(_params(r)["switch"] == wanted.switch for r in await tx.conn.execute(later_failbacks)):
-            continue  # the failback queued after that run undoes its move: a later run, or one of its own
-        what = f"failover of switch {wanted.switch} to {wanted.to}"
-        return await _joined(tx, incident_id, row, TimelineKind.failover, what, at, switch=wanted.switch, to=wanted.to)
+        if isinstance(action, FailoverAction) and (run.params["switch"], run.params["to"]) == (action.params.switch, action.params.to):
+            return run
+        shared = (
+            sharing.get(run.params["runbook"])
+            if isinstance(action, RecoveryAction) and run.params["runbook"] == action.params.runbook
+            else None
+        )
+        if shared == "all" or (shared == "service" and run.service == service):
+            return run
     return None
 
 
-async def _join_recovery(tx: Tx, incident_id: int, action: RecoveryAction, at: datetime, sharing: Sharing) -> int | None:
-    runbook = action.params.runbook
-    rows = [r for r in await tx.conn.execute(_unsettled(FlowName.recovery, at)) if _params(r)["runbook"] == runbook]
-    rows = [r for r in rows if not _params(r).get("dry_run")]
-    if rows and sharing == "service":
-        i = t.incidents.c
-        ids = {incident_id, *(r.incident_id for r in rows)}
-        services = dict((await tx.conn.execute(select(i.id, i.service).where(i.id.in_(ids)))).all())
-        rows = [r for r in rows if services.get(r.incident_id) == services.get(incident_id)]
-    if not rows:
-        return None
-    return await _joined(tx, incident_id, rows[0], TimelineKind.recovery, f"runbook {runbook}", at, runbook=runbook)
+def joined_entry(incident_id: int, run: Run, action: Action, at: datetime) -> TimelineEntry:
+    """The joining incident's timeline entry: which run (its incident and outbox row) does the work for it."""
+    owner = run.row["incident_id"]
+    whose = "this incident's own run" if owner == incident_id else f"the run of incident #{owner}"
+    data: dict[str, Any]
+    if isinstance(action, FailoverAction):
+        what, kind = f"failover of switch {action.params.switch} to {action.params.to}", TimelineKind.failover
+        data = {"switch": action.params.switch, "to": action.params.to}
+    else:
+        assert isinstance(action, RecoveryAction)
+        what, kind, data = f"runbook {action.params.runbook}", TimelineKind.recovery, {"runbook": action.params.runbook}
+    summary = f"{what} is already under way in {whose}: joined it, no run queued"
+    data |= {"joined_incident": owner, "outbox_id": run.row["id"]}
+    return TimelineEntry(incident_id=incident_id, at=at, kind=kind, summary=summary, data=data)
 
 
 async def joined_incidents(conn: AsyncConnection, idempotency_key: str) -> list[int]:

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -34,6 +34,7 @@ from alertflow.errors import Conflict, NotFound
 from alertflow.models import Action, Alert, FlowName, Incident, IncidentStatus, TimelineEntry
 from alertflow.store import bulk
 from alertflow.store import tables as t
+from alertflow.store.run_queue import insert_runs, outbox_row, pending_timeline_runs
 
 # Where each status may go next; resolved is final.
 _ALLOWED = {
@@ -42,11 +43,6 @@ _ALLOWED = {
     IncidentStatus.mitigated: {IncidentStatus.acknowledged, IncidentStatus.resolved},
     IncidentStatus.resolved: set(),
 }
-
-# A timeline run created this long ago that has not taken its last look at the store is presumed lost (cancelled
-# in Prefect, its database wiped): changes stop counting on it and queue a run of their own. Longer than a run
-# follows its incident (flows/timeline.py FOLLOW_SECONDS), so a run still following is never taken for lost.
-TIMELINE_RUN_LOST_AFTER = timedelta(minutes=20)
 
 
 def dialect_insert(conn: AsyncConnection, table: Any) -> Any:
@@ -161,42 +157,26 @@ class Tx:
         return (await self.conn.execute(query)).rowcount == 1
 
     async def queue_action(self, incident_id: int, action: Action, at: datetime) -> int:
-        """Queue one response flow run: the outbox row the dispatcher will send to Prefect; its id.
+        """Queue one response flow run now: the outbox row the dispatcher will send to Prefect; its id.
 
         A timeline run is queued only if no run of the incident's timeline is yet to take its last
         look at the store; if one is, that one shows this transaction's changes, and its row's id is
-        returned. (A rule's failover or recovery may join another incident's run instead of coming
-        here: alertflow/store/shared_runs.py.)
-        A paging action is also queued for announcement, in the same transaction: its first
+        returned. A paging action is also queued for announcement, in the same transaction: its first
         notification leaves from the API process at once, whatever Prefect is doing, and the
         paging run that follows shares its episode in the page log, so it never sends it again.
+        (The pipeline queues a batch's runs together, and there a rule's failover or recovery may
+        join another incident's run: alertflow/store/run_queue.py.)
         """
         if action.flow is FlowName.timeline and (pending := await self.pending_timeline_run(incident_id, at)) is not None:
             return pending
-        key = uuid.uuid4()
-        parameters: dict[str, Any] = {"incident_id": incident_id, "action": action.model_dump(mode="json")}
-        if action.flow is FlowName.paging:
-            parameters["episode"] = key.hex
-        outbox_id = await self.add_outbox(incident_id, action.flow, parameters, at, key=str(key))
-        if action.flow is FlowName.paging:
-            values = {"outbox_id": outbox_id, "incident_id": incident_id, "episode": key.hex, "created_at": at}
-            await self.conn.execute(insert(t.announcements).values(**values))
-        return outbox_id
+        row = outbox_row(incident_id, action, at)
+        await insert_runs(self, [row], at)
+        return int(row["id"])
 
     async def pending_timeline_run(self, incident_id: int, at: datetime) -> int | None:
-        """The outbox row of a timeline run of the incident that has not taken its last look at the store
-        (not created in Prefect yet, or created less than ``TIMELINE_RUN_LOST_AFTER`` ago), locked until
-        this transaction ends so the run cannot take that look in between."""
-        o = t.outbox.c
-        query = (
-            select(o.id)
-            .where(o.incident_id == incident_id, o.flow == FlowName.timeline.value, o.final_read_at.is_(None))
-            .where(or_(o.dispatched_at.is_(None), o.dispatched_at > at - TIMELINE_RUN_LOST_AFTER))
-            .order_by(o.id.desc())
-            .limit(1)
-            .with_for_update()
-        )
-        return (await self.conn.execute(query)).scalar_one_or_none()
+        """The outbox row of a timeline run of the incident yet to take its last look at the store, locked
+        (alertflow/store/run_queue.py ``pending_timeline_runs``)."""
+        return (await pending_timeline_runs(self, {incident_id}, at)).get(incident_id)
 
     async def has_timeline_run(self, incident_id: int) -> bool:
         """Whether a timeline run was ever queued for the incident (its rule's timeline action became due)."""

@@ -7,7 +7,7 @@ import asyncio
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import text, update
+from sqlalchemy import select, text, update
 
 from alertflow.config.responses import Runbook
 from alertflow.models import Alert, AlertStatus, FlowName, Severity, TimelineEntry, TimelineKind
@@ -15,7 +15,7 @@ from alertflow.pipeline.consumer import Pipeline
 from alertflow.rules import parse_rules
 from alertflow.store import tables as t
 from alertflow.store.database import Store
-from alertflow.store.tx import TIMELINE_RUN_LOST_AFTER
+from alertflow.store.run_queue import TIMELINE_RUN_LOST_AFTER
 
 pytestmark = pytest.mark.anyio
 
@@ -217,6 +217,26 @@ async def test_incidents_needing_one_runbook_share_its_run_while_it_is_under_way
     await pipeline.request_run(2, FlowName.recovery, "alice")
     assert (await flows(store, 2))[-1] == "recovery", "asked for by a person: it runs"
     assert await store.joined_incidents(own["idempotency_key"]) == [2, 3]
+
+
+async def test_a_burst_decided_in_one_batch_shares_the_runs_queued_in_it(store: Store) -> None:
+    """Ten services down in one batch: the first incident's failover and recovery runs are queued in that batch and
+    the nine others join them there; each incident gets its page (and its announcement) and its timeline run."""
+    pipeline = Pipeline(store, RULES, runbooks=RUNBOOKS)
+    await ingest(store, pipeline, *(alert("ServiceDown", f"s{n}-1", service=f"s{n}") for n in range(10)))
+    assert await flows(store, 1) == ["paging", "timeline", "failover", "recovery"]
+    rows = {r["flow"]: r["id"] for r in await store.outbox_for(1)}
+    for incident_id in range(2, 11):
+        assert await flows(store, incident_id) == ["paging", "timeline"]
+        joined = [
+            (e["joined_incident"], e["outbox_id"])
+            for e in await failover_entries(store, incident_id) + await recovery_entries(store, incident_id)
+        ]
+        assert joined == [(1, rows["failover"]), (1, rows["recovery"])]
+    async with store.read() as conn:
+        announced = (await conn.execute(select(t.announcements.c.incident_id, t.announcements.c.outbox_id))).all()
+    paging = {i: [r["id"] for r in await store.outbox_for(i) if r["flow"] == "paging"] for i in range(1, 11)}
+    assert sorted(announced) == sorted((i, ids[0]) for i, ids in paging.items())
 
 
 async def test_a_runbook_naming_the_service_or_the_incident_is_shared_only_when_it_would_do_the_same(store: Store) -> None:
