@@ -19,6 +19,11 @@ class Doorbell:
     def ring(self) -> None:
         self._rung.set()
 
+    @property
+    def rung(self) -> bool:
+        """Rung since the last wait ended: there is work the stage has not looked at yet."""
+        return self._rung.is_set()
+
     async def wait(self, seconds: float) -> None:
         """Until rung, or ``seconds`` at most."""
         with contextlib.suppress(TimeoutError):

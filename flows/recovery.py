@@ -30,7 +30,7 @@ from alertflow.config.secrets import resolve_secrets
 from alertflow.errors import ConfigError, IntegrationError, RetryableIntegrationError
 from alertflow.events import MITIGATED
 from alertflow.flows.handover import hand_over, trim
-from alertflow.flows.runtime import current_run, io_task, record, settings, store, with_retry
+from alertflow.flows.runtime import current_run, emit, io_task, record, run_logger, settings, store, timeline_entry, with_retry
 from alertflow.flows.timeline import LIFECYCLE_HOOKS, close_run
 from alertflow.integrations.steps.runbook import Outcome, run_http_step, run_shell_step, wait_until_healthy
 from alertflow.models import RecoveryAction, TimelineKind
@@ -137,17 +137,23 @@ async def carry_out(incident_id: int, name: str, runbook: Runbook, action: Recov
 
 async def tell_joined(incident_id: int, name: str, healthy: bool) -> None:
     """Incidents that joined this run instead of running the same runbook (alertflow/store/shared_runs.py) hear how
-    it ended; a healed service mitigates them too."""
+    it ended, all in one transaction; a healed service mitigates them too."""
     context = FlowRunContext.get()
     key = context.flow_run.idempotency_key if context is not None and context.flow_run is not None else None
-    for joined in await store().joined_incidents(key) if key else []:
-        if healthy:
-            mitigated = await store().mark_mitigated(joined)
-            summary = f"runbook {name} (the run of incident #{incident_id}): service healthy, incident mitigated"
-            await record(joined, TimelineKind.recovery, summary, event=MITIGATED if mitigated else None, major=True)
-        else:
-            summary = f"runbook {name} (the run of incident #{incident_id}) did not heal the service: handed to people there"
-            await record(joined, TimelineKind.recovery, summary, major=True)
+    joined = await store().joined_incidents(key) if key else []
+    if not joined:
+        return
+    how = "service healthy, incident mitigated" if healthy else "did not heal the service: handed to people there"
+    summary = f"runbook {name} (the run of incident #{incident_id}): {how}"
+    entries = [timeline_entry(joined_id, TimelineKind.recovery, summary, major=True) for joined_id in joined]
+    mitigated = await store().mitigate(joined if healthy else [], entries)
+    run_logger().info("runbook %s, %s, for the %d incidents that joined this run: %s", name, how, len(joined), _ids(joined))
+    for joined_id in mitigated:
+        await emit(joined_id, MITIGATED, summary=summary)
+
+
+def _ids(ids: list[int]) -> str:
+    return ", ".join(f"#{i}" for i in ids[:20]) + (f" and {len(ids) - 20} more" if len(ids) > 20 else "")
 
 
 async def step_progress(incident_id: int) -> dict[str, str]:

@@ -29,10 +29,11 @@ event emitter, alertflow/pipeline/events.py).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -47,7 +48,7 @@ from alertflow.integrations.notifiers.registry import display_name, find
 from alertflow.integrations.notifiers.rendering import for_notifier
 from alertflow.metrics import Metrics
 from alertflow.models import Incident, PagingAction, TimelineEntry, TimelineKind
-from alertflow.paging.digest import DIGEST
+from alertflow.paging.digest import DIGEST, JOIN_SECONDS, Bucket, OpenDigest
 from alertflow.paging.recipients import (
     Delivery,
     answered,
@@ -64,8 +65,7 @@ from alertflow.store.pages import Announcement, PageContext, PageLog, PageRecord
 
 log = logging.getLogger(__name__)
 LEASE_SECONDS = 15.0  # a claim this old, still sending, belonged to a process that died
-BURST, PER_SECOND = 3, 1.0  # a digest-capable target's allowance: below Slack's, which threads and later steps share
-JOIN_SECONDS = 60.0  # a digest this recent takes new incidents by update, not a new message
+PAGES_FIRST_SECONDS = 2.0  # the longest flow-run creation and Prefect events wait for a pass of first pages
 
 
 def utcnow() -> datetime:
@@ -84,24 +84,6 @@ class Page:
     template_error: str | None = None  # the notifier's template failed: the default message goes, and the timeline says why
 
 
-@dataclass
-class Bucket:
-    tokens: float = BURST
-    at: float = field(default_factory=time.monotonic)
-
-    def available(self) -> float:
-        now = time.monotonic()
-        self.tokens, self.at = min(BURST, self.tokens + (now - self.at) * PER_SECOND), now
-        return self.tokens
-
-
-@dataclass
-class OpenDigest:
-    ref: PageRef
-    pages: list[PageMessage]
-    opened: float = field(default_factory=time.monotonic)
-
-
 class Announcer:
     def __init__(
         self, store: Store, settings: Settings, metrics: Metrics, active: Callable[[], bool] = lambda: True,
@@ -113,9 +95,24 @@ class Announcer:
         self.buckets: dict[tuple[str, str], Bucket] = {}
         self.digests: dict[tuple[str, str], OpenDigest] = {}
         self.doorbell = Doorbell()
+        self.settled = asyncio.Event()  # clear from a decision until the pass after it has ended
+        self.settled.set()
+        self.unsettled_since = 0.0
 
     def nudge(self) -> None:
+        if self.settled.is_set():
+            self.settled.clear()
+            self.unsettled_since = time.monotonic()
         self.doorbell.ring()
+
+    async def pages_first(self) -> None:
+        """Wait until the pages decided so far have left, ``PAGES_FIRST_SECONDS`` after the first of them at most
+        (a slow notifier holds nobody up longer): in a burst the dispatcher and the event emitter start after the
+        first pages, so Prefect's work (the CPU and the writes it costs on a small machine) does not delay them."""
+        left = self.unsettled_since + PAGES_FIRST_SECONDS - time.monotonic()
+        if not self.settled.is_set() and left > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.settled.wait(), left)
 
     async def run(self, stop: asyncio.Event, idle_seconds: float = 1.0) -> None:
         while not stop.is_set():
@@ -126,6 +123,8 @@ class Announcer:
                 log.error("store unavailable, announcer will retry: %s", err)
             except Exception:
                 log.exception("announcer pass failed (will retry)")
+            if not self.doorbell.rung:
+                self.settled.set()  # nothing decided since the pass began (a standby replica never holds anyone up)
             await self.doorbell.wait(idle_seconds)
 
     async def drain(self) -> int:

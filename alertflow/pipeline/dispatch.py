@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from uuid import UUID
@@ -52,9 +52,11 @@ CLAIM_SECONDS = 15.0
 
 class Dispatcher:
     def __init__(
-        self, store: Store, client: Callable[[], PrefectClient], *, deployment_name: str, ui_url: str, concurrency: int = 1
+        self, store: Store, client: Callable[[], PrefectClient], *, deployment_name: str, ui_url: str, concurrency: int = 1,
+        pages_first: Callable[[], Awaitable[None]] | None = None,
     ) -> None:  # fmt: skip
         self.store = store
+        self.pages_first = pages_first  # the announcer's: first pages go before flow runs (alertflow/paging/announcer.py)
         self.concurrency = concurrency
         self.client = client
         self.deployment_name = deployment_name
@@ -91,10 +93,16 @@ class Dispatcher:
     async def drain(self, client: PrefectClient) -> int:
         """Dispatch every due row; stops at the first failure (Prefect is likely down or busy).
 
-        One row per claim: a page decided while a backlog drains goes next, not after the backlog.
+        One row per claim: a page decided while a backlog drains goes next, not after the backlog; and each claim
+        waits for the first pages decided so far to leave (``pages_first``), a second or two at most.
         """
         sent = 0
-        while row := await self.store.claim_outbox(datetime.now(timezone.utc), CLAIM_SECONDS):
+        while True:
+            if self.pages_first is not None:
+                await self.pages_first()
+            row = await self.store.claim_outbox(datetime.now(timezone.utc), CLAIM_SECONDS)
+            if row is None:
+                return sent
             try:
                 await self._dispatch(client, row)
             except Exception as err:
@@ -103,7 +111,6 @@ class Dispatcher:
                 return sent
             sent += 1
             self.prefect_reachable = True
-        return sent
 
     async def _dispatch(self, client: PrefectClient, row: OutboxRow) -> None:
         deployment_id = await self._deployment_id(client, row.flow)

@@ -38,7 +38,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any
 
 from prefect.client.orchestration import PrefectClient
@@ -73,8 +73,12 @@ def describe(event: dict[str, Any]) -> str:
 class EventEmitter:
     """The API process's one sender of events to Prefect (see the module docstring)."""
 
-    def __init__(self, client: Callable[[], PrefectClient], metrics: Metrics, capacity: int = CAPACITY) -> None:
+    def __init__(
+        self, client: Callable[[], PrefectClient], metrics: Metrics, capacity: int = CAPACITY,
+        pages_first: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:  # fmt: skip
         self.client, self.metrics, self.capacity = client, metrics, capacity
+        self.pages_first = pages_first  # the announcer's: in a burst, first pages go before events (paging/announcer.py)
         self.queue: deque[dict[str, Any]] = deque()
         self.doorbell = Doorbell()
         self.failing_since: float | None = None  # monotonic time of the first failure of the current outage
@@ -107,6 +111,8 @@ class EventEmitter:
                     if not self.queue:
                         await self.doorbell.wait(IDLE_SECONDS)
                         continue
+                    if self.pages_first is not None:
+                        await self.pages_first()
                     sent = await _unless_stopped(self.send(client), stop)  # a Prefect that hangs does not hold up a stop
                     failures = 0 if sent else failures + 1
                     if not sent and not stop.is_set():

@@ -75,17 +75,19 @@ class Stages:
     def __init__(self, settings: Settings, ruleset: RuleSet) -> None:
         self.settings = settings
         self.store = Store(settings.resolved_database_url)
+        self.metrics = Metrics()
+        pages_first = lambda: self.announcer.pages_first()  # noqa: E731 -- first pages before Prefect's work (announcer.py)
+        self.events = EventEmitter(prefect_client_for(settings.prefect_api_url), self.metrics, pages_first=pages_first)
+        self.leadership = Leadership(self.store)
+        self.announcer = Announcer(self.store, settings, self.metrics, active=lambda: self.leadership.is_leader, emit=self.events.offer)
         self.dispatcher = Dispatcher(
             self.store,
             prefect_client_for(settings.prefect_api_url),
             deployment_name=settings.deployment_name,
             ui_url=settings.prefect_ui_url,
             concurrency=settings.dispatch_concurrency,
+            pages_first=self.announcer.pages_first,
         )
-        self.metrics = Metrics()
-        self.events = EventEmitter(prefect_client_for(settings.prefect_api_url), self.metrics)
-        self.leadership = Leadership(self.store)
-        self.announcer = Announcer(self.store, settings, self.metrics, active=lambda: self.leadership.is_leader, emit=self.events.offer)
         self.pipeline = Pipeline(
             self.store, ruleset, on_outbox=self._decided, metrics=self.metrics, leadership=self.leadership,
             emit=self.events.offer, runbooks=settings.runbooks,

@@ -13,6 +13,7 @@ in alertflow/store/schema.py.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -156,11 +157,19 @@ class Store(Connections, TimelineReads, FiringReads, SchemaVersions):
 
     async def mark_mitigated(self, incident_id: int) -> bool:
         """Automation fixed it; people still resolve. False when the incident moved on already."""
-        try:
-            async with self.write() as tx:
-                return await tx.transition(incident_id, IncidentStatus.mitigated, "system", datetime.now(timezone.utc)) is not None
-        except Conflict:
-            return False
+        return bool(await self.mitigate([incident_id], []))
+
+    async def mitigate(self, incident_ids: Sequence[int], entries: Sequence[TimelineEntry]) -> list[int]:
+        """Mark incidents mitigated and write ``entries``, in one transaction (a shared recovery run heals many
+        incidents at once: one commit, not two per incident); the ids that were mitigated now."""
+        done, at = [], datetime.now(timezone.utc)
+        async with self.write() as tx:
+            for incident_id in incident_ids:
+                with contextlib.suppress(Conflict):  # resolved already
+                    if await tx.transition(incident_id, IncidentStatus.mitigated, "system", at) is not None:
+                        done.append(incident_id)
+            await tx.add_timeline(entries)
+        return done
 
     async def joined_incidents(self, idempotency_key: str) -> list[int]:
         """The incidents that joined the run of this outbox row instead of queuing their own (shared_runs.py)."""

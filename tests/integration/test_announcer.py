@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from alertflow.cli.sandbox import SlackFailure
 from alertflow.config.settings import load_settings
 from alertflow.flows import page_oncall
 from alertflow.integrations.notifiers.message import PageMessage
@@ -230,3 +231,27 @@ async def test_a_fresh_claim_is_left_to_its_sender(incident, sandbox, make_confi
     await PageLog(store).claim(incident_id, announcement.episode, "0.0.0.slack", "slack", "#oncall", "#oncall", datetime.now(timezone.utc))
     assert await Announcer(store, settings, Metrics()).drain() == 1
     assert posted(sandbox, "#oncall") == []
+
+
+async def test_flow_runs_and_events_wait_for_the_first_pages_a_moment_at_most(incident, sandbox, make_config) -> None:  # type: ignore[no-untyped-def]
+    """Pages first: after a paging decision, the dispatcher's and the event emitter's wait (``pages_first``) ends once
+    the announcer's pass has sent the page; with Slack answering late, it ends anyway, the pass still under way."""
+    store, incident_id = incident
+    settings = load_settings(make_config(sandbox))
+    announcer, stop = Announcer(store, settings, Metrics()), asyncio.Event()
+    running = asyncio.create_task(announcer.run(stop))
+    for late in (0.0, 4.0):
+        sandbox.state.slack_failures.extend([SlackFailure(500, "internal_error", delay=late)] if late else [])
+        async with store.write() as tx:
+            await tx.queue_action(
+                incident_id, PagingAction(params={"channel": "#oncall", "reason": f"late {late}"}), datetime.now(timezone.utc)
+            )
+        announcer.nudge()
+        await announcer.pages_first()
+        if not late:
+            assert len(posted(sandbox, "#oncall")) == 1 and announcer.settled.is_set(), "it waited for the page to leave"
+        else:
+            assert not announcer.settled.is_set(), "a slow Slack holds flow runs up no longer than PAGES_FIRST_SECONDS"
+    stop.set()
+    announcer.nudge()
+    await running
