@@ -21,7 +21,6 @@ a response that a queued or running run is about to carry out joins that run.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -110,20 +109,6 @@ class Tx:
 
     async def update_timeline_entry(self, entry_id: int, summary: str, data: dict[str, Any]) -> None:
         await self.conn.execute(update(t.timeline).where(t.timeline.c.id == entry_id).values(summary=summary, data=data))
-
-    async def add_outbox(self, incident_id: int, flow: FlowName, parameters: dict[str, Any], at: datetime, key: str | None = None) -> int:
-        # The idempotency key is random, never the row id: Prefect keeps keys, and
-        # a fresh database must not collide with keys an old one already used.
-        values = {
-            "idempotency_key": key or str(uuid.uuid4()),
-            "incident_id": incident_id,
-            "flow": flow.value,
-            "priority": flow.priority,
-            "parameters": parameters,
-        }
-        result = await self.conn.execute(insert(t.outbox).values(**values, created_at=at, next_attempt_at=at).returning(t.outbox.c.id))
-        self.queued += 1
-        return result.scalar_one()
 
     async def write_engine_state(self, rows: Sequence[tuple[str, str, dict[str, Any] | None]]) -> None:
         """Save what the engine changed: upsert rows with a state, delete rows without one."""

@@ -7,11 +7,23 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from alertflow.errors import Conflict, NotFound, StoreError
-from alertflow.models import Alert, AlertStatus, FlowName, IncidentStatus, Severity, TimelineEntry, TimelineKind
+from alertflow.models import (
+    Alert,
+    AlertStatus,
+    FailoverAction,
+    IncidentStatus,
+    PagingAction,
+    RecoveryAction,
+    Severity,
+    TimelineAction,
+    TimelineEntry,
+    TimelineKind,
+)
 from alertflow.store.database import Store
 
 pytestmark = pytest.mark.anyio
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)
+PAGING = PagingAction(params={"channel": "#oncall"})
 
 
 def alert(fingerprint: str = "fp1", status: AlertStatus = AlertStatus.firing) -> Alert:
@@ -77,7 +89,7 @@ async def test_failed_transaction_writes_nothing(store: Store) -> None:
         async with store.write() as tx:
             incident_id = await tx.insert_incident(key="k", title="t", service="s", severity="warning", rule_id="r", at=NOW)
             await tx.add_timeline([TimelineEntry(incident_id=incident_id, at=NOW, kind=TimelineKind.note, summary="x")])
-            await tx.add_outbox(incident_id, FlowName.paging, {"incident_id": incident_id}, NOW)
+            await tx.queue_action(incident_id, PAGING, NOW)
             raise RuntimeError("crash between writes")
     assert await store.list_incidents() == []
     assert (await store.counts())["outbox_pending"] == 0
@@ -133,10 +145,10 @@ async def test_outbox_due_rows_backoff_and_dispatch(store: Store) -> None:
     in decision order; a failed dispatch waits for its retry time; dispatched rows leave."""
     incident_id = await open_incident(store)
     async with store.write() as tx:
-        last = await tx.add_outbox(incident_id, FlowName.timeline, {"incident_id": incident_id}, NOW)
-        third = await tx.add_outbox(incident_id, FlowName.paging, {"incident_id": incident_id}, NOW)
-        first = await tx.add_outbox(incident_id, FlowName.failover, {"incident_id": incident_id}, NOW)
-        second = await tx.add_outbox(incident_id, FlowName.recovery, {"incident_id": incident_id}, NOW)
+        last = await tx.queue_action(incident_id, TimelineAction(), NOW)
+        third = await tx.queue_action(incident_id, PAGING, NOW)
+        first = await tx.queue_action(incident_id, FailoverAction(params={"switch": "checkout", "to": "standby"}), NOW)
+        second = await tx.queue_action(incident_id, RecoveryAction(params={"runbook": "restart-checkout"}), NOW)
     rows = await store.due_outbox(NOW, 10)
     assert [r.id for r in rows] == [first, second, third, last], "failover and recovery, then paging, then timeline"
     assert rows[0].idempotency_key != rows[1].idempotency_key
@@ -155,7 +167,7 @@ async def test_counts_report_backlogs(store: Store) -> None:
     await store.append_alerts([alert("a"), alert("b")])
     incident_id = await open_incident(store)
     async with store.write() as tx:
-        await tx.add_outbox(incident_id, FlowName.paging, {}, NOW)
+        await tx.queue_action(incident_id, PAGING, NOW)
     assert await store.counts() == {"inbox_total": 2, "inbox_pending": 2, "inbox_failed": 0, "outbox_pending": 1, "incidents_open": 1}
 
 
