@@ -158,7 +158,8 @@ class Escalation(FollowUp):
     async def wait(self, until: datetime, step: Step, label: str, last: bool) -> bool:
         """Wait out a step, paused for an answer in the Prefect UI; True when someone answered."""
         while True:
-            prompt = await UiPrompt.open((until - now()).total_seconds(), self.incident_id)
+            left = (until - now()).total_seconds()  # nothing left (a run taken over after its worker died): no pause
+            prompt = await UiPrompt.open(left, self.incident_id) if left > 0 else None
             try:
                 outcome, value = await self.watch(until, prompt)
             finally:
