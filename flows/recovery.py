@@ -147,7 +147,7 @@ async def tell_joined(incident_id: int, name: str, healthy: bool) -> None:
     summary = f"runbook {name} (the run of incident #{incident_id}): {how}"
     entries = [timeline_entry(joined_id, TimelineKind.recovery, summary, major=True) for joined_id in joined]
     mitigated = await store().mitigate(joined if healthy else [], entries)
-    run_logger().info("runbook %s, %s, for the %d incidents that joined this run: %s", name, how, len(joined), _ids(joined))
+    run_logger().info("runbook %s, %s, for the %d incidents that joined it: %s", name, how, len(joined), _ids(joined))
     for joined_id in mitigated:
         await emit(joined_id, MITIGATED, summary=summary)
 

@@ -76,10 +76,11 @@ class Stages:
         self.settings = settings
         self.store = Store(settings.resolved_database_url)
         self.metrics = Metrics()
-        pages_first = lambda: self.announcer.pages_first()  # noqa: E731 -- first pages before Prefect's work (announcer.py)
-        self.events = EventEmitter(prefect_client_for(settings.prefect_api_url), self.metrics, pages_first=pages_first)
+        self.events = EventEmitter(prefect_client_for(settings.prefect_api_url), self.metrics)
         self.leadership = Leadership(self.store)
-        self.announcer = Announcer(self.store, settings, self.metrics, active=lambda: self.leadership.is_leader, emit=self.events.offer)
+        leading = lambda: self.leadership.is_leader  # noqa: E731
+        self.announcer = Announcer(self.store, settings, self.metrics, active=leading, emit=self.events.offer)
+        self.events.pages_first = self.announcer.pages_first  # first pages before Prefect's work (paging/announcer.py)
         self.dispatcher = Dispatcher(
             self.store,
             prefect_client_for(settings.prefect_api_url),

@@ -59,7 +59,8 @@ class RunQueue:
         waiting, self.waiting = self.waiting if self.tx is tx else [], []
         if not waiting:
             return
-        pending = set(await pending_timeline_runs(tx, {i for i, action in waiting if action.flow is FlowName.timeline}, at))
+        timelines = {i for i, action in waiting if action.flow is FlowName.timeline}
+        pending = set(await pending_timeline_runs(tx, timelines, at))
         joining = [(i, action) for i, action in waiting if shared_runs.may_join(action, self.sharing)]
         runs = await shared_runs.unsettled_runs(tx, at) if joining else []
         services = await _services(tx, {i for i, _ in joining}) if joining else {}
@@ -87,7 +88,8 @@ def outbox_row(incident_id: int, action: Action, at: datetime) -> dict[str, Any]
     parameters: dict[str, Any] = {"incident_id": incident_id, "action": action.model_dump(mode="json")}
     if action.flow is FlowName.paging:
         parameters["episode"] = key.hex
-    values = {"idempotency_key": str(key), "incident_id": incident_id, "flow": action.flow.value, "priority": action.flow.priority}
+    flow = action.flow
+    values = {"idempotency_key": str(key), "incident_id": incident_id, "flow": flow.value, "priority": flow.priority}
     return values | {"parameters": parameters, "created_at": at, "next_attempt_at": at}
 
 
@@ -100,10 +102,9 @@ async def insert_runs(tx: Tx, rows: list[dict[str, Any]], at: datetime) -> None:
     for row, outbox_id in zip(rows, (await tx.conn.execute(statement, rows)).scalars(), strict=True):
         row["id"] = outbox_id
     tx.queued += len(rows)
+    paging = [row for row in rows if row["flow"] == FlowName.paging.value]
     announcements = [
-        {"outbox_id": row["id"], "incident_id": row["incident_id"], "episode": row["parameters"]["episode"], "created_at": at}
-        for row in rows
-        if row["flow"] == FlowName.paging.value
+        {"outbox_id": r["id"], "incident_id": r["incident_id"], "episode": r["parameters"]["episode"], "created_at": at} for r in paging
     ]
     if announcements:
         await tx.conn.execute(insert(t.announcements), announcements)

@@ -110,7 +110,8 @@ async def unsettled_runs(tx: Tx, at: datetime) -> list[Run]:
         later = select(o.id, o.parameters).where(o.flow == FlowName.failback.value, o.id > failovers[0].row["id"])
         failbacks = [(r.id, _params(r)["switch"]) for r in await tx.conn.execute(later)]
         for run in failovers:
-            run.blocked = any(failback > run.row["id"] and switch == run.params["switch"] for failback, switch in failbacks)
+            later = [switch for failback, switch in failbacks if failback > run.row["id"]]
+            run.blocked = run.params["switch"] in later
     return runs
 
 
@@ -121,7 +122,8 @@ def run_to_join(runs: list[Run], action: Action, service: str | None, sharing: M
     for run in runs:
         if run.row["flow"] != action.flow.value or run.params.get("dry_run") or run.blocked:
             continue
-        if isinstance(action, FailoverAction) and (run.params["switch"], run.params["to"]) == (action.params.switch, action.params.to):
+        move = (action.params.switch, action.params.to) if isinstance(action, FailoverAction) else None
+        if move is not None and (run.params["switch"], run.params["to"]) == move:
             return run
         shared = (
             sharing.get(run.params["runbook"])
@@ -156,8 +158,9 @@ async def joined_incidents(conn: AsyncConnection, idempotency_key: str) -> list[
     if row is None:
         return []
     kind = TimelineKind.recovery if row.flow == FlowName.recovery.value else TimelineKind.failover
-    entries = await conn.execute(select(tl.incident_id, tl.data).where(tl.kind == kind.value, tl.at >= row.created_at).order_by(tl.id))
-    return list(dict.fromkeys(e.incident_id for e in entries if e.data.get("outbox_id") == row.id and "joined_incident" in e.data))
+    since = select(tl.incident_id, tl.data).where(tl.kind == kind.value, tl.at >= row.created_at).order_by(tl.id)
+    joined = [e.incident_id for e in await conn.execute(since) if e.data.get("outbox_id") == row.id and "joined_incident" in e.data]
+    return list(dict.fromkeys(joined))
 
 
 async def still_relying(tx: Tx, incident_id: int, switch: str) -> list[int]:
