@@ -101,9 +101,16 @@ class Connections:
             raise StoreUnavailable(f"database read failed: {err}") from err
 
 
+# asyncpg's errors for a connection that went away; SQLAlchemy wraps them as a plain DBAPIError when it happens while
+# connecting (a database behind a cut link): unreachable all the same. By name: asyncpg is only there for PostgreSQL.
+_CONNECTION_LOST = {"ConnectionDoesNotExistError", "PostgresConnectionError", "ConnectionFailureError"}
+
+
 def _store_error(what: str, err: DBAPIError) -> StoreError:
     """Unreachable or locked (worth waiting for) versus refused (a constraint: retrying will not help)."""
-    kind = StoreUnavailable if isinstance(err, (OperationalError, InterfaceError)) or err.connection_invalidated else StoreError
+    cause = err.orig.__cause__ if err.orig is not None else None  # asyncpg's own error, under SQLAlchemy's adapter
+    lost = err.connection_invalidated or type(cause).__name__ in _CONNECTION_LOST  # e.g. cut while connecting
+    kind = StoreUnavailable if isinstance(err, (OperationalError, InterfaceError)) or lost else StoreError
     return kind(f"database {what} failed: {type(err.orig).__name__}: {err.orig}")
 
 
