@@ -48,6 +48,8 @@ class SandboxState:
     slack_token: str | None = None
     slack_calls: list[dict[str, Any]] = field(default_factory=list)
     slack_failures: list[SlackFailure] = field(default_factory=list)
+    # Do the call, then answer this many seconds late: a sender killed meanwhile never hears that it went through.
+    slack_stalls: list[float] = field(default_factory=list)
     slack: SlackWorkspace = field(default_factory=SlackWorkspace)
     slack_responses: list[dict[str, Any]] = field(default_factory=list)  # what the app posted to a click's response_url
     switches: dict[str, str] = field(default_factory=dict)
@@ -81,6 +83,8 @@ def build_app(state: SandboxState) -> Starlette:
         answer = state.slack.answer(method, body)
         call["ok"] = answer.body["ok"]
         call["answer"] = answer.body
+        if state.slack_stalls:
+            await asyncio.sleep(state.slack_stalls.pop(0))
         return JSONResponse(answer.body, status_code=answer.status, headers=answer.headers)
 
     async def slack_response(request: Request) -> JSONResponse:

@@ -140,12 +140,17 @@ class Announcer:
         now = utcnow()
         targets: dict[tuple[str, str], list[Page]] = {}
         planned: dict[int, list[int]] = {a.id: [] for a in pending}
+        # Claimed by a sender that may still be sending, and no paging run yet: only an announcer (this process before a
+        # restart, or another replica) can hold it, so it is looked at again until it is done or its lease runs out.
+        held: set[int] = set()
         for (announcement, (page, _)), (record, created) in zip(wanted, claimed, strict=True):
             if created or await self.log.take_over(record, now, LEASE_SECONDS):
                 page.record, page.resend = record, not created
                 page.message = page.message.model_copy(update={"page_id": record.id})
                 targets.setdefault((page.delivery.notifier, page.delivery.address), []).append(page)
                 planned[announcement.id].append(record.id)
+            elif record.status == "sending" and not announcement.run_created:
+                held.add(announcement.id)
         outcomes = await asyncio.gather(*(self.announce(target, pages) for target, pages in targets.items()), return_exceptions=True)
         unsettled: set[int] = set()
         for (_, pages), outcome in zip(targets.items(), outcomes, strict=True):
@@ -154,7 +159,7 @@ class Announcer:
                 unsettled |= {page.record.id for page in pages}  # left sending: taken over after the lease
             else:
                 unsettled |= outcome
-        done = [a.id for a in pending if not unsettled.intersection(planned[a.id])]
+        done = [a.id for a in pending if a.id not in held and not unsettled.intersection(planned[a.id])]
         await self.log.announced(done, utcnow())
         return len(done)
 

@@ -65,6 +65,7 @@ class Announcement:
     episode: str
     action: dict[str, Any]
     created_at: datetime
+    run_created: bool = False  # its paging flow run exists: from then on the run owns the escalation
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ class PageLog:
 
     async def pending_announcements(self, limit: int = 500) -> list[Announcement]:
         query = (
-            select(t.announcements, t.outbox.c.parameters)
+            select(t.announcements, t.outbox.c.parameters, t.outbox.c.flow_run_id)
             .join(t.outbox, t.outbox.c.id == t.announcements.c.outbox_id)
             .where(t.announcements.c.done_at.is_(None))
             .order_by(t.announcements.c.id)
@@ -90,7 +91,10 @@ class PageLog:
         )
         async with self.store.read() as conn:
             rows = await conn.execute(query)
-            return [Announcement(r.id, r.incident_id, r.episode, r.parameters.get("action", {}), r.created_at) for r in rows]
+            return [
+                Announcement(r.id, r.incident_id, r.episode, r.parameters.get("action", {}), r.created_at, r.flow_run_id is not None)
+                for r in rows
+            ]
 
     async def announced(self, ids: list[int], at: datetime) -> None:
         if ids:

@@ -1,4 +1,5 @@
-"""Kill the API process in the middle of a window or a wait: after a restart the pattern still fires exactly once."""
+"""Kill the API process in the middle of a window, a wait or a first page: after a restart the pattern still fires
+exactly once, and the incident is paged exactly once."""
 
 from __future__ import annotations
 
@@ -8,10 +9,14 @@ import subprocess
 import sys
 
 import httpx
+import pytest
 
+from alertflow.cli.sandbox import SlackFailure
 from alertflow.config.settings import load_settings
-from tests.conftest import wait_for
+from tests.conftest import REPO, wait_for
 from tests.support import write_config
+
+STALL = 20.0  # seconds Slack holds the killed process's request: the restarted one takes the page over after 15 s (the lease)
 
 RULES = """
 rules:
@@ -69,6 +74,9 @@ class ApiProcess:
     def flow_runs(self, incident_id: int) -> list[str]:
         return [r["flow"] for r in httpx.get(f"{self.url}/incidents/{incident_id}", timeout=5).json()["flow_runs"]]
 
+    def timeline(self, incident_id: int) -> list[str]:
+        return [e["summary"] for e in httpx.get(f"{self.url}/incidents/{incident_id}", timeout=5).json()["timeline"]]
+
     def kill(self) -> None:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(10)
@@ -103,5 +111,34 @@ def test_threshold_window_and_group_wait_survive_a_crash(sandbox, tmp_path) -> N
         assert api.flow_runs(by_rule["db-down"]["id"]) == ["paging"]
         timeline = httpx.get(f"{api.url}/incidents/{by_rule['hosts-down']['id']}", timeout=5).json()["timeline"]
         assert any("3 of 3 alerts within 10m" in e["summary"] for e in timeline)
+    finally:
+        api.kill()
+
+
+@pytest.mark.parametrize("slack_took_it", [False, True], ids=["before-slack-took-it", "after-slack-took-it"])
+def test_sigkill_while_the_first_page_is_on_its_way_pages_once(sandbox, tmp_path, slack_took_it) -> None:  # type: ignore[no-untyped-def]
+    """SIGKILL of the API process while its first page is at Slack, Prefect unreachable all along. Killed before Slack
+    took the message: the restarted process takes the claim over after the lease and sends it. Killed after: it finds
+    the message by its metadata (conversations.history) and records it. Either way one message, one page entry."""
+    database = f"sqlite+aiosqlite:///{tmp_path / 'page.db'}"
+    config = write_config(tmp_path, sandbox.url, database, prefect_api_url="http://127.0.0.1:9/api")
+    if slack_took_it:
+        sandbox.state.slack_stalls.append(STALL)
+    else:
+        sandbox.state.slack_failures.append(SlackFailure(500, "internal_error", delay=STALL))
+    api = ApiProcess(config)
+    try:
+        api.post((REPO / "examples" / "alertmanager-firing.json").read_bytes())
+        wait_for(lambda: sandbox.state.slack_calls, 10, "the first page at Slack")
+        assert not api.timeline(1) or "paged #oncall on Slack" not in api.timeline(1)
+        api.kill()
+        api = ApiProcess(config)
+        wait_for(lambda: [s for s in api.timeline(1) if s.startswith("paged #oncall")], 60, "the page recorded after the restart")
+        [message] = [m for m in sandbox.state.slack.channel("#oncall").messages.values() if "thread_ts" not in m]
+        assert "checkout" in message["text"]
+        [entry] = [s for s in api.timeline(1) if s.startswith("paged #oncall")]
+        assert entry.endswith("(found after a restart, not sent again)") == slack_took_it, entry
+        posts = [c for c in sandbox.state.slack_calls if c["method"] == "chat.postMessage"]
+        assert len(posts) == (1 if slack_took_it else 2), "the killed process's attempt and, if Slack never took it, one more"
     finally:
         api.kill()

@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
 from alertflow.cli.sandbox import SlackFailure
 from alertflow.config.settings import load_settings
@@ -24,6 +26,7 @@ from alertflow.integrations.notifiers.slack import SlackNotifier
 from alertflow.metrics import Metrics
 from alertflow.models import PagingAction
 from alertflow.paging.announcer import LEASE_SECONDS, Announcer
+from alertflow.store import tables as t
 from alertflow.store.pages import PageLog
 from tests.conftest import REPO, free_port
 from tests.fake_slack import SIGNING_SECRET, block_actions, click
@@ -222,12 +225,33 @@ async def test_a_page_sent_but_not_recorded_is_found_not_sent_again(incident, sa
 
 
 async def test_a_fresh_claim_is_left_to_its_sender(incident, sandbox, make_config) -> None:  # type: ignore[no-untyped-def]
-    """A claim younger than the lease belongs to a sender that may still be sending: nobody else sends it."""
+    """A claim younger than the lease belongs to a sender that may still be sending: nobody else sends it, and the
+    decision stays pending (its sender may be dead: a restart right after the claim) until the sender records it."""
     store, incident_id = incident
     settings = load_settings(make_config(sandbox))
     async with store.write() as tx:
         await tx.queue_action(incident_id, PagingAction(params={"channel": "#oncall"}), datetime.now(timezone.utc))
     [announcement] = await PageLog(store).pending_announcements()
+    log = PageLog(store)
+    row, _ = await log.claim(incident_id, announcement.episode, "0.0.0.slack", "slack", "#oncall", "#oncall", datetime.now(timezone.utc))
+    announcer = Announcer(store, settings, Metrics())
+    assert await announcer.drain() == 0 and await announcer.drain() == 0
+    assert posted(sandbox, "#oncall") == []
+    await log.finish(row.id, "sent", "C1", "1.0")
+    assert await announcer.drain() == 1 and await log.pending_announcements() == []
+    assert posted(sandbox, "#oncall") == []
+
+
+async def test_a_fresh_claim_is_left_to_the_paging_run_once_it_exists(incident, sandbox, make_config) -> None:  # type: ignore[no-untyped-def]
+    """Once the paging flow run exists it owns the escalation: a claim it holds (a send it is retrying) settles the
+    decision for the announcer at once, which never takes over a live run's page."""
+    store, incident_id = incident
+    settings = load_settings(make_config(sandbox))
+    async with store.write() as tx:
+        await tx.queue_action(incident_id, PagingAction(params={"channel": "#oncall"}), datetime.now(timezone.utc))
+        await tx.conn.execute(update(t.outbox).where(t.outbox.c.incident_id == incident_id).values(flow_run_id=str(uuid.uuid4())))
+    [announcement] = await PageLog(store).pending_announcements()
+    assert announcement.run_created
     await PageLog(store).claim(incident_id, announcement.episode, "0.0.0.slack", "slack", "#oncall", "#oncall", datetime.now(timezone.utc))
     assert await Announcer(store, settings, Metrics()).drain() == 1
     assert posted(sandbox, "#oncall") == []
