@@ -70,7 +70,8 @@ class GroupCommit:
         self.connection.execute("COMMIT")
 
 
-COMMIT = GroupCommit(os.environ["BARE_INTAKE_COMMIT"], "BARE_INTAKE_INLINE" in os.environ) if os.environ.get("BARE_INTAKE_COMMIT") else None
+COMMIT_FILE = os.environ.get("BARE_INTAKE_COMMIT")
+COMMIT = GroupCommit(COMMIT_FILE, inline="BARE_INTAKE_INLINE" in os.environ) if COMMIT_FILE else None
 
 
 async def app(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
@@ -94,7 +95,7 @@ if __name__ == "__main__":
     parser.add_argument("--port", type=int, default=8091)
     parser.add_argument("--workers", type=int, default=1, help="processes sharing the port (SO_REUSEPORT)")
     parser.add_argument("--commit", metavar="FILE", help="commit each body to this SQLite file before its 202")
-    parser.add_argument("--inline", action="store_true", help="with --commit: commit on the event loop, not in a thread")
+    parser.add_argument("--inline", action="store_true", help="with --commit: commit on the event loop, not a thread")
     args = parser.parse_args()
     if args.commit:
         os.environ["BARE_INTAKE_COMMIT"] = args.commit  # the app module is imported again by uvicorn

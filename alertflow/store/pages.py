@@ -90,11 +90,11 @@ class PageLog:
             .limit(limit)
         )
         async with self.store.read() as conn:
-            rows = await conn.execute(query)
-            return [
-                Announcement(r.id, r.incident_id, r.episode, r.parameters.get("action", {}), r.created_at, r.flow_run_id is not None)
-                for r in rows
-            ]
+            found = []
+            for r in await conn.execute(query):
+                action = r.parameters.get("action", {})
+                found.append(Announcement(r.id, r.incident_id, r.episode, action, r.created_at, bool(r.flow_run_id)))
+            return found
 
     async def announced(self, ids: list[int], at: datetime) -> None:
         if ids:

@@ -16,7 +16,7 @@ from alertflow.config.settings import load_settings
 from tests.conftest import REPO, wait_for
 from tests.support import write_config
 
-STALL = 20.0  # seconds Slack holds the killed process's request: the restarted one takes the page over after 15 s (the lease)
+STALL = 20.0  # seconds Slack holds the killed process's request; the restarted one takes over after the 15 s lease
 
 RULES = """
 rules:
@@ -116,7 +116,7 @@ def test_threshold_window_and_group_wait_survive_a_crash(sandbox, tmp_path) -> N
 
 
 @pytest.mark.parametrize("slack_took_it", [False, True], ids=["before-slack-took-it", "after-slack-took-it"])
-def test_sigkill_while_the_first_page_is_on_its_way_pages_once(sandbox, tmp_path, slack_took_it) -> None:  # type: ignore[no-untyped-def]
+def test_sigkill_while_the_first_page_is_at_slack_pages_once(sandbox, tmp_path, slack_took_it):  # type: ignore[no-untyped-def]
     """SIGKILL of the API process while its first page is at Slack, Prefect unreachable all along. Killed before Slack
     took the message: the restarted process takes the claim over after the lease and sends it. Killed after: it finds
     the message by its metadata (conversations.history) and records it. Either way one message, one page entry."""
@@ -133,12 +133,16 @@ def test_sigkill_while_the_first_page_is_on_its_way_pages_once(sandbox, tmp_path
         assert not api.timeline(1) or "paged #oncall on Slack" not in api.timeline(1)
         api.kill()
         api = ApiProcess(config)
-        wait_for(lambda: [s for s in api.timeline(1) if s.startswith("paged #oncall")], 60, "the page recorded after the restart")
+
+        def paged() -> list[str]:
+            return [s for s in api.timeline(1) if s.startswith("paged #oncall")]
+
+        wait_for(paged, 60, "the page recorded after the restart")
         [message] = [m for m in sandbox.state.slack.channel("#oncall").messages.values() if "thread_ts" not in m]
         assert "checkout" in message["text"]
-        [entry] = [s for s in api.timeline(1) if s.startswith("paged #oncall")]
+        [entry] = paged()
         assert entry.endswith("(found after a restart, not sent again)") == slack_took_it, entry
         posts = [c for c in sandbox.state.slack_calls if c["method"] == "chat.postMessage"]
-        assert len(posts) == (1 if slack_took_it else 2), "the killed process's attempt and, if Slack never took it, one more"
+        assert len(posts) == (1 if slack_took_it else 2), "the killed process's attempt, one more if Slack lost it"
     finally:
         api.kill()

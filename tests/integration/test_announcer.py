@@ -233,7 +233,8 @@ async def test_a_fresh_claim_is_left_to_its_sender(incident, sandbox, make_confi
         await tx.queue_action(incident_id, PagingAction(params={"channel": "#oncall"}), datetime.now(timezone.utc))
     [announcement] = await PageLog(store).pending_announcements()
     log = PageLog(store)
-    row, _ = await log.claim(incident_id, announcement.episode, "0.0.0.slack", "slack", "#oncall", "#oncall", datetime.now(timezone.utc))
+    now = datetime.now(timezone.utc)
+    row, _ = await log.claim(incident_id, announcement.episode, "0.0.0.slack", "slack", "#oncall", "#oncall", now)
     announcer = Announcer(store, settings, Metrics())
     assert await announcer.drain() == 0 and await announcer.drain() == 0
     assert posted(sandbox, "#oncall") == []
@@ -242,14 +243,15 @@ async def test_a_fresh_claim_is_left_to_its_sender(incident, sandbox, make_confi
     assert posted(sandbox, "#oncall") == []
 
 
-async def test_a_fresh_claim_is_left_to_the_paging_run_once_it_exists(incident, sandbox, make_config) -> None:  # type: ignore[no-untyped-def]
+async def test_a_claim_is_left_to_the_paging_run_once_it_exists(incident, sandbox, make_config):  # type: ignore[no-untyped-def]
     """Once the paging flow run exists it owns the escalation: a claim it holds (a send it is retrying) settles the
     decision for the announcer at once, which never takes over a live run's page."""
     store, incident_id = incident
     settings = load_settings(make_config(sandbox))
     async with store.write() as tx:
         await tx.queue_action(incident_id, PagingAction(params={"channel": "#oncall"}), datetime.now(timezone.utc))
-        await tx.conn.execute(update(t.outbox).where(t.outbox.c.incident_id == incident_id).values(flow_run_id=str(uuid.uuid4())))
+        dispatched = update(t.outbox).where(t.outbox.c.incident_id == incident_id).values(flow_run_id=str(uuid.uuid4()))
+        await tx.conn.execute(dispatched)
     [announcement] = await PageLog(store).pending_announcements()
     assert announcement.run_created
     await PageLog(store).claim(incident_id, announcement.episode, "0.0.0.slack", "slack", "#oncall", "#oncall", datetime.now(timezone.utc))
