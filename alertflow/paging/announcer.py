@@ -42,7 +42,7 @@ from alertflow.config.settings import Settings
 from alertflow.doorbell import Doorbell
 from alertflow.errors import IntegrationError, PermanentIntegrationError, RetryableIntegrationError, StoreUnavailable
 from alertflow.events import PAGE_SENT, event_for
-from alertflow.integrations.notifiers import Notifier, PageRef
+from alertflow.integrations.notifiers import Notifier, PageRef, find_each
 from alertflow.integrations.notifiers.message import DIGEST_SIZE, Digest, PageMessage
 from alertflow.integrations.notifiers.registry import display_name, find
 from alertflow.integrations.notifiers.rendering import for_notifier
@@ -200,11 +200,14 @@ class Announcer:
             for page in pages:
                 await self._failed(page, err)
             return set()
+        resent = [page for page in pages if page.resend]  # taken over from a sender that died: look before resending
+        since = min((page.record.claimed_at for page in resent), default=utcnow())
+        refs = await find_each(notifier, [page.message for page in resent], address, since) if resent else []
+        found = {page.record.id: ref for page, ref in zip(resent, refs, strict=True)}
         fresh = []
         for page in pages:
-            found = await notifier.find(page.message, address, page.record.claimed_at) if page.resend else None
-            if found is not None:
-                await self._sent(page, found, "found after a restart, not sent again")
+            if (ref := found.get(page.record.id)) is not None:
+                await self._sent(page, ref, "found after a restart, not sent again")
             else:
                 fresh.append(page)
         kind, bucket = find(name, self.settings), self.buckets.setdefault(target, Bucket())

@@ -43,3 +43,12 @@ class Notifier(Protocol):
     async def reply(self, ref: PageRef, text: str) -> PageRef | None:
         """Tell a sent page's thread some news; None where the notifier keeps no thread (nothing is sent)."""
         ...
+
+
+async def find_each(notifier: Notifier, pages: list[PageMessage], address: str, at: datetime) -> list[PageRef | None]:
+    """``find`` for each of many pages to one address since ``at``: in one look where the notifier can
+    (Slack's ``find_many`` reads the channel's history once), else one by one."""
+    find_many = getattr(notifier, "find_many", None)
+    if find_many is not None:
+        return list(await find_many(pages, address, at))
+    return [await notifier.find(page, address, at) for page in pages]

@@ -84,19 +84,24 @@ class SlackNotifier:
         Slack keeps our metadata with each message, and ``conversations.history`` returns it: so a
         page whose sending was interrupted is looked for before it is sent again, never sent twice.
         """
+        return (await self.find_many([message], address, since))[0]
+
+    async def find_many(self, pages: list[PageMessage], address: str | None, at: datetime) -> list[MessageRef | None]:
+        """``find`` for many pages to one address since ``at``, with one read of its history: a burst cut off by a
+        crash is one call, not one a page, within Slack's rate limit for ``conversations.history``."""
         channel = await self._channel_id(address or self.settings.channel)
         if channel is None:
-            return None  # no such channel to look in: the page cannot have been posted there
-        history = await self._call(
-            "conversations_history", channel=channel, oldest=f"{since.timestamp() - 1:.6f}", include_all_metadata=True, limit=200
-        )
+            return [None] * len(pages)  # no such channel to look in: the pages cannot have been posted there
+        since = {"oldest": f"{at.timestamp() - 1:.6f}", "include_all_metadata": True, "limit": 200}
+        history = await self._call("conversations_history", channel=channel, **since)
+        carried: dict[str, str] = {}  # page log row -> ts of the message that carried it
         for posted in history.get("messages", []):
-            payload = (posted.get("metadata") or {}).get("event_payload") or {}
-            if posted.get("metadata", {}).get("event_type") == METADATA_EVENT and str(message.page_id) in payload.get("pages", "").split(
-                ","
-            ):
-                return MessageRef(channel=channel, ts=posted["ts"])
-        return None
+            metadata = posted.get("metadata") or {}
+            if metadata.get("event_type") == METADATA_EVENT:
+                rows = (metadata.get("event_payload") or {}).get("pages", "")
+                carried |= dict.fromkeys(rows.split(","), posted["ts"])
+        found = [carried.get(str(page.page_id)) for page in pages]
+        return [MessageRef(channel=channel, ts=ts) if ts else None for ts in found]
 
     async def _channel_id(self, address: str) -> str | None:
         """A channel id for an address as configured: ``#name`` or ``name`` by listing, a user's DM by opening it."""

@@ -224,6 +224,36 @@ async def test_a_page_sent_but_not_recorded_is_found_not_sent_again(incident, sa
     assert "(found after a restart, not sent again)" in " ".join(e.summary for e in await store.get_timeline(row.incident_id))
 
 
+async def test_a_burst_cut_off_mid_pass_is_looked_up_once(incident, sandbox, make_config):  # type: ignore[no-untyped-def]
+    """A process killed after claiming a burst's first pages, one of them already at Slack: the next pass reads the
+    channel's history once for all of them (not once a page, against Slack's rate limit), records the page Slack
+    has and sends the others, each incident once."""
+    store, first = incident
+    settings = load_settings(make_config(sandbox))
+    now = datetime.now(timezone.utc)
+    async with store.write() as tx:
+        ids = [first]
+        for service in ("svc0", "svc1", "svc2", "svc3", "svc4"):
+            opened = {"title": f"{service} down", "service": service, "severity": "critical", "rule_id": "r", "at": now}
+            ids.append(await tx.insert_incident(key=f"service-down|service={service}", **opened))
+        for incident_id in ids:
+            await tx.queue_action(incident_id, PagingAction(params={"channel": "#oncall"}), now)
+    log, claimed_at = PageLog(store), now - timedelta(seconds=LEASE_SECONDS + 5)
+    rows = [
+        (await log.claim(a.incident_id, a.episode, "0.0.0.slack", "slack", "#oncall", "#oncall", claimed_at))[0]
+        for a in await log.pending_announcements()
+    ]
+    page = PageMessage.for_incident(await store.get_incident(rows[0].incident_id), page_id=rows[0].id)
+    sent = await SlackNotifier(settings.slack).send(page, "#oncall")
+    assert await Announcer(store, settings, Metrics()).drain() == len(ids)
+    assert [c["method"] for c in sandbox.state.slack_calls].count("conversations.history") == 1
+    records = {r.incident_id: r for incident_id in ids for r in await log.records(incident_id)}
+    assert {r.status for r in records.values()} == {"sent"} and records[rows[0].incident_id].ts == sent.ts
+    assert all(records[i].ts != sent.ts for i in ids if i != rows[0].incident_id), "the others went in another message"
+    shown = [json.dumps(m["blocks"]) for m in posted(sandbox, "#oncall")]
+    assert all(sum(f"Incident #{i}:" in blocks or f"#{i}*" in blocks for blocks in shown) == 1 for i in ids), shown
+
+
 async def test_a_fresh_claim_is_left_to_its_sender(incident, sandbox, make_config) -> None:  # type: ignore[no-untyped-def]
     """A claim younger than the lease belongs to a sender that may still be sending: nobody else sends it, and the
     decision stays pending (its sender may be dead: a restart right after the claim) until the sender records it."""
