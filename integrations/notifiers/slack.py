@@ -92,14 +92,14 @@ class SlackNotifier:
         channel = await self._channel_id(address or self.settings.channel)
         if channel is None:
             return [None] * len(pages)  # no such channel to look in: the pages cannot have been posted there
-        since = {"oldest": f"{at.timestamp() - 1:.6f}", "include_all_metadata": True, "limit": 200}
-        history = await self._call("conversations_history", channel=channel, **since)
-        carried: dict[str, str] = {}  # page log row -> ts of the message that carried it
+        window = {"oldest": f"{at.timestamp() - 1:.6f}", "include_all_metadata": True, "limit": 200}
+        history = await self._call("conversations_history", channel=channel, **window)
+        carried: dict[str, str] = {}  # page log row -> ts of the (newest) message that carried it
         for posted in history.get("messages", []):
             metadata = posted.get("metadata") or {}
             if metadata.get("event_type") == METADATA_EVENT:
-                rows = (metadata.get("event_payload") or {}).get("pages", "")
-                carried |= dict.fromkeys(rows.split(","), posted["ts"])
+                for row in (metadata.get("event_payload") or {}).get("pages", "").split(","):
+                    carried.setdefault(row, posted["ts"])
         found = [carried.get(str(page.page_id)) for page in pages]
         return [MessageRef(channel=channel, ts=ts) if ts else None for ts in found]
 
