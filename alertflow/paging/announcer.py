@@ -18,7 +18,8 @@ digest (each incident with its own Acknowledge button), and incidents that
 arrive while a recent digest for that target has room join it by update.
 
 Crash windows, claim → send → record: a page left ``sending`` past a lease is
-taken over by the next drain (or by the paging run); the notifier is asked
+taken over by a later drain until the paging run exists, by the run once it
+does (the run owns the escalation from then on); the notifier is asked
 first whether it went out (Slack keeps the page's id in message metadata), so
 it is sent again only when it did not. A retryable failure releases the claim
 for the paging run, which retries it by the rule's policy. Each page sent is
@@ -140,11 +141,11 @@ class Announcer:
         now = utcnow()
         targets: dict[tuple[str, str], list[Page]] = {}
         planned: dict[int, list[int]] = {a.id: [] for a in pending}
-        # Claimed by a sender that may still be sending, and no paging run yet: only an announcer (this process before a
-        # restart, or another replica) can hold it, so it is looked at again until it is done or its lease runs out.
+        # Someone else's claim, before the paging run exists: an announcer's (this process before a restart, another
+        # replica), looked at again until it is done or its lease runs out. After, the run's: left to it.
         held: set[int] = set()
         for (announcement, (page, _)), (record, created) in zip(wanted, claimed, strict=True):
-            if created or await self.log.take_over(record, now, LEASE_SECONDS):
+            if created or (not announcement.run_created and await self.log.take_over(record, now, LEASE_SECONDS)):
                 page.record, page.resend = record, not created
                 page.message = page.message.model_copy(update={"page_id": record.id})
                 targets.setdefault((page.delivery.notifier, page.delivery.address), []).append(page)

@@ -273,9 +273,11 @@ async def test_a_fresh_claim_is_left_to_its_sender(incident, sandbox, make_confi
     assert posted(sandbox, "#oncall") == []
 
 
-async def test_a_claim_is_left_to_the_paging_run_once_it_exists(incident, sandbox, make_config):  # type: ignore[no-untyped-def]
-    """Once the paging flow run exists it owns the escalation: a claim it holds (a send it is retrying) settles the
-    decision for the announcer at once, which never takes over a live run's page."""
+@pytest.mark.parametrize("age", [0, LEASE_SECONDS + 5], ids=["fresh", "older-than-the-lease"])
+async def test_a_claim_is_left_to_the_paging_run_once_it_exists(incident, sandbox, make_config, age):  # type: ignore[no-untyped-def]
+    """Once the paging flow run exists it owns the escalation: a claim (a send it is retrying, however long Slack's
+    rate limit makes it wait) settles the decision for the announcer at once, which never takes the page over: the
+    run does, if its sender died."""
     store, incident_id = incident
     settings = load_settings(make_config(sandbox))
     async with store.write() as tx:
@@ -284,9 +286,10 @@ async def test_a_claim_is_left_to_the_paging_run_once_it_exists(incident, sandbo
         await tx.conn.execute(dispatched)
     [announcement] = await PageLog(store).pending_announcements()
     assert announcement.run_created
-    await PageLog(store).claim(incident_id, announcement.episode, "0.0.0.slack", "slack", "#oncall", "#oncall", datetime.now(timezone.utc))
+    claimed_at = datetime.now(timezone.utc) - timedelta(seconds=age)
+    row, _ = await PageLog(store).claim(incident_id, announcement.episode, "0.0.0.slack", "slack", "#oncall", "#oncall", claimed_at)
     assert await Announcer(store, settings, Metrics()).drain() == 1
-    assert posted(sandbox, "#oncall") == []
+    assert posted(sandbox, "#oncall") == [] and [r.status for r in await PageLog(store).records(incident_id)] == ["sending"]
 
 
 async def test_flow_runs_and_events_wait_for_the_first_pages_a_moment_at_most(incident, sandbox, make_config) -> None:  # type: ignore[no-untyped-def]
