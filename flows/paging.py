@@ -118,16 +118,25 @@ class Escalation(FollowUp):
             for delivery in found:
                 if sent_any and may_stop and answered(await store().get_incident(self.incident_id)):
                     return None  # answered while an earlier target's send was slow or retried
-                row, created = await self.log.claim(
-                    self.incident_id, self.episode, f"{key}.{delivery.key}", delivery.notifier, delivery.recipient, delivery.address, at
-                )
+                row, created = await self.claim(f"{key}.{delivery.key}", delivery, at)
                 started = min(started, row.claimed_at)
                 if not created and not await self.log.take_over(row, now(), LEASE_SECONDS):
-                    reached |= row.status != "failed"  # sent, or being sent right now (the announcer)
+                    reached |= row.status != "failed"  # sent (by the announcer, or an earlier try of this run)
                     continue
                 reached |= await self.deliver(row, delivery, incident, message, label, resend=not created)
                 sent_any = True
         return started, reached
+
+    async def claim(self, step: str, delivery: Delivery, at: datetime) -> tuple[PageRecord, bool]:
+        """The step's page log row, and whether this run created it. While someone else holds it (the announcer
+        sending step 1, an earlier try of this run), wait until they record or release it, or their lease runs out
+        (they died: the caller takes it over), so a page cut off by a crash is never taken for sent."""
+        while True:
+            d = delivery
+            row, created = await self.log.claim(self.incident_id, self.episode, step, d.notifier, d.recipient, d.address, at)
+            if created or not row.held(now(), LEASE_SECONDS):
+                return row, created
+            await asyncio.sleep(POLL_SECONDS)
 
     async def deliver(
         self, row: PageRecord, delivery: Delivery, incident: Incident, message: PageMessage, label: str, resend: bool = False

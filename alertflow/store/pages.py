@@ -55,6 +55,11 @@ class PageRecord(BaseModel):
     detail: str | None = None
     claimed_at: datetime
 
+    def held(self, at: datetime, lease_seconds: float) -> bool:
+        """Being sent by someone, as far as anyone can tell: ``sending``, claimed (or taken over) within the lease."""
+        since = _resending_since(self.detail) or self.claimed_at
+        return self.status == "sending" and since > at - timedelta(seconds=lease_seconds)
+
 
 @dataclass(frozen=True)
 class Announcement:
@@ -104,8 +109,7 @@ class PageLog:
     async def take_over(self, record: PageRecord, at: datetime, lease_seconds: float) -> bool:
         """Take a page left ``sending`` longer than the lease (its sender died between claiming and recording)
         for sending again; only one caller wins. The claim time stays: it is when the step began."""
-        held = _resending_since(record.detail)
-        if record.status != "sending" or (held or record.claimed_at) > at - timedelta(seconds=lease_seconds):
+        if record.status != "sending" or record.held(at, lease_seconds):
             return False
         query = update(t.pages).where(t.pages.c.id == record.id, t.pages.c.status == "sending")
         query = query.where(t.pages.c.detail.is_(None) if record.detail is None else t.pages.c.detail == record.detail)

@@ -273,6 +273,22 @@ async def test_a_fresh_claim_is_left_to_its_sender(incident, sandbox, make_confi
     assert posted(sandbox, "#oncall") == []
 
 
+async def test_a_paging_run_waits_out_a_claim_whose_sender_died(incident, sandbox, make_config, monkeypatch):  # type: ignore[no-untyped-def]
+    """The announcer claimed step 1 and died before sending it; the paging run starts at once. It does not take the
+    page for sent: it waits out the claim's lease (its sender might still be sending), then asks Slack, finds
+    nothing and sends the page, once."""
+    monkeypatch.setattr("alertflow.flows.paging.LEASE_SECONDS", 1.0)
+    store, incident_id = incident
+    async with store.write() as tx:
+        await tx.queue_action(incident_id, PagingAction(params={"channel": "#oncall"}), datetime.now(timezone.utc))
+    [announcement] = await PageLog(store).pending_announcements()
+    claim = (incident_id, announcement.episode, "0.0.0.slack", "slack", "#oncall", "#oncall", datetime.now(timezone.utc))
+    await PageLog(store).claim(*claim)
+    await page_oncall(incident_id, PagingAction(params={"channel": "#oncall"}), announcement.episode)
+    assert len(posted(sandbox, "#oncall")) == 1
+    assert [(r.status, r.step) for r in await PageLog(store).records(incident_id)] == [("sent", "0.0.0.slack")]
+
+
 @pytest.mark.parametrize("age", [0, LEASE_SECONDS + 5], ids=["fresh", "older-than-the-lease"])
 async def test_a_claim_is_left_to_the_paging_run_once_it_exists(incident, sandbox, make_config, age):  # type: ignore[no-untyped-def]
     """Once the paging flow run exists it owns the escalation: a claim (a send it is retrying, however long Slack's
@@ -287,7 +303,7 @@ async def test_a_claim_is_left_to_the_paging_run_once_it_exists(incident, sandbo
     [announcement] = await PageLog(store).pending_announcements()
     assert announcement.run_created
     claimed_at = datetime.now(timezone.utc) - timedelta(seconds=age)
-    row, _ = await PageLog(store).claim(incident_id, announcement.episode, "0.0.0.slack", "slack", "#oncall", "#oncall", claimed_at)
+    await PageLog(store).claim(incident_id, announcement.episode, "0.0.0.slack", "slack", "#oncall", "#oncall", claimed_at)
     assert await Announcer(store, settings, Metrics()).drain() == 1
     assert posted(sandbox, "#oncall") == [] and [r.status for r in await PageLog(store).records(incident_id)] == ["sending"]
 
