@@ -3,12 +3,13 @@
 Prometheus and Alertmanager users write ``group_wait: 30s``; a bare number is
 seconds. Parsed into ``timedelta`` at load time, so the engine only compares times.
 Time zones are IANA names, checked when the file loads (windows and schedules).
+Times in the store and in the engine are aware and in UTC: ``utcnow``.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -17,6 +18,10 @@ from pydantic import AfterValidator, BeforeValidator, PlainSerializer, WithJsonS
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 _LONGEST = 100 * 365 * 86400.0
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
 
 
 def parse_duration(value: Any) -> timedelta:

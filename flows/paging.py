@@ -131,9 +131,9 @@ class Escalation(FollowUp):
         """The step's page log row, and whether this run created it. While someone else holds it (the announcer
         sending step 1, an earlier try of this run), wait until they record or release it, or their lease runs out
         (they died: the caller takes it over), so a page cut off by a crash is never taken for sent."""
+        to = (delivery.notifier, delivery.recipient, delivery.address)
         while True:
-            d = delivery
-            row, created = await self.log.claim(self.incident_id, self.episode, step, d.notifier, d.recipient, d.address, at)
+            row, created = await self.log.claim(self.incident_id, self.episode, step, *to, at)
             if created or not row.held(now(), LEASE_SECONDS):
                 return row, created
             await asyncio.sleep(POLL_SECONDS)
@@ -146,8 +146,10 @@ class Escalation(FollowUp):
         reason = f": {self.action.params.reason}" if self.action.params.reason else ""
         message = (await self.shaped(message, delivery.notifier)).model_copy(update={"page_id": row.id})
         try:
-            found = await find_page(delivery.notifier, delivery.address, message, row.claimed_at) if resend else None
-            ref = found or await with_retry(send_page, self.retry(delivery.notifier))(delivery.notifier, delivery.address, message)
+            async with self.log.holding([row], LEASE_SECONDS / 3):  # retries and rate limits may outlast the lease
+                to = (delivery.notifier, delivery.address, message)
+                found = await find_page(*to, row.claimed_at) if resend else None
+                ref = found or await with_retry(send_page, self.retry(delivery.notifier))(*to)
         except IntegrationError as err:
             await self.log.finish(row.id, "failed", detail=str(err))
             summary = f"{self.prefix(label)}page to {delivery.recipient} on {via} failed: {trim(err, 300)}"

@@ -17,11 +17,11 @@ incidents wait for one target than it lets through, they go out as one
 digest (each incident with its own Acknowledge button), and incidents that
 arrive while a recent digest for that target has room join it by update.
 
-Crash windows, claim → send → record: a page left ``sending`` past a lease is
-taken over by a later drain until the paging run exists, by the run once it
-does (the run owns the escalation from then on); the notifier is asked
-first whether it went out (Slack keeps the page's id in message metadata), so
-it is sent again only when it did not. A retryable failure releases the claim
+Crash windows, claim → send → record: a page left ``sending`` past a lease
+(renewed while it is sent) is taken over by a later drain, or by the paging
+run once it exists (it owns the escalation); the notifier is asked first
+whether it went out (Slack keeps the page's id in message metadata), so it
+is sent again only when it did not. A retryable failure releases the claim
 for the paging run, which retries it by the rule's policy. Each page sent is
 also an ``alertflow.page.sent`` event, handed to ``emit`` (the API process's
 event emitter, alertflow/pipeline/events.py).
@@ -35,12 +35,12 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
 from alertflow.config.oncall import EscalationPolicy, Schedule
 from alertflow.config.settings import Settings
 from alertflow.doorbell import Doorbell
+from alertflow.durations import utcnow
 from alertflow.errors import IntegrationError, PermanentIntegrationError, RetryableIntegrationError, StoreUnavailable
 from alertflow.events import PAGE_SENT, event_for
 from alertflow.integrations.notifiers import Notifier, PageRef, find_each
@@ -67,10 +67,6 @@ from alertflow.store.pages import Announcement, PageContext, PageLog, PageRecord
 log = logging.getLogger(__name__)
 LEASE_SECONDS = 15.0  # a claim this old, still sending, belonged to a process that died
 PAGES_FIRST_SECONDS = 2.0  # the longest flow-run creation and Prefect events wait for a pass of first pages
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 @dataclass
@@ -141,8 +137,8 @@ class Announcer:
         now = utcnow()
         targets: dict[tuple[str, str], list[Page]] = {}
         planned: dict[int, list[int]] = {a.id: [] for a in pending}
-        # Someone else's claim, before the paging run exists: an announcer's (this process before a restart, another
-        # replica), looked at again until it is done or its lease runs out. After, the run's: left to it.
+        # Someone else's claim before the paging run exists is an announcer's (a restart's, a replica's): looked at
+        # again until it is done or its lease runs out. After, the run's: left to it.
         held: set[int] = set()
         for (announcement, (page, _)), (record, created) in zip(wanted, claimed, strict=True):
             if created or (not announcement.run_created and await self.log.take_over(record, now, LEASE_SECONDS)):
@@ -152,7 +148,9 @@ class Announcer:
                 planned[announcement.id].append(record.id)
             elif record.status == "sending" and not announcement.run_created:
                 held.add(announcement.id)
-        outcomes = await asyncio.gather(*(self.announce(target, pages) for target, pages in targets.items()), return_exceptions=True)
+        async with self.log.holding([page.record for pages in targets.values() for page in pages], LEASE_SECONDS / 3):
+            sends = [self.announce(target, pages) for target, pages in targets.items()]
+            outcomes = await asyncio.gather(*sends, return_exceptions=True)
         unsettled: set[int] = set()
         for (_, pages), outcome in zip(targets.items(), outcomes, strict=True):
             if isinstance(outcome, BaseException):

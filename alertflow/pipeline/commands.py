@@ -18,9 +18,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from alertflow.durations import utcnow
 from alertflow.errors import AlertflowError, Conflict, InputError, NoLeader, NotFound, NotLeader, StoreUnavailable
 from alertflow.models import FlowName, Incident, Silence
 from alertflow.rules import Matcher
@@ -33,10 +34,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 COMMAND_TIMEOUT_SECONDS = 10.0
 REFUSALS: dict[str, type[AlertflowError]] = {"NotFound": NotFound, "Conflict": Conflict, "InputError": InputError}
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def check_matchers(matchers: list[str]) -> None:

@@ -30,11 +30,12 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from alertflow.config.responses import Runbook
 from alertflow.doorbell import Doorbell
+from alertflow.durations import utcnow
 from alertflow.errors import Conflict, InputError, NotFound, NotLeader, StoreUnavailable
 from alertflow.events import ACKNOWLEDGED, RESOLVED, event_for
 from alertflow.metrics import Metrics
@@ -51,10 +52,6 @@ from alertflow.store.tx import Tx
 
 log = logging.getLogger("alertflow.pipeline.consumer")
 GATHER_SECONDS = 0.05
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class Pipeline:

@@ -12,7 +12,9 @@ began, so a restarted run waits only what is left.
 
 A page left ``sending`` by a process that died is taken over after a lease
 (``take_over``): the notifier is asked whether it went out (Slack keeps our
-metadata) before it is sent again. Announcements are the queue of first pages
+metadata) before it is sent again. A live sender renews its claims while it
+waits on its notifier (``holding``: Slack's rate limit may hold a send for a
+minute), so only a dead one's are taken over. Announcements are the queue of first pages
 that leave at decision time, before any flow run exists.
 
 It also reads what the waiting flow watches: the incident's new timeline entries
@@ -21,6 +23,10 @@ It also reads what the waiting flow watches: the incident's new timeline entries
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -28,17 +34,25 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from sqlalchemy import bindparam, delete, func, select, update
 
+from alertflow.durations import utcnow
 from alertflow.models import Incident, TimelineEntry, TimelineKind
 from alertflow.store import tables as t
 from alertflow.store.database import Store
 from alertflow.store.tx import dialect_insert
 
 Status = Literal["sending", "sent", "failed"]
-RESENDING = "resending since "  # detail of a ``sending`` page another process took over
+RESENDING = "resending since "  # detail of a ``sending`` page taken over or renewed: its lease counts from then
+log = logging.getLogger(__name__)
 
 
 def _resending_since(detail: str | None) -> datetime | None:
     return datetime.fromisoformat(detail.removeprefix(RESENDING)) if detail and detail.startswith(RESENDING) else None
+
+
+def _unchanged(ids: list[int], detail: str | None) -> Any:
+    """An update of these claims, still ``sending`` with this detail (a compare-and-set on the holder's mark)."""
+    query = update(t.pages).where(t.pages.c.id.in_(ids), t.pages.c.status == "sending")
+    return query.where(t.pages.c.detail.is_(None) if detail is None else t.pages.c.detail == detail)
 
 
 class PageRecord(BaseModel):
@@ -111,10 +125,41 @@ class PageLog:
         for sending again; only one caller wins. The claim time stays: it is when the step began."""
         if record.status != "sending" or record.held(at, lease_seconds):
             return False
-        query = update(t.pages).where(t.pages.c.id == record.id, t.pages.c.status == "sending")
-        query = query.where(t.pages.c.detail.is_(None) if record.detail is None else t.pages.c.detail == record.detail)
+        mark = f"{RESENDING}{at.isoformat()}"
         async with self.store.write() as tx:
-            return (await tx.conn.execute(query.values(detail=f"{RESENDING}{at.isoformat()}"))).rowcount == 1
+            taken = (await tx.conn.execute(_unchanged([record.id], record.detail).values(detail=mark))).rowcount == 1
+        if taken:
+            record.detail = mark  # what ``holding`` renews
+        return taken
+
+    @contextlib.asynccontextmanager
+    async def holding(self, records: list[PageRecord], every: float) -> AsyncIterator[None]:
+        """Renew these claims every ``every`` seconds while the body sends them, so a sender waiting on its notifier
+        is not taken for dead when the lease runs out. Each renewal changes a claim only if it is as this holder
+        left it: one taken over meanwhile (this holder was presumed dead) stays with whoever took it."""
+
+        async def renew() -> None:
+            marks = {record.id: record.detail for record in records}
+            while marks:
+                await asyncio.sleep(every)
+                mark, kept = f"{RESENDING}{utcnow().isoformat()}", set()
+                try:
+                    async with self.store.write() as tx:
+                        for old in set(marks.values()):
+                            query = _unchanged([i for i, m in marks.items() if m == old], old).values(detail=mark)
+                            kept |= set((await tx.conn.execute(query.returning(t.pages.c.id))).scalars())
+                except Exception as err:  # the store away for a moment: the next renewal tries again
+                    log.warning("page claims not renewed: %s: %s", type(err).__name__, err)
+                    continue
+                marks = dict.fromkeys(kept, mark)
+
+        task = asyncio.create_task(renew())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def release(self, record_id: int) -> None:
         """Give up a claim before anything was sent (a retryable failure): the paging run sends it, with its retries."""

@@ -20,6 +20,7 @@ from sqlalchemy import update
 
 from alertflow.cli.sandbox import SlackFailure
 from alertflow.config.settings import load_settings
+from alertflow.durations import utcnow
 from alertflow.flows import page_oncall
 from alertflow.integrations.notifiers.message import PageMessage
 from alertflow.integrations.notifiers.slack import SlackNotifier
@@ -282,11 +283,30 @@ async def test_a_paging_run_waits_out_a_claim_whose_sender_died(incident, sandbo
     async with store.write() as tx:
         await tx.queue_action(incident_id, PagingAction(params={"channel": "#oncall"}), datetime.now(timezone.utc))
     [announcement] = await PageLog(store).pending_announcements()
-    claim = (incident_id, announcement.episode, "0.0.0.slack", "slack", "#oncall", "#oncall", datetime.now(timezone.utc))
-    await PageLog(store).claim(*claim)
+    log, at = PageLog(store), utcnow()
+    await log.claim(incident_id, announcement.episode, "0.0.0.slack", "slack", "#oncall", "#oncall", at)
     await page_oncall(incident_id, PagingAction(params={"channel": "#oncall"}), announcement.episode)
     assert len(posted(sandbox, "#oncall")) == 1
     assert [(r.status, r.step) for r in await PageLog(store).records(incident_id)] == [("sent", "0.0.0.slack")]
+
+
+async def test_a_sender_waiting_out_slacks_rate_limit_keeps_its_claim(incident, sandbox, make_config, monkeypatch):  # type: ignore[no-untyped-def]
+    """The announcer's first page meets a 429 whose Retry-After (3 s) is longer than the lease (1 s here) and waits it
+    out while the paging run starts: the announcer renews its claim as it waits, so the run does not take the page
+    for dead, look for it, find nothing yet and send it again. One message."""
+    for module in ("alertflow.flows.paging", "alertflow.paging.announcer"):
+        monkeypatch.setattr(f"{module}.LEASE_SECONDS", 1.0)
+    store, incident_id = incident
+    settings = load_settings(make_config(sandbox))
+    async with store.write() as tx:
+        await tx.queue_action(incident_id, PagingAction(params={"channel": "#oncall"}), datetime.now(timezone.utc))
+    [announcement] = await PageLog(store).pending_announcements()
+    sandbox.state.slack_failures.append(SlackFailure(429, "ratelimited", retry_after=3))
+    announcing = asyncio.create_task(Announcer(store, settings, Metrics()).drain())
+    await until(lambda: sandbox.state.slack_calls, 10, "the 429")
+    await page_oncall(incident_id, PagingAction(params={"channel": "#oncall"}), announcement.episode)
+    assert await announcing == 1
+    assert len(posted(sandbox, "#oncall")) == 1, [c["method"] for c in sandbox.state.slack_calls]
 
 
 @pytest.mark.parametrize("age", [0, LEASE_SECONDS + 5], ids=["fresh", "older-than-the-lease"])
@@ -303,9 +323,10 @@ async def test_a_claim_is_left_to_the_paging_run_once_it_exists(incident, sandbo
     [announcement] = await PageLog(store).pending_announcements()
     assert announcement.run_created
     claimed_at = datetime.now(timezone.utc) - timedelta(seconds=age)
-    await PageLog(store).claim(incident_id, announcement.episode, "0.0.0.slack", "slack", "#oncall", "#oncall", claimed_at)
+    log = PageLog(store)
+    await log.claim(incident_id, announcement.episode, "0.0.0.slack", "slack", "#oncall", "#oncall", claimed_at)
     assert await Announcer(store, settings, Metrics()).drain() == 1
-    assert posted(sandbox, "#oncall") == [] and [r.status for r in await PageLog(store).records(incident_id)] == ["sending"]
+    assert posted(sandbox, "#oncall") == [] and [r.status for r in await log.records(incident_id)] == ["sending"]
 
 
 async def test_flow_runs_and_events_wait_for_the_first_pages_a_moment_at_most(incident, sandbox, make_config) -> None:  # type: ignore[no-untyped-def]
