@@ -14,8 +14,8 @@ A page left ``sending`` by a process that died is taken over after a lease
 (``take_over``): the notifier is asked whether it went out (Slack keeps our
 metadata) before it is sent again. A live sender renews its claims while it
 waits on its notifier (``holding``: Slack's rate limit may hold a send for a
-minute), so only a dead one's are taken over. Announcements are the queue of first pages
-that leave at decision time, before any flow run exists.
+minute), so only a dead one's are taken over. Announcements are the queue of
+first pages that leave at decision time, before any flow run exists.
 
 It also reads what the waiting flow watches: the incident's new timeline entries
 (an escalate-now click, a failover done) by id, and its firing alert count.
