@@ -4,8 +4,9 @@ A Prefect flow retry re-runs the flow from the top, and a worker that died
 mid-escalation has its run started again: without a record, step 1 would page
 again. Before each notification the flow *claims* its row (unique per incident,
 escalation episode, and step/target/notifier); a claim that finds a row already
-there means the notification was sent, failed for good, or was cut off
-mid-send by a crash, and in none of these cases is it sent again. The rows also
+there means the notification was sent, failed for good, or is being sent by
+someone else (a crash cut off: see the lease below), and it is not sent again
+by this claimant. The rows also
 tell the flow which Slack messages to update and which PagerDuty alerts to
 acknowledge when someone answers, and the claim time is when that step's wait
 began, so a restarted run waits only what is left.
