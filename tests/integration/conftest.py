@@ -37,7 +37,19 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
 @pytest.fixture
 async def incident(sandbox, make_config):  # type: ignore[no-untyped-def]
     """An open incident in a fresh store, with the flows' config pointed at the sandbox."""
-    settings = load_settings(make_config(sandbox))
+    async for opened in _incident(make_config(sandbox)):
+        yield opened
+
+
+@pytest.fixture
+async def incident_on_each_store(sandbox, make_config, database_url):  # type: ignore[no-untyped-def]
+    """``incident`` on SQLite and on PostgreSQL (the flows' config too)."""
+    async for opened in _incident(make_config(sandbox, database_url)):
+        yield opened
+
+
+async def _incident(config: Path):  # type: ignore[no-untyped-def]
+    settings = load_settings(config)
     store = Store(settings.resolved_database_url)
     await store.upgrade()
     async with store.write() as tx:

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import update
 
 from alertflow.cli.sandbox import SlackFailure
-from alertflow.config.settings import load_settings
+from alertflow.config.settings import current, load_settings
 from alertflow.durations import utcnow
 from alertflow.flows import page_oncall
 from alertflow.integrations.notifiers.message import PageMessage
@@ -274,12 +274,12 @@ async def test_a_fresh_claim_is_left_to_its_sender(incident, sandbox, make_confi
     assert posted(sandbox, "#oncall") == []
 
 
-async def test_a_paging_run_waits_out_a_claim_whose_sender_died(incident, sandbox, make_config, monkeypatch):  # type: ignore[no-untyped-def]
+async def test_a_paging_run_waits_out_a_claim_whose_sender_died(incident_on_each_store, sandbox, monkeypatch):  # type: ignore[no-untyped-def]
     """The announcer claimed step 1 and died before sending it; the paging run starts at once. It does not take the
     page for sent: it waits out the claim's lease (its sender might still be sending), then asks Slack, finds
     nothing and sends the page, once."""
     monkeypatch.setattr("alertflow.flows.paging.LEASE_SECONDS", 1.0)
-    store, incident_id = incident
+    store, incident_id = incident_on_each_store
     async with store.write() as tx:
         await tx.queue_action(incident_id, PagingAction(params={"channel": "#oncall"}), datetime.now(timezone.utc))
     [announcement] = await PageLog(store).pending_announcements()
@@ -290,14 +290,14 @@ async def test_a_paging_run_waits_out_a_claim_whose_sender_died(incident, sandbo
     assert [(r.status, r.step) for r in await PageLog(store).records(incident_id)] == [("sent", "0.0.0.slack")]
 
 
-async def test_a_sender_waiting_out_slacks_rate_limit_keeps_its_claim(incident, sandbox, make_config, monkeypatch):  # type: ignore[no-untyped-def]
+async def test_a_sender_waiting_out_slacks_rate_limit_keeps_its_claim(incident_on_each_store, sandbox, monkeypatch):  # type: ignore[no-untyped-def]
     """The announcer's first page meets a 429 whose Retry-After (3 s) is longer than the lease (1 s here) and waits it
     out while the paging run starts: the announcer renews its claim as it waits, so the run does not take the page
     for dead, look for it, find nothing yet and send it again. One message."""
     for module in ("alertflow.flows.paging", "alertflow.paging.announcer"):
         monkeypatch.setattr(f"{module}.LEASE_SECONDS", 1.0)
-    store, incident_id = incident
-    settings = load_settings(make_config(sandbox))
+    store, incident_id = incident_on_each_store
+    settings = current()  # the config incident_on_each_store wrote
     async with store.write() as tx:
         await tx.queue_action(incident_id, PagingAction(params={"channel": "#oncall"}), datetime.now(timezone.utc))
     [announcement] = await PageLog(store).pending_announcements()
