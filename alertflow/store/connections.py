@@ -23,6 +23,7 @@ import orjson
 from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+from tenacity import Retrying, retry_if_exception_message, stop_after_delay, wait_exponential
 
 from alertflow.errors import StoreError, StoreUnavailable
 from alertflow.store.inbox import InboxConnection
@@ -114,10 +115,19 @@ def _store_error(what: str, err: DBAPIError) -> StoreError:
     return kind(f"database {what} failed: {type(err.orig).__name__}: {err.orig}")
 
 
+def switch_to_wal(execute: Any) -> None:
+    """``PRAGMA journal_mode=WAL`` through ``execute``. Connections racing to switch a brand-new file (the API and
+    workers starting on a fresh install) may be refused at once: SQLite answers "database is locked" without
+    waiting where waiting could deadlock. So: briefly again, until one of them has switched it."""
+    again, wait = retry_if_exception_message(match="database is locked"), wait_exponential(0.01, max=0.2)
+    Retrying(retry=again, wait=wait, stop=stop_after_delay(5), reraise=True)(execute, "PRAGMA journal_mode=WAL")
+
+
 def sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (see _sqlite_on_begin)
     cursor = dbapi_connection.cursor()
-    for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "busy_timeout=30000"):
+    switch_to_wal(cursor.execute)
+    for pragma in ("synchronous=FULL", "foreign_keys=ON", "busy_timeout=30000"):
         cursor.execute(f"PRAGMA {pragma}")
     cursor.close()
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from alertflow.errors import SchemaMismatch, StoreError
 from alertflow.models import TimelineEntry, TimelineKind
 from alertflow.store import legacy
+from alertflow.store.connections import switch_to_wal
 from alertflow.store.database import Store
 from alertflow.store.schema import MIGRATIONS, SchemaKind, scripts
 from alertflow.store.tables import metadata
@@ -203,6 +206,20 @@ async def test_starters_racing_on_an_empty_database_create_it_once(empty_databas
         }
     finally:
         await asyncio.gather(*(store.dispose() for store in stores))
+
+
+def test_a_starter_switching_a_new_file_to_wal_waits_for_a_racing_one(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Starters racing on a brand-new SQLite file: one holds it while it switches; the other is refused at once
+    ("database is locked", no busy wait) and tries again until the file is free, then switches it."""
+    path = tmp_path / "new.db"
+    racing = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    racing.execute("BEGIN EXCLUSIVE")
+    threading.Timer(0.3, racing.execute, ["COMMIT"]).start()
+    starter = sqlite3.connect(path, isolation_level=None, timeout=0)
+    with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+        starter.execute("PRAGMA journal_mode=WAL")  # what a starter met before it tried again
+    switch_to_wal(starter.execute)
+    assert starter.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
 @pytest.mark.anyio
