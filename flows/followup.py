@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
+from alertflow.durations import utcnow as now  # the time of every step, a repeat, a poll
 from alertflow.errors import IntegrationError
 from alertflow.flows.handover import trim
 from alertflow.flows.notify import news, reply_page, send_page, update_page
@@ -35,10 +36,6 @@ from alertflow.store.pages import PageLog, PageRecord
 
 FOLLOW_POLL_SECONDS = 2.0
 REPLY, REPEAT, FRESH = "reply.", "repeat.", ".page"  # step prefixes of thread replies and repeats; suffix of a repeat's fresh page
-
-
-def now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class FollowUp:

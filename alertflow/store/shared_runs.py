@@ -110,8 +110,8 @@ async def unsettled_runs(tx: Tx, at: datetime) -> list[Run]:
         later = select(o.id, o.parameters).where(o.flow == FlowName.failback.value, o.id > failovers[0].row["id"])
         failbacks = [(r.id, _params(r)["switch"]) for r in await tx.conn.execute(later)]
         for run in failovers:
-            later = [switch for failback, switch in failbacks if failback > run.row["id"]]
-            run.blocked = run.params["switch"] in later
+            switched_back = [switch for failback, switch in failbacks if failback > run.row["id"]]
+            run.blocked = run.params["switch"] in switched_back
     return runs
 
 
@@ -158,8 +158,8 @@ async def joined_incidents(conn: AsyncConnection, idempotency_key: str) -> list[
     if row is None:
         return []
     kind = TimelineKind.recovery if row.flow == FlowName.recovery.value else TimelineKind.failover
-    since = select(tl.incident_id, tl.data).where(tl.kind == kind.value, tl.at >= row.created_at).order_by(tl.id)
-    joined = [e.incident_id for e in await conn.execute(since) if e.data.get("outbox_id") == row.id and "joined_incident" in e.data]
+    query = select(tl.incident_id, tl.data).where(tl.kind == kind.value, tl.at >= row.created_at).order_by(tl.id)
+    joined = [e.incident_id for e in await conn.execute(query) if e.data.get("outbox_id") == row.id and "joined_incident" in e.data]
     return list(dict.fromkeys(joined))
 
 
